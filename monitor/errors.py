@@ -1,0 +1,62 @@
+"""The one exception root of corpus-monitor.
+
+::
+
+    MonitorError                 anything this program raises on purpose
+    ├── ConfigError              bad config file, key or value; bad usage  -> exit status 2
+    ├── SourceError(locator)     a document could not be read or decoded   -> a warning, run goes on
+    │   └── FetchError(url)      a web source failed (later: web sources)
+    ├── ExtractError(locator)    bytes that are not a document we can use  -> a warning, run goes on
+    ├── StoreError               the SQLite store failed                   -> exit status 1
+    └── DeliveryError            the digest could not be written or sent   -> exit status 1
+
+Foreign exceptions are translated where they cross into our code, with ``raise ... from exc``.
+"""
+
+from __future__ import annotations
+
+
+class MonitorError(Exception):
+    """Root of every error corpus-monitor raises on purpose."""
+
+    exit_status = 1
+
+
+class ConfigError(MonitorError):
+    """A configuration or usage problem; carries every problem found, not just the first."""
+
+    exit_status = 2
+
+    def __init__(self, problems: list[str] | str) -> None:
+        self.problems = [problems] if isinstance(problems, str) else list(problems)
+        super().__init__("; ".join(self.problems))
+
+
+class SourceError(MonitorError):
+    """One document of a source could not be read (unreadable, binary, undecodable)."""
+
+    def __init__(self, locator: str, reason: str) -> None:
+        self.locator = locator
+        self.reason = reason
+        super().__init__(f"{locator}: {reason}")
+
+
+class FetchError(SourceError):
+    """A web source could not be fetched."""
+
+
+class ExtractError(MonitorError):
+    """A document's bytes gave no usable text."""
+
+    def __init__(self, locator: str, reason: str) -> None:
+        self.locator = locator
+        self.reason = reason
+        super().__init__(f"{locator}: {reason}")
+
+
+class StoreError(MonitorError):
+    """The store (SQLite) failed."""
+
+
+class DeliveryError(MonitorError):
+    """The digest could not be delivered (outbox write or SMTP send)."""
