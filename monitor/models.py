@@ -6,7 +6,7 @@ Each stage takes and returns these values; none of them holds a connection, a cl
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 
 
@@ -174,4 +174,5 @@ class RunReport:
     #: the email message as bytes, if one was built
     message: bytes | None = None
     dry_run: bool = False
-    warnings: tuple[str, ...] = field(default=())
+    #: why delivery failed, if it did (nothing was marked reported then)
+    delivery_error: str | None = None

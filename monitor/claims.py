@@ -1,0 +1,139 @@
+"""Claims: a document's text split into sentence-sized statements, boilerplate dropped.
+
+Pure: text in, claims out. A *claim* is one sentence (ended by a Chinese or Western sentence mark, with
+any closing quotes or brackets kept on it), or one line of text that has no such mark but is long enough
+to say something. A transcript turn ``扎克伯格：…`` gives the sentences of that paragraph a speaker (not the
+paragraphs after it: a transcript's unlabelled paragraphs are often someone else's). Fragments too short to
+be a claim, short unpunctuated lines (headings) and boilerplate (see ``data/boilerplate.toml``) become
+:class:`~monitor.models.Dropped` values with the rule that dropped them, so ``explain`` can show them.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from functools import lru_cache
+from importlib import resources
+
+from monitor.models import Claim, Dropped
+from monitor.normalize import key_of
+
+#: marks that end a sentence
+_ENDS = frozenset("。！？!?…；;")
+#: closing quotes and brackets that stay with the sentence they close
+_CLOSERS = frozenset("”’\"'」』）)】》〉]")
+#: a sentence needs at least this many letters or digits (a CJK character counts one)
+MIN_KEY_CHARS = 8
+#: an unpunctuated line of at most this many letters or digits is a heading, not a claim
+MAX_HEADING_CHARS = 24
+#: a transcript speaker label: a short name followed by a colon at the start of a line
+_SPEAKER = re.compile(r"^\s*([\u3400-\u9fff·・]{1,6}|[A-Za-z][A-Za-z.\- ]{0,24})\s*[：:]\s*(?=\S)")
+
+
+@dataclass(frozen=True)
+class Rule:
+    """One boilerplate rule from ``data/boilerplate.toml``."""
+
+    name: str
+    pattern: re.Pattern[str]
+    max_chars: int | None = None
+
+    def matches(self, normalized: str) -> bool:
+        if self.max_chars is not None and len(normalized) > self.max_chars:
+            return False
+        return self.pattern.search(normalized) is not None
+
+
+@lru_cache(maxsize=1)
+def boilerplate_rules() -> tuple[Rule, ...]:
+    """The shipped boilerplate rules, in file order."""
+    raw = tomllib.loads(resources.files("monitor.data").joinpath("boilerplate.toml").read_text("utf-8"))
+    return tuple(
+        Rule(r["name"], re.compile(r["pattern"], re.IGNORECASE), r.get("max_chars")) for r in raw["rule"]
+    )
+
+
+@lru_cache(maxsize=1)
+def not_speakers() -> frozenset[str]:
+    """Labels that look like a speaker but are not (``来源：``, ``作者：`` ...)."""
+    text = resources.files("monitor.data").joinpath("not_speakers.txt").read_text("utf-8")
+    return frozenset(line.strip() for line in text.splitlines() if line.strip() and not line.startswith("#"))
+
+
+def sentences(paragraph: str) -> Iterator[str]:
+    """Split one paragraph into sentences, keeping end marks and closing quotes with their sentence."""
+    start, i, n = 0, 0, len(paragraph)
+    while i < n:
+        ch = paragraph[i]
+        cut = False
+        if ch in _ENDS:
+            cut = True
+        elif ch == "." and _western_stop(paragraph, i):
+            cut = True
+        if cut:
+            i += 1
+            while i < n and (paragraph[i] in _ENDS or paragraph[i] in _CLOSERS or paragraph[i] == "."):
+                i += 1
+            piece = paragraph[start:i].strip()
+            if piece:
+                yield piece
+            start = i
+        else:
+            i += 1
+    tail = paragraph[start:].strip()
+    if tail:
+        yield tail
+
+
+def _western_stop(text: str, i: int) -> bool:
+    """A '.' ends a sentence when a letter precedes it and white space (or the end) follows."""
+    before = text[i - 1] if i > 0 else ""
+    after = text[i + 1] if i + 1 < len(text) else ""
+    if not before.isalpha() or not (after == "" or after.isspace() or after in _CLOSERS):
+        return False
+    word = text[:i].rsplit(None, 1)[-1] if text[:i].strip() else ""
+    return len(word) > 2 or word[:1].islower()  # not "Mr", "Dr", "U.S" initials
+
+
+def split(text: str, normalize: Callable[[str], str]) -> tuple[list[Claim], list[Dropped]]:
+    """Split a document's main text into claims and dropped sentences, in document order.
+
+    ``normalize`` is :meth:`monitor.normalize.Normalizer.normalize`; rules and keys work on its output.
+    """
+    claims: list[Claim] = []
+    dropped: list[Dropped] = []
+    paragraphs = [p.strip() for p in text.splitlines() if p.strip()]
+    for paragraph in paragraphs:
+        speaker = _speaker(normalize(paragraph))
+        for sentence in sentences(paragraph):
+            normalized = normalize(sentence)
+            key = key_of(normalized)
+            rule = _drop_rule(sentence, normalized, key)
+            if rule:
+                dropped.append(Dropped(sentence, rule))
+            else:
+                claims.append(Claim(sentence, normalized, key, len(claims), speaker))
+    return claims, dropped
+
+
+def _speaker(normalized_paragraph: str) -> str | None:
+    match = _SPEAKER.match(normalized_paragraph)
+    if not match:
+        return None
+    label = match.group(1).strip()
+    if not label or label in not_speakers() or any(ch.isdigit() for ch in label):
+        return None
+    return label
+
+
+def _drop_rule(sentence: str, normalized: str, key: str) -> str | None:
+    for rule in boilerplate_rules():
+        if rule.matches(normalized):
+            return rule.name
+    if len(key) < MIN_KEY_CHARS:
+        return "too-short"
+    if len(key) <= MAX_HEADING_CHARS and sentence[-1] not in _ENDS and sentence[-1] not in _CLOSERS:
+        return "heading"
+    return None

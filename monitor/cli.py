@@ -1,0 +1,215 @@
+"""The command line: builds the objects, runs one command, turns errors into exit statuses.
+
+Exit statuses: 0 ok; 1 runtime failure (store, delivery, unreadable input); 2 usage or configuration error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import sys
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+
+from monitor import __version__, config, digest
+from monitor.delivery import Mailer, OutboxMailer, SmtpMailer
+from monitor.errors import ConfigError, ExtractError, MonitorError
+from monitor.extract import extract
+from monitor.models import Fetched, RunReport
+from monitor.normalize import Normalizer
+from monitor.novelty import Signer
+from monitor.pipeline import Deps, run_once
+from monitor.sources.folder import KINDS
+from monitor.store import Store
+
+FORMATS = ("text", "html", "json", "email")
+
+
+def _parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--config", type=Path, default=argparse.SUPPRESS, metavar="PATH",
+                        help="TOML config file (default: ./corpus-monitor.toml if present)")
+    paths = argparse.ArgumentParser(add_help=False)
+    paths.add_argument("--folder", type=Path, help="watch this folder instead of the configured sources")
+    paths.add_argument("--store", type=Path, help="SQLite store file")
+    paths.add_argument("--outbox", type=Path, help="outbox folder for .eml files (when no SMTP is set)")
+
+    parser = argparse.ArgumentParser(
+        prog="corpus-monitor", parents=[common],
+        description="Watch a corpus of news coverage and email digests of what is genuinely new in it.",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("digest", parents=[common, paths], help="scan, then deliver a digest of all unreported claims",
+                       description="Scan the sources, ingest what is new or changed, and deliver a digest of every "
+                       "claim not yet reported. Prints a summary, or the digest in --format.")
+    p.add_argument("--dry-run", action="store_true", help="do all the work but persist and deliver nothing")
+    p.add_argument("--format", choices=FORMATS,
+                   help="print the digest as text, html, json or the raw email (default: a summary; text in a dry run)")
+    sub.add_parser("scan", parents=[common, paths], help="ingest new or changed documents; deliver nothing",
+                   description="Scan the sources and ingest what is new or changed, without building a digest.")
+    p = sub.add_parser("status", parents=[common, paths], help="show what the store holds",
+                       description="Documents, claims, unreported claims and the last digest.")
+    p.add_argument("--format", choices=("text", "json"), default="text")
+    p = sub.add_parser("extract", parents=[common], help="show what the extractor sees in files",
+                       description="Print each file's extracted title, date and main text, for debugging sources.")
+    p.add_argument("files", nargs="+", type=Path, metavar="FILE")
+    p.add_argument("--format", choices=("text", "json"), default="text",
+                   help="json: one object per line with path, title, published, site, url, encoding, text")
+    sub.add_parser("check-config", parents=[common, paths], help="validate the config and show what it would do",
+                   description="Load and validate the configuration; print the sources, store and delivery.")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        if args.command == "extract":
+            return _extract(args)
+        settings = config.load(
+            getattr(args, "config", None), cwd=Path.cwd(),
+            overrides=config.Overrides(folder=args.folder, store=args.store, outbox=args.outbox),
+        )
+        if args.command == "check-config":
+            print("\n".join(config.describe(settings)))
+            return 0
+        if args.command == "status":
+            return _status(settings, args.format)
+        return _run(settings, args)
+    except ConfigError as exc:
+        for problem in exc.problems:
+            print(f"corpus-monitor: config error: {problem}", file=sys.stderr)
+        return 2
+    except MonitorError as exc:
+        print(f"corpus-monitor: error: {exc}", file=sys.stderr)
+        return 1
+
+
+def _mailer(settings: config.Settings) -> Mailer:
+    if settings.smtp is None:
+        return OutboxMailer(settings.outbox)
+    smtp = settings.smtp
+    return SmtpMailer(
+        smtp.host, smtp.port, security=smtp.security, username=smtp.username,
+        password=smtp.password.reveal() if smtp.password else None, timeout=smtp.timeout_seconds,
+    )
+
+
+def _run(settings: config.Settings, args: argparse.Namespace) -> int:
+    deliver = args.command == "digest"
+    dry_run = deliver and args.dry_run
+    with Store(settings.store_path) as store:
+        deps = Deps(
+            store=store, normalizer=Normalizer(settings.opencc),
+            signer=Signer(shingle=settings.novelty.shingle, bands=settings.novelty.bands, rows=settings.novelty.rows),
+            templates=digest.environment(), mailer=_mailer(settings),
+        )
+        report = run_once(settings, deps, deliver=deliver, dry_run=dry_run)
+    for outcome in report.outcomes:
+        for error in outcome.errors:
+            print(f"corpus-monitor: warning: {error}", file=sys.stderr)
+    fmt = getattr(args, "format", None) or ("text" if dry_run else None)
+    if fmt is None:
+        print(_summary(report, deliver))
+    else:
+        print(_digest_as(report, fmt), end="" if fmt == "email" else "\n")
+        print(_summary(report, deliver), file=sys.stderr)
+    if report.delivery_error:
+        print(f"corpus-monitor: error: {report.delivery_error}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _summary(report: RunReport, deliver: bool) -> str:
+    scanned = sum(o.scanned for o in report.outcomes)
+    ingested = sum(o.ingested for o in report.outcomes)
+    unchanged = sum(o.unchanged for o in report.outcomes)
+    failed = sum(len(o.errors) for o in report.outcomes)
+    lines = [
+        f"Scanned {scanned} document{'s' * (scanned != 1)} in {len(report.outcomes)} "
+        f"source{'s' * (len(report.outcomes) != 1)}: {ingested} new or changed, {unchanged} unchanged"
+        + (f", {failed} skipped with a warning." if failed else "."),
+        f"{report.new_claims} new claim{'s' * (report.new_claims != 1)}.",
+    ]
+    if not deliver:
+        return "\n".join(lines)
+    d = report.digest
+    if d is None:
+        lines.append("Nothing new to report: no digest sent.")
+    else:
+        what = f"Digest of {len(d.claims)} claims from {sum(1 for x in d.documents if x.new_claims)} documents"
+        if report.dry_run:
+            lines.append(f"{what} (dry run: nothing delivered, nothing saved).")
+        elif report.delivery_error:
+            lines.append(f"{what} NOT delivered; its claims stay unreported for the next digest.")
+        else:
+            lines.append(f"{what} delivered to {report.delivered_to}")
+    return "\n".join(lines)
+
+
+def _digest_as(report: RunReport, fmt: str) -> str:
+    if fmt == "json":
+        empty = {"generated_at": datetime.now(UTC).isoformat(), "documents": [], "claims": []}
+        payload = digest.to_json(report.digest) if report.digest else empty
+        return json.dumps(payload, ensure_ascii=False, indent=2)
+    if report.rendered is None:
+        return "Nothing new to report."
+    if fmt == "html":
+        return report.rendered.html
+    if fmt == "email":
+        return (report.message or b"").decode("utf-8", errors="replace")
+    return report.rendered.text
+
+
+def _status(settings: config.Settings, fmt: str) -> int:
+    if not settings.store_path.exists():
+        print(f"No store yet at {settings.store_path}: nothing has been scanned.")
+        return 0
+    with Store(settings.store_path) as store:
+        st = store.status()
+    if fmt == "json":
+        print(json.dumps({"store": str(settings.store_path), **st.__dict__}, ensure_ascii=False, indent=2))
+        return 0
+    print(f"Store: {settings.store_path}")
+    print(f"Documents: {st.documents}")
+    print(f"Claims: {st.claims} ({st.unreported} not yet reported)")
+    if st.last_digest_at:
+        print(f"Last digest: {st.last_digest_at}, {st.last_digest_claims} claims, to {st.last_digest_to}")
+    else:
+        print("Last digest: none yet")
+    return 0
+
+
+def _extract(args: argparse.Namespace) -> int:
+    status = 0
+    for path in args.files:
+        try:
+            data = path.read_bytes()
+        except OSError as exc:
+            print(f"corpus-monitor: error: {path}: cannot read: {exc.strerror or exc}", file=sys.stderr)
+            status = 1
+            continue
+        kind = KINDS.get(path.suffix.lower()) or ("html" if data.lstrip()[:1] == b"<" else "text")
+        fetched = Fetched(str(path), data, hashlib.sha256(data).hexdigest(), source="extract", kind=kind)
+        row: dict[str, str | None] = {"path": str(path)}
+        try:
+            doc = extract(fetched)
+            row |= {"title": doc.title, "published": doc.published, "site": doc.site, "url": doc.url,
+                    "encoding": doc.encoding, "text": doc.text}
+        except ExtractError as exc:
+            print(f"corpus-monitor: warning: {exc}", file=sys.stderr)
+            row |= {"title": None, "published": None, "site": None, "url": None, "encoding": None, "text": "",
+                    "error": exc.reason}
+        if args.format == "json":
+            print(json.dumps(row, ensure_ascii=False))
+        else:
+            print(f"== {path}")
+            for key in ("title", "published", "site", "url", "encoding"):
+                print(f"{key}: {row.get(key) or '-'}")
+            print()
+            print(row["text"])
+            print()
+    return status

@@ -1,0 +1,445 @@
+"""TOML configuration -> one frozen ``Settings``, parsed once at the edge.
+
+Each table is described by a schema (key -> ``Option``); one pass checks a table against its schema
+and collects every problem as ``"<file>: <key path>: <message>"``; all of them are raised together in
+one ``ConfigError``. Source kinds live in ``SOURCE_KINDS``: adding a kind is one entry there.
+Secrets never come from the file: the SMTP password is read from the environment variable that
+``smtp.password_env`` names, and is wrapped in ``Secret`` so that no ``repr`` shows it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import math
+import os
+import re
+import tomllib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar
+
+from monitor.errors import ConfigError
+
+#: the file ``load`` looks for in the working directory when given no path
+DEFAULT_FILENAME = "corpus-monitor.toml"
+DEFAULT_ADDRESS = "corpus-monitor@localhost"
+#: the conversion configs the opencc package ships (``opencc/clib/share/opencc/*.json``)
+OPENCC_CONFIGS = (
+    "s2t", "t2s", "s2tw", "tw2s", "s2hk", "hk2s", "s2twp", "tw2sp",
+    "t2tw", "hk2t", "t2hk", "t2jp", "jp2t", "tw2t", "s2hkp", "hk2sp",
+)  # fmt: skip
+#: smtp.security -> the port used when smtp.port is not given
+SECURITY_PORTS = {"starttls": 587, "tls": 465, "none": 25}
+
+
+@dataclass(frozen=True)
+class FolderSource:
+    """A local folder whose text and HTML files are the corpus."""
+
+    kind: ClassVar[str] = "folder"
+    #: unique name of the source; default ``folder:<path as written>``
+    name: str
+    #: the folder, absolute and resolved
+    path: Path
+    #: a file modified more recently than this is still being written: skipped until the next run
+    settle_seconds: float = 0.0
+
+
+#: any configured source; a union once there are more kinds
+Source = FolderSource
+
+
+@dataclass(frozen=True)
+class Secret:
+    """A string that ``repr`` and ``str`` never show."""
+
+    _value: str = field(repr=False)
+
+    def reveal(self) -> str:
+        """Return the secret itself, for the one place that needs it."""
+        return self._value
+
+    def __repr__(self) -> str:
+        return "'***'"
+
+    def __str__(self) -> str:
+        return "***"
+
+
+@dataclass(frozen=True)
+class SmtpSettings:
+    """Where and how to send the digest by SMTP."""
+
+    host: str
+    #: default by security: 587 for starttls, 465 for tls, 25 for none
+    port: int
+    #: "starttls", "tls" or "none"
+    security: str = "starttls"
+    username: str | None = None
+    #: read from the environment variable ``password_env``, never from the file
+    password: Secret | None = None
+    password_env: str | None = None
+    timeout_seconds: float = 30.0
+
+
+@dataclass(frozen=True)
+class NoveltySettings:
+    """Near-duplicates: Jaccard threshold over character shingles, found by MinHash LSH (bands x rows)."""
+
+    shingle: int = 2
+    threshold: float = 0.3
+    bands: int = 16
+    rows: int = 3
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything a run needs to know, checked and resolved."""
+
+    #: the SQLite file
+    store_path: Path
+    sources: tuple[Source, ...]
+    #: OpenCC config name, one of OPENCC_CONFIGS
+    opencc: str
+    #: folder for ``.eml`` files, used when there is no [smtp] table
+    outbox: Path
+    sender: str
+    recipients: tuple[str, ...]
+    #: None: the digest goes to the outbox
+    smtp: SmtpSettings | None
+    novelty: NoveltySettings
+    #: the file the settings came from; None for pure defaults
+    config_path: Path | None
+
+
+@dataclass(frozen=True)
+class Overrides:
+    """Command-line values that beat the file; relative paths resolve against the working directory."""
+
+    #: replaces every folder source with this one folder
+    folder: Path | None = None
+    store: Path | None = None
+    outbox: Path | None = None
+
+
+class _Invalid(Exception):
+    """A value failed its check: ``expected`` describes a good one; ``at``/``got`` name a bad part."""
+
+    def __init__(self, expected: str, at: str = "", got: Any = None) -> None:
+        super().__init__(expected)
+        self.expected, self.at, self.got = expected, at, got
+
+
+Check = Callable[[Any], Any]
+_REQUIRED: Any = object()
+
+
+@dataclass(frozen=True)
+class Option:
+    """One key of a table: its check, its default (``_REQUIRED`` if none) and whether it is a path."""
+
+    check: Check
+    default: Any = _REQUIRED
+    #: resolve the string against the config file's directory
+    path: bool = False
+
+
+@dataclass(frozen=True)
+class SourceKind:
+    """A kind of source: the dataclass it builds and the options of its ``[[sources]]`` table."""
+
+    factory: type[Source]
+    options: Mapping[str, Option]
+    #: the option whose value as written makes the default name ``<kind>:<value>``
+    names_by: str
+
+
+def _check(expected: str, ok: Callable[[Any], bool], convert: Callable[[Any], Any] = lambda v: v) -> Check:
+    """A check accepting a value when ``ok(value)``, returning ``convert(value)``."""
+
+    def check(value: Any) -> Any:
+        if not ok(value):
+            raise _Invalid(expected)
+        return convert(value)
+
+    return check
+
+
+def _number(low: float, high: float | None = None, *, integer: bool = False, above: bool = False) -> Check:
+    """A finite number from ``low`` (excluded if ``above``) to ``high``; with ``integer``, an int only.
+
+    ``type()`` rather than isinstance, because a bool is an int to Python but not to a config file.
+    """
+    types, what = ((int,), "an integer") if integer else ((int, float), "a number")
+    if high is None:
+        expected = f"{what} {'greater than' if above else '>='} {low:g}"
+    else:
+        expected = f"{what} greater than {low:g} and at most {high:g}" if above else f"{what} from {low:g} to {high:g}"
+
+    def ok(value: Any) -> bool:
+        if type(value) not in types or not math.isfinite(value):
+            return False
+        return (value > low if above else value >= low) and (high is None or value <= high)
+
+    return _check(expected, ok, int if integer else float)
+
+
+def _choice(*choices: str) -> Check:
+    return _check("one of " + ", ".join(map(repr, choices)), lambda v: v in choices)
+
+
+_ADDRESS = r"[^@\s<>,;\"]+@[^@\s<>,;\".][^@\s<>,;\"]*"
+_ADDRESS_FORMS = re.compile(rf"{_ADDRESS}|[^<>@\"]*<{_ADDRESS}>")
+_string = _check("a non-empty string", lambda v: isinstance(v, str) and bool(v.strip()))
+_env_name = _check("an environment variable name", lambda v: isinstance(v, str) and v.isascii() and v.isidentifier())
+_address = _check(
+    "an email address like 'you@example.com' or 'You <you@example.com>'",
+    lambda v: isinstance(v, str) and bool(_ADDRESS_FORMS.fullmatch(v.strip())),
+    str.strip,
+)
+
+
+def _addresses(value: Any) -> tuple[str, ...]:
+    if not isinstance(value, list) or not value:
+        raise _Invalid("a non-empty array of email addresses")
+    for index, item in enumerate(value):
+        try:
+            _address(item)
+        except _Invalid as exc:
+            raise _Invalid(exc.expected, at=f"[{index}]", got=item) from None
+    return tuple(map(_address, value))
+
+
+SOURCE_KINDS: dict[str, SourceKind] = {
+    "folder": SourceKind(
+        factory=FolderSource,
+        options={"path": Option(_string, path=True), "settle_seconds": Option(_number(0), 0.0)},
+        names_by="path",
+    ),
+}
+#: every [[sources]] table has these besides its kind's options
+_SOURCE_COMMON = {"name": Option(_string, None)}
+_DEFAULT_SOURCES = [{"kind": "folder", "path": "seeds"}]
+
+#: the tables besides [[sources]]; an absent table takes these defaults, unless it has a required key
+TABLES: dict[str, dict[str, Option]] = {
+    "store": {"path": Option(_string, "var/monitor.sqlite3", path=True)},
+    "normalize": {"opencc": Option(_choice(*OPENCC_CONFIGS), "t2s")},
+    "novelty": {
+        "shingle": Option(_number(1, 8, integer=True), 2),
+        "threshold": Option(_number(0, 1, above=True), 0.3),
+        "bands": Option(_number(1, integer=True), 16),
+        "rows": Option(_number(1, integer=True), 3),
+    },
+    "digest": {
+        "outbox": Option(_string, "var/outbox", path=True),
+        "from": Option(_address, DEFAULT_ADDRESS),
+        "to": Option(_addresses, (DEFAULT_ADDRESS,)),
+    },
+    "smtp": {
+        "host": Option(_string),
+        "port": Option(_number(1, 65535, integer=True), None),
+        "security": Option(_choice(*SECURITY_PORTS), "starttls"),
+        "username": Option(_string, None),
+        "password_env": Option(_env_name, None),
+        "timeout_seconds": Option(_number(0, above=True), 30.0),
+    },
+}
+#: keys refused with a reason rather than as unknown
+REFUSED = {
+    "smtp.password": "passwords are never read from the file; "
+    "set password_env to the name of an environment variable holding it",
+}
+
+
+def _show(value: Any) -> str:
+    text = "a table" if isinstance(value, dict) else repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _resolve(base: Path, written: str | Path) -> Path:
+    return (base / Path(written).expanduser()).resolve()
+
+
+class _Checker:
+    """Checks tables against their schemas, collecting ``(key path, message)`` problems."""
+
+    def __init__(self, base: Path) -> None:
+        self.base = base
+        self.problems: list[tuple[str, str]] = []
+
+    def table(self, raw: Any, where: str, schema: Mapping[str, Option], extra: tuple[str, ...] = ()) -> dict[str, Any]:
+        """Return every key of ``schema``, checked or defaulted; a bad or missing key is left out."""
+        if not isinstance(raw, dict):
+            self.problems.append((where, f"expected a table, got {_show(raw)}"))
+            raw = {}
+        known = [*extra, *schema]
+        for key in raw:
+            if key not in known:
+                self.unknown(f"{where}.{key}", key, known, "key")
+        values: dict[str, Any] = {}
+        for key, option in schema.items():
+            if key not in raw and option.default is _REQUIRED:
+                self.problems.append((f"{where}.{key}", "required key is missing"))
+                continue
+            try:
+                value = option.check(raw[key]) if key in raw else option.default
+            except _Invalid as exc:
+                got = _show(raw[key] if exc.got is None else exc.got)
+                self.problems.append((f"{where}.{key}{exc.at}", f"expected {exc.expected}, got {got}"))
+                continue
+            values[key] = _resolve(self.base, value) if option.path and value is not None else value
+        return values
+
+    def unknown(self, where: str, key: str, known: list[str], what: str) -> None:
+        """Report an unknown key or table: the reason if it is refused, else the nearest known name."""
+        if where in REFUSED:
+            self.problems.append((where, REFUSED[where]))
+            return
+        close = difflib.get_close_matches(key, known, n=1)
+        hint = f"did you mean {close[0]!r}?" if close else "known: " + ", ".join(known)
+        self.problems.append((where, f"unknown {what} ({hint})"))
+
+    def sources(self, raw: Any) -> list[Source]:
+        """Check the [[sources]] array of tables, each against its kind's options; names are unique."""
+        if not isinstance(raw, list) or not all(isinstance(item, dict) for item in raw):
+            self.problems.append(("sources", f"expected an array of tables ([[sources]]), got {_show(raw)}"))
+            return []
+        built: list[Source] = []
+        seen: dict[str, str] = {}
+        for index, item in enumerate(raw):
+            where = f"sources[{index}]"
+            kind = SOURCE_KINDS.get(item["kind"]) if isinstance(item.get("kind"), str) else None
+            if kind is None:
+                got = f"unknown source kind {item['kind']!r}" if "kind" in item else "required key is missing"
+                self.problems.append((f"{where}.kind", f"{got} (known: {', '.join(SOURCE_KINDS)})"))
+                continue
+            schema = {**_SOURCE_COMMON, **kind.options}
+            values = self.table(item, where, schema, extra=("kind",))
+            if "name" not in values:  # a bad name, already reported
+                continue
+            name = values["name"] or f"{item['kind']}:{item.get(kind.names_by)}"
+            if name in seen:
+                self.problems.append((f"{where}.name", f"duplicate source name {name!r} (also {seen[name]})"))
+            seen.setdefault(name, where)
+            if len(values) == len(schema):
+                built.append(kind.factory(**{**values, "name": name}))
+        return built
+
+
+def _read(path: Path, label: str) -> dict[str, Any]:
+    """Parse the file; a missing, unreadable or malformed file is a ConfigError."""
+    if not path.is_file():
+        raise ConfigError(f"{label}: {'not a file' if path.exists() else 'no such config file'}")
+    try:
+        return tomllib.loads(path.read_bytes().decode("utf-8"))
+    except OSError as exc:
+        raise ConfigError(f"{label}: cannot read: {exc.strerror or exc}") from exc
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{label}: not UTF-8 text (bad byte at offset {exc.start})") from exc
+    except tomllib.TOMLDecodeError as exc:
+        match = re.fullmatch(r"(.*) \(at line (\d+), column (\d+)\)", str(exc))
+        where = f"line {match[2]}, column {match[3]}: " if match else ""
+        raise ConfigError(f"{label}: {where}invalid TOML: {match[1] if match else exc}") from exc
+
+
+def _smtp(values: dict[str, Any], environ: Mapping[str, str], problems: list[tuple[str, str]]) -> SmtpSettings | None:
+    """Cross-key checks of [smtp] and the password from the environment; None if a key was bad."""
+    username, env = values.get("username"), values.get("password_env")
+    password = None
+    if (username is None) != (env is None) and not ({"username", "password_env"} - values.keys()):
+        missing = "password_env" if env is None else "username"
+        problems.append((f"smtp.{missing}", "username and password_env go together: set both or neither"))
+    elif env is not None:
+        if environ.get(env):
+            password = Secret(environ[env])
+        else:
+            problems.append(("smtp.password_env", f"environment variable {env} is not set (or is empty)"))
+    if len(values) < len(TABLES["smtp"]):
+        return None
+    port = values["port"] if values["port"] is not None else SECURITY_PORTS[values["security"]]
+    return SmtpSettings(**{**values, "port": port, "password": password})
+
+
+def load(
+    path: Path | None,
+    *,
+    cwd: Path,
+    overrides: Overrides = Overrides(),
+    environ: Mapping[str, str] | None = None,
+) -> Settings:
+    """Read, check and resolve the configuration; raise one ConfigError listing every problem.
+
+    ``path`` None: ``cwd/corpus-monitor.toml`` if it exists, else pure defaults relative to ``cwd``
+    (folder ./seeds, store ./var/monitor.sqlite3, outbox ./var/outbox). An explicit path that does
+    not exist is an error. Relative paths in a file resolve against the file's directory; overrides
+    resolve against ``cwd``; ``overrides.folder`` replaces every folder source. The SMTP password
+    comes from ``environ[smtp.password_env]`` (``environ`` defaults to ``os.environ``).
+    """
+    environ = os.environ if environ is None else environ
+    if path is None and (cwd / DEFAULT_FILENAME).is_file():
+        path = Path(DEFAULT_FILENAME)
+    label = str(path) if path is not None else "(defaults)"
+    config_path = _resolve(cwd, path) if path is not None else None
+    raw = _read(config_path, label) if config_path is not None else {}
+
+    checker = _Checker(config_path.parent if config_path is not None else cwd)
+    for key in raw:
+        if key not in TABLES and key != "sources":
+            checker.unknown(key, key, [*TABLES, "sources"], "table" if isinstance(raw[key], dict) else "key")
+    tables = {
+        name: checker.table(raw.get(name, {}), name, schema)
+        for name, schema in TABLES.items()
+        if name in raw or _REQUIRED not in (option.default for option in schema.values())
+    }
+    smtp = _smtp(tables["smtp"], environ, checker.problems) if "smtp" in tables else None
+    sources = checker.sources(raw.get("sources", _DEFAULT_SOURCES))
+    if overrides.folder is not None:
+        folder = FolderSource(name=f"folder:{overrides.folder}", path=_resolve(cwd, overrides.folder))
+        sources = [folder, *(source for source in sources if not isinstance(source, FolderSource))]
+    elif raw.get("sources") == []:
+        checker.problems.append(("sources", "no sources: add a [[sources]] table, or drop the key for ./seeds"))
+    if checker.problems:
+        raise ConfigError([f"{label}: {where}: {message}" for where, message in checker.problems])
+
+    digest = tables["digest"]
+    return Settings(
+        store_path=_resolve(cwd, overrides.store) if overrides.store is not None else tables["store"]["path"],
+        sources=tuple(sources),
+        opencc=tables["normalize"]["opencc"],
+        outbox=_resolve(cwd, overrides.outbox) if overrides.outbox is not None else digest["outbox"],
+        sender=digest["from"],
+        recipients=digest["to"],
+        smtp=smtp,
+        novelty=NoveltySettings(**tables["novelty"]),
+        config_path=config_path,
+    )
+
+
+def describe(settings: Settings) -> list[str]:
+    """Human lines for ``check-config``: the file, each source, the store, where digests go; no secret."""
+    lines = [f"config: {settings.config_path or 'no file, defaults'}"]
+    for source in settings.sources:
+        options = []
+        for option in dataclasses.fields(source)[1:]:
+            value = getattr(source, option.name)
+            missing = " (does not exist yet)" if isinstance(value, Path) and not value.exists() else ""
+            options.append(f"{option.name}={value}{missing}")
+        lines.append(f"source {source.name}: {source.kind}, {', '.join(options)}")
+    novelty, smtp = settings.novelty, settings.smtp
+    lines += [
+        f"store: {settings.store_path}",
+        f"normalize: opencc {settings.opencc}",
+        f"novelty: {novelty.shingle}-character shingles, Jaccard threshold {novelty.threshold:g}, "
+        f"{novelty.bands} bands x {novelty.rows} rows",
+        f"digest: from {settings.sender} to {', '.join(settings.recipients)}",
+    ]
+    if smtp is None:
+        lines.append(f"delivery: .eml files in the outbox {settings.outbox}")
+    else:
+        login = f"login {smtp.username}, password from ${smtp.password_env}" if smtp.username else "no login"
+        timeout = f"timeout {smtp.timeout_seconds:g}s"
+        lines.append(f"delivery: SMTP {smtp.host}:{smtp.port}, {smtp.security}, {login}, {timeout}")
+    return lines

@@ -1,0 +1,53 @@
+"""Normalization: the text every comparison is made on.
+
+OpenCC script conversion (``t2s`` by default, so Traditional and Simplified reprints meet), then Unicode
+NFKC (full-width letters, digits and punctuation become their half-width forms), then white space folded.
+The matching *key* goes one step further: lower case, letters and digits only, so punctuation, quote
+style and spacing never make two reprints differ.
+
+The OpenCC converter is costly to build; a :class:`Normalizer` is built once per process and passed in.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from functools import lru_cache
+
+import opencc
+
+_SPACE = re.compile(r"\s+")
+
+#: the OpenCC configurations the ``opencc`` package ships
+OPENCC_CONFIGS = frozenset(
+    "s2t t2s s2tw tw2s s2hk hk2s s2twp tw2sp t2tw hk2t t2hk t2jp jp2t tw2t".split()
+)
+
+
+@lru_cache(maxsize=None)
+def _keep(ch: str) -> bool:
+    return unicodedata.category(ch)[0] in "LN"
+
+
+def key_of(normalized: str) -> str:
+    """The matching key of a normalized text: lower-cased letters and digits only."""
+    return "".join(ch for ch in normalized.lower() if _keep(ch))
+
+
+class Normalizer:
+    """Script conversion + NFKC + white space, with one OpenCC converter for the process."""
+
+    def __init__(self, config: str = "t2s") -> None:
+        if config not in OPENCC_CONFIGS:
+            raise ValueError(f"unknown OpenCC configuration {config!r}")
+        self.config = config
+        self._converter = opencc.OpenCC(config)
+
+    def normalize(self, text: str) -> str:
+        """Converted, NFKC-folded text with runs of white space collapsed to one space."""
+        text = unicodedata.normalize("NFKC", self._converter.convert(text))
+        return _SPACE.sub(" ", text).strip()
+
+    def key(self, text: str) -> str:
+        """The matching key of raw text (normalize, then :func:`key_of`)."""
+        return key_of(self.normalize(text))

@@ -1,0 +1,107 @@
+"""Novelty: is a claim new, or already known (exactly, or as a near-duplicate)?
+
+Pure decisions over what the store returns. Two tests, in order:
+
+1. *exact*: the claim's matching key (normalized, letters and digits only) has the same 64-bit
+   fingerprint as a stored claim's;
+2. *near*: a stored claim whose character-shingle set has a Jaccard similarity of at least the
+   threshold, and the same figures. Candidates come from a MinHash LSH index kept in the store
+   (``bands`` x ``rows`` hash values per claim, one indexed row per band), so a lookup reads a few
+   index entries whatever the store's size; only the candidates are compared exactly.
+
+A near-duplicate that differs in a figure ("35万块" against "50万块") is not a reprint: it stays new.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import zlib
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import numpy as np
+
+from monitor.models import Match
+from monitor.normalize import key_of
+
+_PRIME = np.uint64(4294967311)  # the first prime above 2**32
+_MASK63 = (1 << 63) - 1
+_NUMBER = re.compile(r"\d+(?:\.\d+)?")
+
+
+def fingerprint(key: str) -> int:
+    """A signed 64-bit fingerprint of a matching key (fits an SQLite INTEGER)."""
+    value = int.from_bytes(hashlib.blake2b(key.encode("utf-8"), digest_size=8).digest(), "big")
+    return value - (1 << 64) if value >= 1 << 63 else value
+
+
+def shingles(key: str, size: int) -> set[str]:
+    """Character n-grams of a key; a key shorter than ``size`` is its own single shingle."""
+    if len(key) <= size:
+        return {key} if key else set()
+    return {key[i : i + size] for i in range(len(key) - size + 1)}
+
+
+def jaccard(a: set[str], b: set[str]) -> float:
+    return len(a & b) / len(a | b) if a or b else 0.0
+
+
+def figures(normalized: str) -> tuple[str, ...]:
+    """The numbers a normalized text states, in order (``3.1``, ``35``, ``2024``)."""
+    return tuple(_NUMBER.findall(normalized))
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A stored claim the index offers for comparison."""
+
+    claim_id: int
+    normalized: str
+
+
+class Signer:
+    """MinHash signatures and LSH band buckets for claims; built once from the novelty settings."""
+
+    def __init__(self, *, shingle: int = 3, bands: int = 16, rows: int = 4, seed: int = 20240730) -> None:
+        self.shingle, self.bands, self.rows = shingle, bands, rows
+        rng = np.random.default_rng(seed)
+        perms = bands * rows
+        self._a = rng.integers(1, 1 << 31, size=perms, dtype=np.uint64)
+        self._b = rng.integers(0, int(_PRIME), size=perms, dtype=np.uint64)
+        # band hashing: a polynomial in the band's values, wrapping mod 2**64
+        self._mix = rng.integers(1, 1 << 62, size=rows, dtype=np.uint64) | np.uint64(1)
+        self._salt = np.arange(bands, dtype=np.uint64) * np.uint64(0x9E3779B97F4A7C15)
+
+    def buckets(self, key: str) -> list[int]:
+        """One signed 64-bit bucket id per band for a claim's key (empty for an empty key)."""
+        grams = shingles(key, self.shingle)
+        if not grams:
+            return []
+        hashed = np.fromiter((zlib.crc32(g.encode("utf-8")) for g in grams), dtype=np.uint64, count=len(grams))
+        signature = ((np.outer(hashed, self._a) + self._b) % _PRIME).min(axis=0)
+        with np.errstate(over="ignore"):
+            banded = (signature.reshape(self.bands, self.rows) * self._mix).sum(axis=1) ^ self._salt
+        return [int(v) & _MASK63 for v in banded]
+
+
+def decide(
+    key: str,
+    normalized: str,
+    exact: int | None,
+    candidates: Iterable[Candidate],
+    *,
+    shingle: int,
+    threshold: float,
+) -> Match:
+    """The verdict on one claim given the store's exact hit and its LSH candidates."""
+    if exact is not None:
+        return Match(exact, "exact", 1.0)
+    grams = shingles(key, shingle)
+    mine = figures(normalized)
+    best: Match = Match(None, "new", 0.0)
+    for cand in candidates:
+        score = jaccard(grams, shingles(key_of(cand.normalized), shingle))
+        if score >= threshold and score > best.score and figures(cand.normalized) == mine:
+            best = Match(cand.claim_id, "near", round(score, 4))
+    return best

@@ -1,0 +1,156 @@
+"""The one orchestrator: sources -> extract -> normalize -> claims -> novelty/store -> digest -> delivery.
+
+``run_once`` does one whole run and returns a :class:`~monitor.models.RunReport`. A document or source
+that fails becomes an error message in its :class:`~monitor.models.SourceOutcome`; the run goes on.
+Claims are marked reported only in the transaction that records a successful delivery, so a failed
+delivery loses nothing: the same claims come again next time. A dry run does all the work inside one
+transaction that is rolled back at the end, and delivers nothing.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+import jinja2
+
+from monitor import claims as claims_mod
+from monitor import digest as digest_mod
+from monitor.config import FolderSource, Settings
+from monitor.delivery import Mailer, build_message
+from monitor.errors import DeliveryError, ExtractError, SourceError
+from monitor.extract import extract
+from monitor.models import Document, Fetched, Match, RunReport, SourceOutcome
+from monitor.normalize import Normalizer
+from monitor.novelty import Signer, decide, fingerprint
+from monitor.sources import folder
+from monitor.store import Store
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True)
+class Deps:
+    """The long-lived objects a run needs, built once by the caller (CLI or scheduler)."""
+
+    store: Store
+    normalizer: Normalizer
+    signer: Signer
+    templates: jinja2.Environment
+    mailer: Mailer | None = None
+    clock: Callable[[], datetime] = field(default=_utcnow)
+
+
+@dataclass(frozen=True)
+class _Pending:
+    fetched: Fetched
+    document: Document
+
+
+def _scan_folder(source: FolderSource, deps: Deps, pending: list[_Pending]) -> SourceOutcome:
+    scanned = unchanged = 0
+    errors: list[str] = []
+    try:
+        paths = list(folder.candidates(source.path))
+    except SourceError as exc:
+        return SourceOutcome(source.name, errors=(str(exc),))
+    now_ns = time.time_ns()
+    for path in paths:
+        scanned += 1
+        locator = str(path.resolve())
+        try:
+            state = deps.store.document_state(locator)
+            same, stat = folder.unchanged(path, state.size if state else None, state.mtime_ns if state else None)
+            if same:
+                unchanged += 1
+                continue
+            fetched = folder.read(
+                Path(locator), source.name, stat, settle_seconds=source.settle_seconds, now_ns=now_ns
+            )
+            if fetched is None:
+                errors.append(f"{path}: still being written; left for the next run")
+                continue
+            if state is not None and state.content_hash == fetched.content_hash:
+                deps.store.touch_document(state.id, fetched.size, fetched.mtime_ns)
+                unchanged += 1
+                continue
+            pending.append(_Pending(fetched, extract(fetched)))
+        except (SourceError, ExtractError) as exc:
+            errors.append(f"{path}: skipped: {exc.reason}")
+    return SourceOutcome(source.name, scanned=scanned, unchanged=unchanged, errors=tuple(errors))
+
+
+def ingest(fetched: Fetched, document: Document, deps: Deps, settings: Settings) -> int:
+    """Store one new or changed document and its claims; returns how many claims were new."""
+    now = deps.clock()
+    novelty = settings.novelty
+    new = 0
+    with deps.store.transaction():
+        doc_id = deps.store.save_document(fetched, document, now)
+        found, _dropped = claims_mod.split(document.text, deps.normalizer.normalize)
+        for claim in found:
+            fp = fingerprint(claim.key)
+            exact = deps.store.find_exact(fp)
+            buckets = deps.signer.buckets(claim.key) if exact is None else []
+            candidates = deps.store.candidates(buckets) if exact is None else []
+            match = decide(
+                claim.key, claim.normalized, exact, candidates, shingle=novelty.shingle, threshold=novelty.threshold
+            )
+            if match.claim_id is None:
+                claim_id = deps.store.add_claim(claim, fp, buckets, doc_id, now)
+                match = Match(claim_id, "new", 1.0)
+                new += 1
+            deps.store.add_occurrence(match.claim_id or 0, doc_id, claim, match, now)
+    return new
+
+
+def scan(settings: Settings, deps: Deps) -> tuple[tuple[SourceOutcome, ...], int]:
+    """Look at every source, ingest what is new or changed (oldest documents first)."""
+    pending: list[_Pending] = []
+    outcomes = [_scan_folder(source, deps, pending) for source in settings.sources]
+    pending.sort(key=lambda p: (p.document.published or "9999", p.fetched.locator))
+    new = 0
+    ingested: dict[str, int] = {}
+    for item in pending:
+        new += ingest(item.fetched, item.document, deps, settings)
+        ingested[item.fetched.source] = ingested.get(item.fetched.source, 0) + 1
+    outcomes = [
+        SourceOutcome(o.source, o.scanned, ingested.get(o.source, 0), o.unchanged, o.errors) for o in outcomes
+    ]
+    return tuple(outcomes), new
+
+
+def run_once(settings: Settings, deps: Deps, *, deliver: bool = True, dry_run: bool = False) -> RunReport:
+    """Scan, then (when ``deliver``) build and deliver the digest of every unreported claim."""
+    if dry_run:
+        with deps.store.rolled_back():
+            return _run(settings, deps, deliver=deliver, dry_run=True)
+    return _run(settings, deps, deliver=deliver, dry_run=False)
+
+
+def _run(settings: Settings, deps: Deps, *, deliver: bool, dry_run: bool) -> RunReport:
+    outcomes, new = scan(settings, deps)
+    if not deliver:
+        return RunReport(outcomes, new, dry_run=dry_run)
+    now = deps.clock()
+    digest = deps.store.unreported(now)
+    if not digest.claims:
+        return RunReport(outcomes, new, dry_run=dry_run)
+    rendered = digest_mod.render(digest, deps.templates)
+    message = build_message(rendered, sender=settings.sender, recipients=settings.recipients, date=now)
+    if dry_run or deps.mailer is None:
+        return RunReport(outcomes, new, digest, None, rendered, bytes(message), dry_run=dry_run)
+    try:
+        destination = deps.mailer.deliver(message)
+    except DeliveryError as exc:
+        return RunReport(outcomes, new, digest, None, rendered, bytes(message), delivery_error=str(exc))
+    deps.store.record_digest(
+        digest, subject=rendered.subject, message_id=str(message["Message-ID"]), sender=settings.sender,
+        recipients=settings.recipients, destination=destination, now=deps.clock(),
+    )
+    return RunReport(outcomes, new, digest, destination, rendered, bytes(message), dry_run=False)

@@ -1,0 +1,71 @@
+"""The store's schema, as SQL text, one numbered migration per entry.
+
+``PRAGMA user_version`` holds the number of the last migration applied; each runs in its own
+transaction. Append new migrations; never edit one that has shipped. All timestamps are UTC ISO 8601.
+"""
+
+MIGRATIONS: tuple[str, ...] = (
+    # 1: documents, claims, occurrences, the near-duplicate index, digests
+    """
+    CREATE TABLE documents (
+        id            INTEGER PRIMARY KEY,
+        locator       TEXT NOT NULL UNIQUE,      -- absolute file path or URL
+        source        TEXT NOT NULL,             -- name of the source that found it
+        content_hash  TEXT NOT NULL,             -- SHA-256 of the bytes last ingested
+        size          INTEGER,                   -- file size and mtime at last look (folder sources)
+        mtime_ns      INTEGER,
+        title         TEXT,
+        site          TEXT,
+        url           TEXT,                      -- canonical URL from the page, if any
+        published     TEXT,                      -- ISO date, if known
+        encoding      TEXT,
+        first_seen    TEXT NOT NULL,
+        last_changed  TEXT NOT NULL
+    );
+
+    CREATE TABLE digests (
+        id            INTEGER PRIMARY KEY,
+        created_at    TEXT NOT NULL,
+        delivered_at  TEXT NOT NULL,
+        subject       TEXT NOT NULL,
+        message_id    TEXT NOT NULL,
+        sender        TEXT NOT NULL,
+        recipients    TEXT NOT NULL,             -- JSON list
+        destination   TEXT NOT NULL,             -- outbox file or smtp://host:port
+        claim_count   INTEGER NOT NULL
+    );
+
+    CREATE TABLE claims (
+        id            INTEGER PRIMARY KEY,
+        fingerprint   INTEGER NOT NULL UNIQUE,   -- 64-bit hash of the matching key
+        normalized    TEXT NOT NULL,
+        text          TEXT NOT NULL,             -- original wording as first seen
+        speaker       TEXT,
+        document_id   INTEGER NOT NULL REFERENCES documents(id),
+        position      INTEGER NOT NULL,          -- position in its first document
+        first_seen    TEXT NOT NULL,
+        digest_id     INTEGER REFERENCES digests(id)   -- NULL until reported
+    );
+    CREATE INDEX claims_unreported ON claims(document_id, position) WHERE digest_id IS NULL;
+
+    -- which document carries which claim, in its own wording
+    CREATE TABLE occurrences (
+        claim_id      INTEGER NOT NULL REFERENCES claims(id),
+        document_id   INTEGER NOT NULL REFERENCES documents(id),
+        text          TEXT NOT NULL,
+        position      INTEGER NOT NULL,
+        match         TEXT NOT NULL CHECK (match IN ('new', 'exact', 'near')),
+        score         REAL NOT NULL,
+        first_seen    TEXT NOT NULL,
+        PRIMARY KEY (claim_id, document_id)
+    ) WITHOUT ROWID;
+    CREATE INDEX occurrences_document ON occurrences(document_id);
+
+    -- MinHash LSH buckets: one row per (band hash, claim); a lookup reads a handful of index entries
+    CREATE TABLE lsh_buckets (
+        bucket        INTEGER NOT NULL,
+        claim_id      INTEGER NOT NULL,
+        PRIMARY KEY (bucket, claim_id)
+    ) WITHOUT ROWID;
+    """,
+)

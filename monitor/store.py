@@ -1,0 +1,298 @@
+"""The store: one SQLite file (WAL) holding documents, claims, occurrences, the LSH index and digests.
+
+SQLite only; every ``sqlite3.Error`` leaves as :class:`~monitor.errors.StoreError`. The schema lives in
+:mod:`monitor.schema` as numbered migrations under ``PRAGMA user_version``. Transactions nest as
+savepoints, so a dry run can wrap a whole run in one transaction and roll it back at the end.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+from monitor.errors import StoreError
+from monitor.models import Claim, Digest, DigestClaim, DigestDocument, Document, Fetched, Match
+from monitor.novelty import Candidate
+from monitor.schema import MIGRATIONS
+
+#: at most this many LSH candidates are compared for one claim (those sharing the most bands)
+MAX_CANDIDATES = 64
+
+
+@dataclass(frozen=True)
+class DocState:
+    """What the store remembers of a document for change detection."""
+
+    id: int
+    content_hash: str
+    size: int | None
+    mtime_ns: int | None
+
+
+@dataclass(frozen=True)
+class Status:
+    documents: int
+    claims: int
+    unreported: int
+    last_digest_at: str | None
+    last_digest_to: str | None
+    last_digest_claims: int | None
+
+
+def _ts(moment: datetime) -> str:
+    if moment.tzinfo is None:
+        raise ValueError("naive datetime given to the store")
+    return moment.isoformat()
+
+
+class Store:
+    """A connection to one store file; use as a context manager or call :meth:`close`."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self._db = sqlite3.connect(path, isolation_level=None, timeout=30)
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA foreign_keys=ON")
+            self._db.execute("PRAGMA synchronous=NORMAL")
+            self._migrate()
+        except (sqlite3.Error, OSError) as exc:
+            raise StoreError(f"{path}: cannot open the store: {exc}") from exc
+        self._depth = 0
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._db.close()
+
+    def _migrate(self) -> None:
+        (version,) = self._db.execute("PRAGMA user_version").fetchone()
+        if version > len(MIGRATIONS):
+            raise StoreError(f"{self.path}: store schema version {version} is newer than this program")
+        for number in range(version + 1, len(MIGRATIONS) + 1):
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                for statement in _statements(MIGRATIONS[number - 1]):
+                    self._db.execute(statement)
+                self._db.execute(f"PRAGMA user_version = {number}")
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        """A transaction, or a savepoint inside the one already open."""
+        name = f"sp{self._depth}"
+        try:
+            self._db.execute(f"SAVEPOINT {name}")
+        except sqlite3.Error as exc:
+            raise StoreError(f"{self.path}: {exc}") from exc
+        self._depth += 1
+        try:
+            yield
+        except BaseException:
+            self._depth -= 1
+            self._db.execute(f"ROLLBACK TO {name}")
+            self._db.execute(f"RELEASE {name}")
+            raise
+        else:
+            self._depth -= 1
+            try:
+                self._db.execute(f"RELEASE {name}")
+            except sqlite3.Error as exc:
+                raise StoreError(f"{self.path}: {exc}") from exc
+
+    @contextmanager
+    def rolled_back(self) -> Iterator[None]:
+        """Everything done inside is undone at the end (for dry runs)."""
+        with self._guard():
+            self._db.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+        finally:
+            self._db.execute("ROLLBACK")
+
+    @contextmanager
+    def _guard(self) -> Iterator[None]:
+        try:
+            yield
+        except sqlite3.Error as exc:
+            raise StoreError(f"{self.path}: {exc}") from exc
+
+    # -- documents -------------------------------------------------------------------------------
+
+    def document_state(self, locator: str) -> DocState | None:
+        with self._guard():
+            row = self._db.execute(
+                "SELECT id, content_hash, size, mtime_ns FROM documents WHERE locator = ?", (locator,)
+            ).fetchone()
+        return DocState(*row) if row else None
+
+    def touch_document(self, doc_id: int, size: int | None, mtime_ns: int | None) -> None:
+        """Remember a new size and mtime for a document whose content did not change."""
+        with self._guard():
+            self._db.execute("UPDATE documents SET size = ?, mtime_ns = ? WHERE id = ?", (size, mtime_ns, doc_id))
+
+    def save_document(self, fetched: Fetched, document: Document, now: datetime) -> int:
+        """Insert or update a document's row; returns its id."""
+        values = (
+            fetched.source, fetched.content_hash, fetched.size, fetched.mtime_ns, document.title,
+            document.site, document.url, document.published, document.encoding, _ts(now),
+        )
+        with self._guard():
+            row = self._db.execute(
+                "UPDATE documents SET source=?, content_hash=?, size=?, mtime_ns=?, title=?, site=?, url=?,"
+                " published=?, encoding=?, last_changed=? WHERE locator=? RETURNING id",
+                (*values, fetched.locator),
+            ).fetchone()
+            if row:
+                return int(row[0])
+            cur = self._db.execute(
+                "INSERT INTO documents (source, content_hash, size, mtime_ns, title, site, url, published,"
+                " encoding, last_changed, locator, first_seen) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+                (*values, fetched.locator, _ts(now)),
+            )
+            return int(cur.lastrowid or 0)
+
+    # -- claims ----------------------------------------------------------------------------------
+
+    def find_exact(self, fingerprint: int) -> int | None:
+        with self._guard():
+            row = self._db.execute("SELECT id FROM claims WHERE fingerprint = ?", (fingerprint,)).fetchone()
+        return int(row[0]) if row else None
+
+    def candidates(self, buckets: Sequence[int]) -> list[Candidate]:
+        """Stored claims sharing at least one LSH bucket, those sharing the most first."""
+        if not buckets:
+            return []
+        marks = ",".join("?" * len(buckets))
+        with self._guard():
+            rows = self._db.execute(
+                f"SELECT c.id, c.normalized FROM (SELECT claim_id, count(*) AS hits FROM lsh_buckets"
+                f" WHERE bucket IN ({marks}) GROUP BY claim_id ORDER BY hits DESC LIMIT {MAX_CANDIDATES}) AS b"
+                f" JOIN claims AS c ON c.id = b.claim_id",
+                list(buckets),
+            ).fetchall()
+        return [Candidate(int(i), n) for i, n in rows]
+
+    def add_claim(
+        self, claim: Claim, fingerprint: int, buckets: Sequence[int], document_id: int, now: datetime
+    ) -> int:
+        with self._guard():
+            cur = self._db.execute(
+                "INSERT INTO claims (fingerprint, normalized, text, speaker, document_id, position, first_seen)"
+                " VALUES (?,?,?,?,?,?,?)",
+                (fingerprint, claim.normalized, claim.text, claim.speaker, document_id, claim.position, _ts(now)),
+            )
+            claim_id = int(cur.lastrowid or 0)
+            self._db.executemany(
+                "INSERT OR IGNORE INTO lsh_buckets (bucket, claim_id) VALUES (?, ?)",
+                [(b, claim_id) for b in buckets],
+            )
+        return claim_id
+
+    def add_occurrence(self, claim_id: int, document_id: int, claim: Claim, match: Match, now: datetime) -> bool:
+        """Record that a document carries a claim; False when it already did."""
+        with self._guard():
+            cur = self._db.execute(
+                "INSERT OR IGNORE INTO occurrences (claim_id, document_id, text, position, match, score, first_seen)"
+                " VALUES (?,?,?,?,?,?,?)",
+                (claim_id, document_id, claim.text, claim.position, match.kind, match.score, _ts(now)),
+            )
+        return cur.rowcount > 0
+
+    # -- digests ---------------------------------------------------------------------------------
+
+    def unreported(self, generated_at: datetime) -> Digest:
+        """Every claim not yet reported, grouped by first document, in order of the documents' dates."""
+        with self._guard():
+            rows = self._db.execute(
+                "SELECT c.id, c.text, c.normalized, c.document_id, c.speaker FROM claims AS c"
+                " JOIN documents AS d ON d.id = c.document_id WHERE c.digest_id IS NULL"
+                " ORDER BY coalesce(d.published, '9999'), d.first_seen, d.id, c.position"
+            ).fetchall()
+            ids = [r[0] for r in rows]
+            sources: dict[int, list[int]] = {i: [] for i in ids}
+            for chunk in _chunks(ids, 500):
+                marks = ",".join("?" * len(chunk))
+                for claim_id, doc_id in self._db.execute(
+                    f"SELECT claim_id, document_id FROM occurrences WHERE claim_id IN ({marks})"
+                    " ORDER BY first_seen, document_id",
+                    chunk,
+                ):
+                    sources[claim_id].append(doc_id)
+            claims = []
+            for claim_id, text, normalized, doc_id, speaker in rows:
+                others = [d for d in sources[claim_id] if d != doc_id]
+                claims.append(DigestClaim(claim_id, text, normalized, doc_id, (doc_id, *others), speaker))
+            doc_ids = list(dict.fromkeys([c.document for c in claims] + [d for c in claims for d in c.sources]))
+            counts: dict[int, int] = {}
+            for c in claims:
+                counts[c.document] = counts.get(c.document, 0) + 1
+            documents = []
+            for chunk in _chunks(doc_ids, 500):
+                marks = ",".join("?" * len(chunk))
+                for doc_id, locator, title, site, url, published in self._db.execute(
+                    f"SELECT id, locator, title, site, url, published FROM documents WHERE id IN ({marks})", chunk
+                ):
+                    path = None if "://" in locator else locator
+                    documents.append(DigestDocument(doc_id, title, site, url, path, published, counts.get(doc_id, 0)))
+        order = {d: i for i, d in enumerate(doc_ids)}
+        documents.sort(key=lambda d: order[d.id])
+        return Digest(generated_at, tuple(documents), tuple(claims))
+
+    def record_digest(
+        self, digest: Digest, *, subject: str, message_id: str, sender: str, recipients: Sequence[str],
+        destination: str, now: datetime,
+    ) -> int:
+        """Record a delivered digest and mark its claims reported, in one transaction."""
+        with self.transaction(), self._guard():
+            cur = self._db.execute(
+                "INSERT INTO digests (created_at, delivered_at, subject, message_id, sender, recipients,"
+                " destination, claim_count) VALUES (?,?,?,?,?,?,?,?)",
+                (_ts(digest.generated_at), _ts(now), subject, message_id, sender,
+                 json.dumps(list(recipients)), destination, len(digest.claims)),
+            )
+            digest_id = int(cur.lastrowid or 0)
+            self._db.executemany(
+                "UPDATE claims SET digest_id = ? WHERE id = ? AND digest_id IS NULL",
+                [(digest_id, c.id) for c in digest.claims],
+            )
+        return digest_id
+
+    def status(self) -> Status:
+        with self._guard():
+            (documents,) = self._db.execute("SELECT count(*) FROM documents").fetchone()
+            (claims,) = self._db.execute("SELECT count(*) FROM claims").fetchone()
+            (unreported,) = self._db.execute("SELECT count(*) FROM claims WHERE digest_id IS NULL").fetchone()
+            last = self._db.execute(
+                "SELECT delivered_at, destination, claim_count FROM digests ORDER BY id DESC LIMIT 1"
+            ).fetchone()
+        return Status(documents, claims, unreported, *(last or (None, None, None)))
+
+
+def _statements(script: str) -> list[str]:
+    """Split a migration script into statements (no semicolons inside our schema's literals)."""
+    out, buf = [], []
+    for line in script.splitlines():
+        buf.append(line.split("--", 1)[0])
+        if sqlite3.complete_statement("\n".join(buf)):
+            out.append("\n".join(buf).strip())
+            buf = []
+    return [s for s in out if s.strip(" ;\n")]
+
+
+def _chunks(items: list[int], size: int) -> Iterator[list[int]]:
+    for i in range(0, len(items), size):
+        yield items[i : i + size]

@@ -1,0 +1,99 @@
+"""Shared fixtures: a real SMTP server (aiosmtpd) on 127.0.0.1, and a port with nothing behind it."""
+
+from __future__ import annotations
+
+import email
+import email.policy
+import socket
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from email.message import EmailMessage
+from typing import Any
+
+import pytest
+from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on (just now)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+@dataclass
+class SmtpServer:
+    """A running local SMTP server and what it received."""
+
+    host: str
+    port: int
+    #: every accepted message, parsed with email.policy.default
+    messages: list[EmailMessage] = field(default_factory=list)
+    #: the envelope recipients of every accepted message
+    recipients: list[list[str]] = field(default_factory=list)
+    #: command ("RCPT", "DATA") -> the answer to give instead of accepting, e.g. "550 5.7.1 rejected"
+    refuse: dict[str, str] = field(default_factory=dict)
+    #: login -> password the server accepts (AUTH is offered without TLS, for tests only)
+    credentials: dict[str, str] = field(default_factory=dict)
+
+
+class _Handler:
+    """aiosmtpd handler hooks that record messages into an SmtpServer or refuse as told."""
+
+    def __init__(self, state: SmtpServer) -> None:
+        self.state = state
+
+    async def handle_RCPT(  # noqa: N802 (aiosmtpd hook name)
+        self, server: SMTP, session: Session, envelope: Envelope, address: str, rcpt_options: list[str]
+    ) -> str:
+        if "RCPT" in self.state.refuse:
+            return self.state.refuse["RCPT"]
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:  # noqa: N802
+        if "DATA" in self.state.refuse:
+            return self.state.refuse["DATA"]
+        content = envelope.content if isinstance(envelope.content, bytes) else str(envelope.content).encode()
+        parsed = email.message_from_bytes(content, policy=email.policy.default)
+        assert isinstance(parsed, EmailMessage)
+        self.state.messages.append(parsed)
+        self.state.recipients.append(list(envelope.rcpt_tos))
+        return "250 Message accepted for delivery"
+
+    def authenticate(self, server: SMTP, session: Session, envelope: Envelope, mechanism: str, data: Any) -> AuthResult:
+        if not isinstance(data, LoginPassword):
+            return AuthResult(success=False, handled=False)
+        login, password = data.login.decode(), data.password.decode()
+        return AuthResult(success=self.state.credentials.get(login) == password, handled=False)
+
+
+@pytest.fixture
+def closed_port() -> int:
+    """A port on 127.0.0.1 with no SMTP server behind it."""
+    return free_port()
+
+
+@pytest.fixture
+def smtp_server() -> Iterator[SmtpServer]:
+    """A real aiosmtpd server on 127.0.0.1, plain (no TLS), stopped after the test."""
+    state = SmtpServer(host="127.0.0.1", port=free_port())
+    handler = _Handler(state)
+    controller = Controller(
+        handler,
+        hostname=state.host,
+        port=state.port,
+        # A fixed banner name: otherwise aiosmtpd asks socket.getfqdn(), which can wait on DNS.
+        server_hostname="localhost",
+        authenticator=handler.authenticate,
+        # Offer AUTH on the plain connection so login can be tested without a certificate. auth_required stays
+        # False, which keeps aiosmtpd from warning (pytest turns warnings into errors).
+        auth_require_tls=False,
+    )
+    controller.start()
+    try:
+        yield state
+    finally:
+        controller.stop()

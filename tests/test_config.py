@@ -1,0 +1,301 @@
+"""config: real TOML files in tmp_path -> Settings, or one ConfigError listing every problem."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import pytest
+
+from monitor import config
+from monitor.config import FolderSource, Overrides, Secret, Settings
+from monitor.errors import ConfigError
+
+EXAMPLE = Path(__file__).resolve().parent.parent / "deploy" / "corpus-monitor.example.toml"
+ENV = {"CORPUS_MONITOR_SMTP_PASSWORD": "hunter2-secret"}
+
+
+def write(path: Path, text: str) -> Path:
+    """Write a TOML file (making its folder) and return its path."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def problems(path: Path | None, cwd: Path, **kwargs: object) -> list[str]:
+    """The problems of a config that must fail to load."""
+    with pytest.raises(ConfigError) as info:
+        config.load(path, cwd=cwd, environ=kwargs.pop("environ", {}), **kwargs)  # type: ignore[arg-type]
+    return info.value.problems
+
+
+def test_defaults_without_a_file(tmp_path: Path) -> None:
+    settings = config.load(None, cwd=tmp_path, environ={})
+    assert settings == Settings(
+        store_path=tmp_path / "var" / "monitor.sqlite3",
+        sources=(FolderSource(name="folder:seeds", path=tmp_path / "seeds"),),
+        opencc="t2s",
+        outbox=tmp_path / "var" / "outbox",
+        sender="corpus-monitor@localhost",
+        recipients=("corpus-monitor@localhost",),
+        smtp=None,
+        novelty=config.NoveltySettings(shingle=2, threshold=0.3, bands=16, rows=3),
+        config_path=None,
+    )
+
+
+def test_an_empty_file_means_the_defaults_relative_to_it(tmp_path: Path) -> None:
+    path = write(tmp_path / "etc" / "empty.toml", "")
+    settings = config.load(path, cwd=tmp_path, environ={})
+    defaults = config.load(None, cwd=tmp_path / "etc", environ={})
+    assert settings == dataclasses.replace(defaults, config_path=path)
+
+
+def test_the_file_in_cwd_is_picked_up(tmp_path: Path) -> None:
+    write(tmp_path / "corpus-monitor.toml", '[normalize]\nopencc = "s2t"\n')
+    settings = config.load(None, cwd=tmp_path, environ={})
+    assert settings.opencc == "s2t"
+    assert settings.config_path == tmp_path / "corpus-monitor.toml"
+
+
+def test_errors_in_the_cwd_file_name_it(tmp_path: Path) -> None:
+    write(tmp_path / "corpus-monitor.toml", '[normalize]\nopencc = "klingon"\n')
+    assert problems(None, tmp_path) == [
+        "corpus-monitor.toml: normalize.opencc: expected one of "
+        + ", ".join(repr(name) for name in config.OPENCC_CONFIGS)
+        + ", got 'klingon'"
+    ]
+
+
+def test_an_explicit_path_that_does_not_exist_is_an_error(tmp_path: Path) -> None:
+    assert problems(Path("nope.toml"), tmp_path) == ["nope.toml: no such config file"]
+
+
+def test_relative_paths_resolve_against_the_file_and_cwd_relative_config_path(tmp_path: Path) -> None:
+    write(
+        tmp_path / "conf" / "monitor.toml",
+        """
+        [store]
+        path = "state/db.sqlite3"
+        [[sources]]
+        kind = "folder"
+        path = "../news"
+        settle_seconds = 2
+        [[sources]]
+        kind = "folder"
+        name = "wire"
+        path = "/srv/wire"
+        [digest]
+        outbox = "out"
+        to = ["a@example.com", "Bee <b@example.org>"]
+        """,
+    )
+    settings = config.load(Path("conf/monitor.toml"), cwd=tmp_path, environ={})
+    conf = tmp_path / "conf"
+    assert settings.config_path == conf / "monitor.toml"
+    assert settings.store_path == conf / "state" / "db.sqlite3"
+    assert settings.outbox == conf / "out"
+    assert settings.sources == (
+        FolderSource(name="folder:../news", path=tmp_path / "news", settle_seconds=2.0),
+        FolderSource(name="wire", path=Path("/srv/wire")),
+    )
+    assert settings.recipients == ("a@example.com", "Bee <b@example.org>")
+
+
+def test_overrides_resolve_against_cwd_and_folder_replaces_folder_sources(tmp_path: Path) -> None:
+    path = write(
+        tmp_path / "conf" / "monitor.toml",
+        '[[sources]]\nkind = "folder"\npath = "a"\n[[sources]]\nkind = "folder"\npath = "b"\n',
+    )
+    overrides = Overrides(folder=Path("incoming"), store=Path("x.sqlite3"), outbox=Path("/tmp/outbox"))
+    settings = config.load(path, cwd=tmp_path, overrides=overrides, environ={})
+    assert settings.sources == (FolderSource(name="folder:incoming", path=tmp_path / "incoming"),)
+    assert settings.store_path == tmp_path / "x.sqlite3"
+    assert settings.outbox == Path("/tmp/outbox")
+
+
+def test_folder_override_also_replaces_the_default_folder(tmp_path: Path) -> None:
+    settings = config.load(None, cwd=tmp_path, overrides=Overrides(folder=Path("here")), environ={})
+    assert [source.path for source in settings.sources] == [tmp_path / "here"]
+
+
+def test_every_kind_of_problem_is_reported_together(tmp_path: Path) -> None:
+    path = write(
+        tmp_path / "bad.toml",
+        """
+        colour = "blue"
+        [stor]
+        path = "x"
+        [store]
+        path = 3
+        pth = "y"
+        [[sources]]
+        kind = "ftp"
+        path = "z"
+        [[sources]]
+        kind = "folder"
+        settle_seconds = -1
+        [[sources]]
+        kind = "folder"
+        path = "news"
+        [[sources]]
+        kind = "folder"
+        path = "news"
+        [normalize]
+        opencc = "t2x"
+        [novelty]
+        threshold = 0
+        shingle = true
+        bands = 0
+        rows = 1.5
+        [digest]
+        from = "not an address"
+        to = ["ok@example.com", "nobody"]
+        [smtp]
+        host = "smtp.example.com"
+        port = "abc"
+        security = "ssl"
+        username = "monitor"
+        password_env = "MISSING_PASSWORD"
+        timeout_seconds = 0
+        """,
+    )
+    found = problems(path, tmp_path)
+    expected = [
+        "colour: unknown key (known: store, normalize, novelty, digest, smtp, sources)",
+        "stor: unknown table (did you mean 'store'?)",
+        "store.pth: unknown key (did you mean 'path'?)",
+        "store.path: expected a non-empty string, got 3",
+        "sources[0].kind: unknown source kind 'ftp' (known: folder)",
+        "sources[1].path: required key is missing",
+        "sources[1].settle_seconds: expected a number >= 0, got -1",
+        "sources[3].name: duplicate source name 'folder:news' (also sources[2])",
+        "normalize.opencc: expected one of 's2t'",
+        "novelty.threshold: expected a number greater than 0 and at most 1, got 0",
+        "novelty.shingle: expected an integer from 1 to 8, got True",
+        "novelty.bands: expected an integer >= 1, got 0",
+        "novelty.rows: expected an integer >= 1, got 1.5",
+        "digest.from: expected an email address",
+        "digest.to[1]: expected an email address like 'you@example.com' or 'You <you@example.com>', got 'nobody'",
+        "smtp.port: expected an integer from 1 to 65535, got 'abc'",
+        "smtp.security: expected one of 'starttls', 'tls', 'none', got 'ssl'",
+        "smtp.timeout_seconds: expected a number greater than 0, got 0",
+        "smtp.password_env: environment variable MISSING_PASSWORD is not set (or is empty)",
+    ]
+    assert all(problem.startswith(f"{path}: ") for problem in found)
+    for wanted in expected:
+        assert any(problem.startswith(f"{path}: {wanted}") for problem in found), wanted
+    assert len(found) == len(expected)
+    assert str(ConfigError(found)).count(str(path)) == len(expected)
+
+
+def test_invalid_toml_reports_line_and_column(tmp_path: Path) -> None:
+    path = write(tmp_path / "broken.toml", '[store]\npath = "a"\nthis is not toml\n')
+    [problem] = problems(path, tmp_path)
+    assert problem.startswith(f"{path}: line 3, column 6: invalid TOML: ")
+
+
+def test_wrong_shapes_are_reported(tmp_path: Path) -> None:
+    path = write(tmp_path / "shapes.toml", 'store = "db"\n[sources]\nkind = "folder"\n')
+    assert problems(path, tmp_path) == [
+        f"{path}: store: expected a table, got 'db'",
+        f"{path}: sources: expected an array of tables ([[sources]]), got a table",
+    ]
+
+
+def test_an_empty_source_list_is_an_error_unless_a_folder_is_given(tmp_path: Path) -> None:
+    path = write(tmp_path / "none.toml", "sources = []\n")
+    assert problems(path, tmp_path) == [
+        f"{path}: sources: no sources: add a [[sources]] table, or drop the key for ./seeds"
+    ]
+    settings = config.load(path, cwd=tmp_path, overrides=Overrides(folder=Path("f")), environ={})
+    assert len(settings.sources) == 1
+
+
+SMTP = """
+[digest]
+to = ["you@example.com"]
+[smtp]
+host = "smtp.example.com"
+{extra}
+"""
+
+
+def test_smtp_password_comes_from_the_environment_and_is_masked(tmp_path: Path) -> None:
+    path = write(
+        tmp_path / "smtp.toml",
+        SMTP.format(extra='username = "monitor"\npassword_env = "CORPUS_MONITOR_SMTP_PASSWORD"'),
+    )
+    settings = config.load(path, cwd=tmp_path, environ=ENV)
+    assert settings.smtp is not None
+    assert settings.smtp.password == Secret("hunter2-secret")
+    assert settings.smtp.password.reveal() == "hunter2-secret"
+    assert (settings.smtp.port, settings.smtp.security, settings.smtp.timeout_seconds) == (587, "starttls", 30.0)
+    for shown in (repr(settings), str(settings), repr(settings.smtp.password), str(settings.smtp.password)):
+        assert "hunter2" not in shown
+        assert "***" in shown
+    assert not any("hunter2" in line for line in config.describe(settings))
+
+
+def test_missing_password_variable_is_named(tmp_path: Path) -> None:
+    path = write(tmp_path / "smtp.toml", SMTP.format(extra='username = "monitor"\npassword_env = "MY_PW"'))
+    assert problems(path, tmp_path, environ={"OTHER": "x"}) == [
+        f"{path}: smtp.password_env: environment variable MY_PW is not set (or is empty)"
+    ]
+
+
+def test_password_in_the_file_is_refused(tmp_path: Path) -> None:
+    path = write(tmp_path / "smtp.toml", SMTP.format(extra='username = "monitor"\npassword = "hunter2"'))
+    found = problems(path, tmp_path, environ=ENV)
+    assert found[0].startswith(f"{path}: smtp.password: passwords are never read from the file; set password_env")
+    assert f"{path}: smtp.password_env: username and password_env go together: set both or neither" in found
+    assert not any("hunter2" in problem for problem in found)
+
+
+def test_smtp_without_login_and_port_by_security(tmp_path: Path) -> None:
+    path = write(tmp_path / "smtp.toml", SMTP.format(extra='security = "tls"'))
+    settings = config.load(path, cwd=tmp_path, environ={})
+    assert settings.smtp == config.SmtpSettings(host="smtp.example.com", port=465, security="tls")
+    assert "delivery: SMTP smtp.example.com:465, tls, no login, timeout 30s" in config.describe(settings)
+
+
+def test_smtp_needs_a_host(tmp_path: Path) -> None:
+    path = write(tmp_path / "smtp.toml", "[smtp]\nport = 25\n")
+    assert problems(path, tmp_path) == [f"{path}: smtp.host: required key is missing"]
+
+
+def test_the_shipped_example_loads(tmp_path: Path) -> None:
+    settings = config.load(EXAMPLE, cwd=tmp_path, environ=ENV)
+    assert settings.config_path == EXAMPLE
+    assert settings.sources == (FolderSource(name="seeds", path=EXAMPLE.parent / "seeds", settle_seconds=5.0),)
+    assert settings.smtp is not None and settings.smtp.password is not None
+    assert settings.smtp.password.reveal() == ENV["CORPUS_MONITOR_SMTP_PASSWORD"]
+
+
+def test_the_shipped_example_mentions_every_key() -> None:
+    text = EXAMPLE.read_text(encoding="utf-8")
+    keys = {key for schema in config.TABLES.values() for key in schema}
+    keys |= {"kind", "name"} | {key for kind in config.SOURCE_KINDS.values() for key in kind.options}
+    assert not [key for key in sorted(keys) if f"\n{key} = " not in text]
+    assert not [table for table in config.TABLES if f"[{table}]" not in text]
+
+
+def test_describe_lists_sources_store_and_outbox(tmp_path: Path) -> None:
+    (tmp_path / "seeds").mkdir()
+    lines = config.describe(config.load(None, cwd=tmp_path, environ={}))
+    assert lines == [
+        "config: no file, defaults",
+        f"source folder:seeds: folder, path={tmp_path / 'seeds'}, settle_seconds=0.0",
+        f"store: {tmp_path / 'var' / 'monitor.sqlite3'}",
+        "normalize: opencc t2s",
+        "novelty: 2-character shingles, Jaccard threshold 0.3, 16 bands x 3 rows",
+        "digest: from corpus-monitor@localhost to corpus-monitor@localhost",
+        f"delivery: .eml files in the outbox {tmp_path / 'var' / 'outbox'}",
+    ]
+
+
+def test_every_source_kind_is_declared_with_a_frozen_dataclass() -> None:
+    for name, kind in config.SOURCE_KINDS.items():
+        assert dataclasses.is_dataclass(kind.factory)
+        assert kind.factory.kind == name
+        assert kind.names_by in kind.options

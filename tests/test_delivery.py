@@ -1,0 +1,238 @@
+"""Building digest emails and delivering them to an outbox folder and to a real local SMTP server."""
+
+from __future__ import annotations
+
+import email
+import email.policy
+import os
+from datetime import UTC, datetime, timedelta, timezone
+from email.message import EmailMessage
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pytest
+from monitor.delivery import OutboxMailer, SmtpMailer, build_message
+from monitor.digest import environment, render
+from monitor.errors import ConfigError, DeliveryError
+from monitor.models import Digest, DigestClaim, DigestDocument, Rendered
+
+if TYPE_CHECKING:
+    from conftest import SmtpServer
+
+SEEDS = Path(__file__).parents[1] / "seeds"
+SENDER = "corpus-monitor <monitor@example.org>"
+RECIPIENTS = ["editor@example.com", "desk@example.net"]
+PASSWORD = "s3cret-pa55word"
+
+
+def huang_at_30() -> tuple[str, str]:
+    """The sentence about Huang co-founding NVIDIA at 30, Traditional (seed 000) and Simplified (seed 004)."""
+    found = []
+    for prefix, marker in (("000", "30歲"), ("004", "30岁")):
+        (path,) = SEEDS.glob(f"{prefix}_*.txt")
+        line = next(line for line in path.read_text(encoding="utf-8").splitlines() if marker in line)
+        head, mark, _ = line.strip().partition("。")
+        found.append(head + mark)
+    return found[0], found[1]
+
+
+TRADITIONAL, SIMPLIFIED = huang_at_30()
+
+
+@pytest.fixture(scope="module")
+def rendered() -> Rendered:
+    documents = (
+        DigestDocument(
+            id=1,
+            title="黃仁勳對談扎克伯格:Llama 4或將擺脫聊天機器人形態",
+            site="甲子光年",
+            url=None,
+            path="seeds/000.txt",
+            published="2024-07-30",
+            new_claims=1,
+        ),
+        DigestDocument(
+            id=4,
+            title="黄仁勋小扎世纪对谈:苹果赢了上一代,开源AI将赢下新时代",
+            site="钛媒体",
+            url=None,
+            path="seeds/004.txt",
+            published="2024-07-30",
+            new_claims=1,
+        ),
+    )
+    claims = (
+        DigestClaim(id=1, text=TRADITIONAL, normalized=SIMPLIFIED, document=1, sources=(1, 4)),
+        DigestClaim(
+            id=2,
+            text="“你打從一開始就不會做這些了？”",
+            normalized="“你打从一开始就不会做这些了？”",
+            document=1,
+            sources=(1,),
+            speaker="扎克伯格",
+        ),
+    )
+    digest = Digest(generated_at=datetime(2024, 7, 30, 6, 28, tzinfo=UTC), documents=documents, claims=claims)
+    result = render(digest, environment())
+    # A subject in Chinese, so that RFC 2047 encoding is exercised.
+    return Rendered(subject=f"{result.subject}：黃仁勳對談扎克伯格", text=result.text, html=result.html)
+
+
+def parse(data: bytes) -> EmailMessage:
+    message = email.message_from_bytes(data, policy=email.policy.default)
+    assert isinstance(message, EmailMessage)
+    return message
+
+
+def bodies(message: EmailMessage) -> tuple[str, str]:
+    plain, html = message.get_body(("plain",)), message.get_body(("html",))
+    assert isinstance(plain, EmailMessage) and isinstance(html, EmailMessage)
+    return plain.get_content(), html.get_content()
+
+
+def test_build_message_parses_back(rendered: Rendered) -> None:
+    moment = datetime(2024, 7, 30, 14, 28, 18, tzinfo=timezone(timedelta(hours=8)))
+    message = build_message(rendered, sender=SENDER, recipients=RECIPIENTS, date=moment)
+    raw = message.as_bytes()
+    raw.decode("ascii")  # every header and body line is 7-bit: Subject RFC 2047, bodies transfer-encoded
+    assert b"=?utf-8?" in raw.lower()
+    parsed = parse(raw)
+    assert parsed.get_content_type() == "multipart/alternative"
+    assert [part.get_content_type() for part in parsed.iter_parts()] == ["text/plain", "text/html"]
+    assert all(part.get_content_charset() == "utf-8" for part in parsed.iter_parts())
+    assert parsed["Subject"] == rendered.subject
+    assert parsed["From"] == SENDER
+    assert [address.addr_spec for address in parsed["To"].addresses] == RECIPIENTS
+    assert parsed["Date"].datetime == moment
+    assert str(parsed["Date"]).endswith("+0000")
+    assert parsed["Message-ID"].startswith("<") and parsed["Message-ID"].endswith("@example.org>")
+    plain, html = bodies(parsed)
+    # policy.SMTP writes CRLF line endings, inside the encoded bodies too
+    assert plain.replace("\r\n", "\n") == rendered.text and html.replace("\r\n", "\n") == rendered.html
+    assert TRADITIONAL in plain and "扎克伯格：“你打從一開始就不會做這些了？”" in plain
+
+
+def test_build_message_defaults_and_explicit_id(rendered: Rendered) -> None:
+    message = build_message(
+        rendered, sender="monitor@example.org", recipients=["a@example.com"], message_id="<digest-1@example.org>"
+    )
+    assert message["Message-ID"] == "<digest-1@example.org>"
+    assert abs(message["Date"].datetime - datetime.now(UTC)) < timedelta(minutes=1)
+
+
+def test_build_message_refuses_naive_date(rendered: Rendered) -> None:
+    with pytest.raises(ValueError, match="timezone-aware"):
+        build_message(rendered, sender=SENDER, recipients=RECIPIENTS, date=datetime(2024, 7, 30))  # noqa: DTZ001
+
+
+def test_outbox_writes_an_eml_that_parses_back(rendered: Rendered, tmp_path: Path) -> None:
+    outbox = tmp_path / "var" / "outbox"  # created on demand
+    message = build_message(rendered, sender=SENDER, recipients=RECIPIENTS)
+    where = OutboxMailer(outbox).deliver(message)
+    path = Path(where)
+    assert path.parent == outbox and path.suffix == ".eml"
+    assert [entry.name for entry in outbox.iterdir()] == [path.name]  # no temporary file left behind
+    parsed = parse(path.read_bytes())
+    assert parsed["Subject"] == rendered.subject
+    assert TRADITIONAL in bodies(parsed)[0]
+    second = OutboxMailer(outbox).deliver(message)
+    assert second != where and len(list(outbox.iterdir())) == 2
+
+
+def test_outbox_unwritable_directory(rendered: Rendered, tmp_path: Path) -> None:
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("a file where the outbox should be", encoding="utf-8")
+    message = build_message(rendered, sender=SENDER, recipients=RECIPIENTS)
+    with pytest.raises(DeliveryError, match="not-a-folder") as caught:
+        OutboxMailer(blocker / "outbox").deliver(message)
+    assert isinstance(caught.value.__cause__, OSError)
+
+
+@pytest.mark.skipif(not hasattr(os, "geteuid") or os.geteuid() == 0, reason="root ignores folder permissions")
+def test_outbox_read_only_directory(rendered: Rendered, tmp_path: Path) -> None:
+    outbox = tmp_path / "outbox"
+    outbox.mkdir()
+    outbox.chmod(0o500)
+    try:
+        with pytest.raises(DeliveryError, match="outbox"):
+            OutboxMailer(outbox).deliver(build_message(rendered, sender=SENDER, recipients=RECIPIENTS))
+    finally:
+        outbox.chmod(0o700)
+
+
+def test_smtp_delivers(rendered: Rendered, smtp_server: SmtpServer) -> None:
+    mailer = SmtpMailer(smtp_server.host, smtp_server.port, security="none", timeout=5)
+    where = mailer.deliver(build_message(rendered, sender=SENDER, recipients=RECIPIENTS))
+    assert where == f"smtp://{smtp_server.host}:{smtp_server.port}"
+    (received,) = smtp_server.messages
+    assert smtp_server.recipients == [RECIPIENTS]
+    assert received["Subject"] == rendered.subject
+    plain, html = bodies(received)
+    assert TRADITIONAL in plain and TRADITIONAL in html
+    assert "also in: 黄仁勋小扎世纪对谈:苹果赢了上一代,开源AI将赢下新时代 (钛媒体)" in plain
+
+
+def test_smtp_login(rendered: Rendered, smtp_server: SmtpServer) -> None:
+    smtp_server.credentials["monitor"] = PASSWORD
+    mailer = SmtpMailer(
+        smtp_server.host, smtp_server.port, security="none", username="monitor", password=PASSWORD, timeout=5
+    )
+    mailer.deliver(build_message(rendered, sender=SENDER, recipients=RECIPIENTS))
+    assert len(smtp_server.messages) == 1
+
+
+def test_smtp_wrong_password(rendered: Rendered, smtp_server: SmtpServer) -> None:
+    smtp_server.credentials["monitor"] = "another-password"
+    mailer = SmtpMailer(
+        smtp_server.host, smtp_server.port, security="none", username="monitor", password=PASSWORD, timeout=5
+    )
+    with pytest.raises(DeliveryError) as caught:
+        mailer.deliver(build_message(rendered, sender=SENDER, recipients=RECIPIENTS))
+    text = str(caught.value)
+    assert f"{smtp_server.host}:{smtp_server.port}" in text and "535" in text and "login" in text
+    assert PASSWORD not in text and PASSWORD not in repr(caught.value) and PASSWORD not in repr(mailer)
+    assert smtp_server.messages == []
+
+
+@pytest.mark.parametrize("command", ["RCPT", "DATA"])
+def test_smtp_refusal(rendered: Rendered, smtp_server: SmtpServer, command: str) -> None:
+    smtp_server.refuse[command] = "550 5.7.1 Message refused by policy"
+    mailer = SmtpMailer(smtp_server.host, smtp_server.port, security="none", timeout=5)
+    with pytest.raises(DeliveryError) as caught:
+        mailer.deliver(build_message(rendered, sender=SENDER, recipients=RECIPIENTS))
+    text = str(caught.value)
+    assert f"{smtp_server.host}:{smtp_server.port}" in text
+    assert "550" in text and "Message refused by policy" in text
+    assert smtp_server.messages == []
+
+
+def test_smtp_nothing_listening(rendered: Rendered, closed_port: int) -> None:
+    port = closed_port
+    mailer = SmtpMailer("127.0.0.1", port, security="none", username="monitor", password=PASSWORD, timeout=5)
+    with pytest.raises(DeliveryError) as caught:
+        mailer.deliver(build_message(rendered, sender=SENDER, recipients=RECIPIENTS))
+    text = str(caught.value)
+    assert f"127.0.0.1:{port}" in text and "connect" in text
+    assert PASSWORD not in text
+    assert isinstance(caught.value.__cause__, OSError)
+
+
+def test_smtp_starttls_not_offered(rendered: Rendered, smtp_server: SmtpServer) -> None:
+    # The test server has no certificate, so it does not offer STARTTLS; asking for it must fail, not fall back.
+    mailer = SmtpMailer(smtp_server.host, smtp_server.port, timeout=5)
+    with pytest.raises(DeliveryError, match="STARTTLS"):
+        mailer.deliver(build_message(rendered, sender=SENDER, recipients=RECIPIENTS))
+    assert smtp_server.messages == []
+
+
+def test_smtp_without_recipients(rendered: Rendered, smtp_server: SmtpServer) -> None:
+    mailer = SmtpMailer(smtp_server.host, smtp_server.port, security="none", timeout=5)
+    with pytest.raises(DeliveryError, match="no recipients"):
+        mailer.deliver(build_message(rendered, sender=SENDER, recipients=[]))
+
+
+def test_smtp_settings_are_checked() -> None:
+    with pytest.raises(ConfigError, match="security"):
+        SmtpMailer("localhost", 25, security="ssl")
+    with pytest.raises(ConfigError, match="password"):
+        SmtpMailer("localhost", 25, username="monitor")

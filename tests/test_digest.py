@@ -1,0 +1,241 @@
+"""Rendering digests built from real seed sentences (Traditional 000, Simplified 004)."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta, timezone
+from pathlib import Path
+
+import jinja2
+import pytest
+
+from monitor.digest import environment, render, templates_dir, to_json, view_model
+from monitor.models import Digest, DigestClaim, DigestDocument
+
+SEEDS = Path(__file__).parents[1] / "seeds"
+GENERATED = datetime(2024, 7, 30, 6, 28, 18, tzinfo=UTC)
+
+
+def seed_lines(prefix: str) -> list[str]:
+    """The non-empty lines of the seed file whose name starts with prefix."""
+    (path,) = SEEDS.glob(f"{prefix}_*.txt")
+    return [line.strip() for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+def first_sentence(lines: list[str], containing: str) -> str:
+    """The first sentence (up to 。) of the first line containing the given text."""
+    line = next(line for line in lines if containing in line)
+    head, mark, _ = line.partition("。")
+    return head + mark
+
+
+TRADITIONAL = seed_lines("000")
+SIMPLIFIED = seed_lines("004")
+#: the same sentence in both seeds: Huang co-founded NVIDIA at 30
+HUANG_AT_30_TRAD = first_sentence(TRADITIONAL, "30歲")
+HUANG_AT_30_SIMP = first_sentence(SIMPLIFIED, "30岁")
+ZUCK_SAM2 = first_sentence(TRADITIONAL, "扎克伯格在現場也展示了SAM2")  # starts with 扎克伯格
+H100_PLAN = first_sentence(SIMPLIFIED, "35万块")
+APPLE_LINE = first_sentence(SIMPLIFIED, "苹果iOS")
+
+DOC_JIAZI = DigestDocument(
+    id=1,
+    title=TRADITIONAL[0],
+    site="甲子光年",
+    url=None,
+    path=str(SEEDS / "000_510e30ede04e4d59.txt"),
+    published="2024-07-30",
+    new_claims=3,
+)
+DOC_TMT = DigestDocument(
+    id=4,
+    title=SIMPLIFIED[1],
+    site="钛媒体",
+    url="https://www.tmtpost.com/7190000.html",
+    path=None,
+    published="2024-07-30",
+    new_claims=2,
+)
+DOC_REPEAT = DigestDocument(
+    id=7, title=None, site=None, url="https://example.org/repost", path=None, published=None, new_claims=0
+)
+
+
+def sample_digest() -> Digest:
+    """Three documents; claims first seen in 1 and 4; document 7 only repeats claims."""
+    claims = (
+        DigestClaim(id=11, text=HUANG_AT_30_TRAD, normalized=HUANG_AT_30_SIMP, document=1, sources=(1, 4, 7)),
+        DigestClaim(id=12, text=ZUCK_SAM2, normalized=ZUCK_SAM2, document=1, sources=(1,), speaker="扎克伯格"),
+        DigestClaim(
+            id=13,
+            text="我頭髮一直是卷的，只是之前非常短！",
+            normalized="我头发一直是卷的，只是之前非常短！",
+            document=1,
+            sources=(1,),
+            speaker="扎克伯格",
+        ),
+        DigestClaim(id=21, text=H100_PLAN, normalized=H100_PLAN, document=4, sources=(4, 7)),
+        DigestClaim(id=22, text=APPLE_LINE, normalized=APPLE_LINE, document=4, sources=(4,)),
+    )
+    return Digest(generated_at=GENERATED, documents=(DOC_JIAZI, DOC_TMT, DOC_REPEAT), claims=claims)
+
+
+@pytest.fixture(scope="module")
+def env() -> jinja2.Environment:
+    return environment()
+
+
+def test_seed_sentences_are_real() -> None:
+    assert HUANG_AT_30_TRAD.startswith("相比於大學本科期間") and HUANG_AT_30_TRAD.endswith("聯合創始人。")
+    assert HUANG_AT_30_SIMP.startswith("相比于大学本科期间") and HUANG_AT_30_SIMP.endswith("联合创始人。")
+    assert ZUCK_SAM2.startswith("扎克伯格")
+
+
+def test_templates_dir_holds_the_templates() -> None:
+    names = {path.name for path in templates_dir().iterdir()}
+    assert {"subject.txt.j2", "digest.txt.j2", "digest.html.j2"} <= names
+
+
+def test_groups_follow_document_order_and_skip_documents_without_new_claims() -> None:
+    model = view_model(sample_digest())
+    assert [group["document"]["id"] for group in model["groups"]] == [1, 4]
+    assert [[claim["id"] for claim in group["claims"]] for group in model["groups"]] == [[11, 12, 13], [21, 22]]
+    assert model["claim_count"] == 5 and model["document_count"] == 2
+
+
+def test_also_in_lists_the_other_documents() -> None:
+    claims = {claim["id"]: claim for group in view_model(sample_digest())["groups"] for claim in group["claims"]}
+    assert [doc["id"] for doc in claims[11]["also"]] == [4, 7]
+    assert [doc["id"] for doc in claims[21]["also"]] == [7]
+    assert claims[12]["also"] == [] and claims[22]["also"] == []
+    # A document without title or path is named by its URL.
+    assert claims[21]["also"][0]["title"] == "https://example.org/repost"
+
+
+def test_plain_text(env: jinja2.Environment) -> None:
+    text = render(sample_digest(), env).text
+    assert text.startswith("corpus-monitor digest, 2024-07-30 06:28 UTC\n")
+    assert "5 new claims from 2 documents." in text
+    assert f"== {TRADITIONAL[0]} ==" in text and f"== {SIMPLIFIED[1]} ==" in text
+    assert "甲子光年 · 2024-07-30" in text
+    assert DOC_JIAZI.path is not None and DOC_JIAZI.path in text
+    assert "https://www.tmtpost.com/7190000.html" in text
+    assert f"  * {HUANG_AT_30_TRAD}\n    also in: {SIMPLIFIED[1]} (钛媒体); https://example.org/repost\n" in text
+    assert f"  * {H100_PLAN}\n    also in: https://example.org/repost\n" in text
+    # The speaker is added once: not before a sentence already starting with it.
+    assert "  * 扎克伯格：我頭髮一直是卷的，只是之前非常短！\n" in text
+    assert f"  * {ZUCK_SAM2}\n" in text and "扎克伯格：扎克伯格" not in text
+    # Groups in document order, claims under their group.
+    assert text.index(HUANG_AT_30_TRAD) < text.index(SIMPLIFIED[1]) < text.index(H100_PLAN)
+    assert text.endswith("\n") and not text.endswith("\n\n")
+
+
+def test_html(env: jinja2.Environment) -> None:
+    html = render(sample_digest(), env).html
+    assert html.lstrip().startswith("<!DOCTYPE html>")
+    assert '<a href="https://www.tmtpost.com/7190000.html"' in html
+    assert HUANG_AT_30_TRAD in html and H100_PLAN in html
+    assert "<strong>扎克伯格：</strong>我頭髮一直是卷的" in html
+    assert "<script" not in html and "<link" not in html and "<style" not in html
+
+
+@pytest.mark.parametrize(
+    ("claims", "documents", "subject"),
+    [
+        (1, 1, "corpus-monitor: 1 new claim from 1 document"),
+        (2, 1, "corpus-monitor: 2 new claims from 1 document"),
+        (3, 3, "corpus-monitor: 3 new claims from 3 documents"),
+        (0, 0, "corpus-monitor: no new claims"),
+    ],
+)
+def test_subject_pluralisation(env: jinja2.Environment, claims: int, documents: int, subject: str) -> None:
+    docs = tuple(
+        DigestDocument(
+            id=n, title=f"{SIMPLIFIED[1]} {n}", site="钛媒体", url=None, path=None, published=None, new_claims=0
+        )
+        for n in range(documents)
+    )
+    digest_claims = tuple(
+        DigestClaim(
+            id=100 + n,
+            text=f"{H100_PLAN} ({n})",
+            normalized=H100_PLAN,
+            document=n % documents,
+            sources=(n % documents,),
+        )
+        for n in range(claims)
+    )
+    rendered = render(Digest(generated_at=GENERATED, documents=docs, claims=digest_claims), env)
+    assert rendered.subject == subject
+    assert "\n" not in rendered.subject
+
+
+def test_empty_digest_renders(env: jinja2.Environment) -> None:
+    rendered = render(Digest(generated_at=GENERATED, documents=(), claims=()), env)
+    assert rendered.subject == "corpus-monitor: no new claims"
+    assert "No new claims." in rendered.text
+    assert "No new claims." in rendered.html
+
+
+def test_script_is_escaped_in_html_and_verbatim_in_text(env: jinja2.Environment) -> None:
+    evil = "<script>alert(1)</script>"
+    document = DigestDocument(
+        id=1, title="<b>標題</b>", site="甲子光年", url="javascript:alert(2)", path=None, published=None, new_claims=1
+    )
+    claim = DigestClaim(id=1, text=f"{HUANG_AT_30_TRAD}{evil}", normalized=HUANG_AT_30_SIMP, document=1, sources=(1,))
+    rendered = render(Digest(generated_at=GENERATED, documents=(document,), claims=(claim,)), env)
+    assert "<script>" not in rendered.html
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in rendered.html
+    assert "&lt;b&gt;標題&lt;/b&gt;" in rendered.html
+    assert 'href="javascript:' not in rendered.html
+    assert f"{HUANG_AT_30_TRAD}{evil}" in rendered.text
+    assert "== <b>標題</b> ==" in rendered.text
+
+
+def test_claim_of_an_unlisted_document_still_appears(env: jinja2.Environment) -> None:
+    claim = DigestClaim(id=1, text=H100_PLAN, normalized=H100_PLAN, document=99, sources=(99, 98))
+    text = render(Digest(generated_at=GENERATED, documents=(), claims=(claim,)), env).text
+    assert "== document 99 ==" in text and "also in: document 98" in text
+
+
+def test_strict_undefined(tmp_path: Path) -> None:
+    (tmp_path / "broken.txt.j2").write_text("Hello {{ missing }}\n", encoding="utf-8")
+    with pytest.raises(jinja2.UndefinedError):
+        environment(tmp_path).get_template("broken.txt.j2").render()
+
+
+def test_autoescape_only_for_html_templates(tmp_path: Path) -> None:
+    (tmp_path / "x.html.j2").write_text("{{ value }}", encoding="utf-8")
+    (tmp_path / "x.txt.j2").write_text("{{ value }}", encoding="utf-8")
+    local = environment(tmp_path)
+    assert local.get_template("x.html.j2").render(value="<i>") == "&lt;i&gt;"
+    assert local.get_template("x.txt.j2").render(value="<i>") == "<i>"
+
+
+def test_to_json_round_trips_with_exactly_the_documented_keys() -> None:
+    digest = sample_digest()
+    data = to_json(digest)
+    dumped = json.dumps(data, ensure_ascii=False)
+    assert HUANG_AT_30_TRAD in dumped
+    assert json.loads(dumped) == data
+    assert set(data) == {"generated_at", "documents", "claims"}
+    assert data["generated_at"] == "2024-07-30T06:28:18+00:00"
+    assert datetime.fromisoformat(data["generated_at"]) == GENERATED
+    for document in data["documents"]:
+        assert set(document) == {"id", "title", "site", "url", "path", "published", "new_claims"}
+    for claim in data["claims"]:
+        assert set(claim) == {"id", "text", "normalized", "document", "sources", "speaker"}
+    assert data["claims"][0]["sources"] == [1, 4, 7]
+    assert data["claims"][0]["speaker"] is None and data["claims"][1]["speaker"] == "扎克伯格"
+    assert [doc["id"] for doc in data["documents"]] == [1, 4, 7]
+
+
+def test_to_json_converts_to_utc() -> None:
+    beijing = timezone(timedelta(hours=8))
+    digest = Digest(generated_at=datetime(2024, 7, 30, 14, 28, 18, tzinfo=beijing), documents=(), claims=())
+    assert to_json(digest)["generated_at"] == "2024-07-30T06:28:18+00:00"
+
+
+def test_naive_time_is_refused() -> None:
+    with pytest.raises(ValueError, match="timezone-aware"):
+        to_json(Digest(generated_at=datetime(2024, 7, 30, 6, 28), documents=(), claims=()))  # noqa: DTZ001

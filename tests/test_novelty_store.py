@@ -1,0 +1,125 @@
+"""Novelty decisions and the SQLite store, on claims from the real seeds."""
+
+from __future__ import annotations
+
+import sqlite3
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from helpers import SEEDS, seed
+from monitor.claims import split
+from monitor.errors import StoreError
+from monitor.models import Document, Fetched, Match
+from monitor.normalize import Normalizer
+from monitor.novelty import Signer, decide, figures, fingerprint, jaccard, shingles
+from monitor.schema import MIGRATIONS
+from monitor.store import Store
+
+NORM = Normalizer("t2s")
+NOW = datetime(2024, 7, 30, 12, 0, tzinfo=UTC)
+SIGNER = Signer(shingle=2, bands=32, rows=3)
+
+
+def _ingest(store: Store, path: Path) -> list[Match]:
+    """A minimal ingest of one seed, using the store and novelty directly."""
+    data = path.read_bytes()
+    fetched = Fetched(str(path), data, str(hash(data)), source="seeds", kind="text")
+    doc_id = store.save_document(fetched, Document(str(path), data.decode()), NOW)
+    claims, _ = split(data.decode("utf-8"), NORM.normalize)
+    verdicts = []
+    for claim in claims:
+        fp = fingerprint(claim.key)
+        exact = store.find_exact(fp)
+        buckets = SIGNER.buckets(claim.key)
+        match = decide(claim.key, claim.normalized, exact, store.candidates(buckets), shingle=2, threshold=0.3)
+        if match.claim_id is None:
+            match = Match(store.add_claim(claim, fp, buckets, doc_id, NOW), "new", 1.0)
+        store.add_occurrence(match.claim_id or 0, doc_id, claim, match, NOW)
+        verdicts.append(match)
+    return verdicts
+
+
+def test_store_is_a_wal_sqlite_file_with_migrations(tmp_path: Path) -> None:
+    path = tmp_path / "store.sqlite3"
+    Store(path).close()
+    db = sqlite3.connect(path)
+    assert db.execute("PRAGMA user_version").fetchone() == (len(MIGRATIONS),)
+    assert db.execute("PRAGMA journal_mode").fetchone() == ("wal",)
+    tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+    assert {"documents", "claims", "occurrences", "digests", "lsh_buckets"} <= tables
+
+
+def test_a_newer_schema_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "store.sqlite3"
+    Store(path).close()
+    db = sqlite3.connect(path)
+    db.execute(f"PRAGMA user_version = {len(MIGRATIONS) + 1}")
+    db.close()
+    with pytest.raises(StoreError, match="newer"):
+        Store(path)
+
+
+def test_a_file_that_is_not_sqlite_gives_a_store_error(tmp_path: Path) -> None:
+    path = tmp_path / "store.sqlite3"
+    path.write_bytes(b"this is not a database" * 100)
+    with pytest.raises(StoreError, match=str(path)):
+        Store(path)
+
+
+def test_traditional_and_simplified_seed_sentence_is_one_claim_with_two_sources(tmp_path: Path) -> None:
+    with Store(tmp_path / "s.sqlite3") as store:
+        for path in sorted(SEEDS.iterdir()):
+            _ingest(store, path)
+        digest = store.unreported(NOW)
+    (claim,) = [c for c in digest.claims if "30岁才成为英伟达的联合创始人" in c.normalized]
+    assert len(claim.sources) == 2
+    docs = {d.id: d for d in digest.documents}
+    assert {Path(docs[s].path or "").name[:3] for s in claim.sources} == {"000", "004"}
+
+
+def test_reingesting_a_seed_finds_every_claim_known(tmp_path: Path) -> None:
+    with Store(tmp_path / "s.sqlite3") as store:
+        first = _ingest(store, seed("002"))
+        again = _ingest(store, seed("002"))
+    assert any(m.kind == "new" for m in first)
+    assert all(m.kind == "exact" for m in again)
+
+
+def test_near_duplicate_found_through_the_index_and_figures_guard() -> None:
+    original = "扎克伯格表示,科學家可以利用SAM2研究珊瑚礁和自然棲息地以及景觀的演變等,並且在視頻中做到這一點。"
+    reworded = "小扎称，科学家能够利用SAM2研究珊瑚礁、自然栖息地以及景观的演变等，而且可以在视频中做到这一点。"
+    a, b = NORM.normalize(original), NORM.normalize(reworded)
+    ka, kb = NORM.key(original), NORM.key(reworded)
+    assert ka != kb and jaccard(shingles(ka, 2), shingles(kb, 2)) >= 0.3
+    assert set(SIGNER.buckets(ka)) & set(SIGNER.buckets(kb)), "similar claims should share an LSH bucket"
+    from monitor.novelty import Candidate
+
+    verdict = decide(kb, b, None, [Candidate(7, a)], shingle=2, threshold=0.3)
+    assert verdict.kind == "near" and verdict.claim_id == 7
+    changed = b.replace("SAM2", "SAM3")
+    assert figures(changed) != figures(a)
+    assert decide(NORM.key(changed), changed, None, [Candidate(7, a)], shingle=2, threshold=0.3).kind == "new"
+
+
+def test_unrelated_claims_do_not_match() -> None:
+    from monitor.novelty import Candidate
+
+    a = NORM.normalize("雷朋智能眼鏡最近增加了一個視覺AI助手,可以識別物體和翻譯語言。")
+    b = NORM.normalize("英伟达股价在对谈次日收跌约7%,市场对AI板块估值过高的担忧仍未消散。")
+    assert decide(NORM.key(b), b, None, [Candidate(1, a)], shingle=2, threshold=0.3).kind == "new"
+
+
+def test_savepoints_roll_back_only_the_failed_part(tmp_path: Path) -> None:
+    with Store(tmp_path / "s.sqlite3") as store:
+        with store.transaction():
+            _ingest(store, seed("002"))
+            with pytest.raises(RuntimeError), store.transaction():
+                _ingest(store, seed("001"))
+                raise RuntimeError("boom")
+        assert store.status().documents == 1
+        with store.rolled_back():
+            _ingest(store, seed("001"))
+            assert store.status().documents == 2
+        assert store.status().documents == 1
