@@ -8,8 +8,8 @@ Pure: no file, no network, no output.
 from __future__ import annotations
 
 import codecs
+import datetime
 import re
-import unicodedata
 
 import charset_normalizer
 import trafilatura
@@ -47,10 +47,22 @@ _MOJIBAKE_RUN = re.compile(r"[\u0080-\u00ff]{3,}")
 _CONTROL_OK = frozenset(b"\t\n\r\f\x1b")
 
 
+#: labels browsers know (WHATWG Encoding) that Python's codec registry does not
+_ALIASES: dict[str, str] = {
+    "x-gbk": "gbk",
+    "csgb2312": "gb2312",
+    "gb_2312-80": "gb2312",
+    "x-x-big5": "big5",
+    "x-sjis": "shift_jis",
+    "windows-949": "cp949",
+}
+
+
 def _codecs_for(name: str) -> tuple[str, ...]:
     """The codec names to try for a charset label, supersets first; () for an unknown label."""
+    label = name.strip().lower()
     try:
-        canonical = codecs.lookup(name.strip().lower()).name
+        canonical = codecs.lookup(_ALIASES.get(label, label)).name
     except LookupError:
         return ()
     return _SUPERSETS.get(canonical, (canonical,))
@@ -131,8 +143,7 @@ def decode(data: bytes, *, hint: str | None = None, html: bool = True) -> tuple[
         return data.decode("ascii"), "ascii"
     if (found := _decode_lossy(data, declared)) is not None:
         return found
-    guess = charset_normalizer.from_bytes(data).best()
-    guessed = _codecs_for(guess.encoding) if guess is not None and guess.encoding else ()
+    guessed = [c for match in charset_normalizer.from_bytes(data) for c in _codecs_for(match.encoding)]
     for codec in guessed:
         if (text := _strict(data, codec)) is not None and not _looks_garbled(text):
             return text, codec
@@ -154,9 +165,10 @@ def _find_date(lines: list[str]) -> str | None:
     """The first plausible date (2024-07-30, 2024/07/30, 2024年7月30日) in lines, as YYYY-MM-DD."""
     for line in lines:
         for match in _DATE.finditer(line):
-            year, month, day = (int(group) for group in match.groups())
-            if 1 <= month <= 12 and 1 <= day <= 31:
-                return f"{year:04d}-{month:02d}-{day:02d}"
+            try:
+                return datetime.date(*(int(group) for group in match.groups())).isoformat()
+            except ValueError:
+                continue
     return None
 
 
@@ -168,10 +180,11 @@ def _clean_lines(text: str) -> list[str]:
 
 def _extract_text(fetched: Fetched, text: str, encoding: str) -> Document:
     """A plain text document: a first short line that is not a sentence is its title."""
-    lines = _clean_lines(unicodedata.normalize("NFC", text))
+    lines = _clean_lines(text)
     title = None
     if len(lines) > 1 and len(lines[0]) <= _TITLE_MAX and not lines[0].endswith(_SENTENCE_END):
-        title, lines = lines[0], lines[1:]
+        # a Markdown heading keeps its words, not its markers
+        title, lines = lines[0].lstrip("#").strip() or None, lines[1:]
     return Document(
         locator=fetched.locator,
         text="\n".join(lines),
@@ -182,6 +195,82 @@ def _extract_text(fetched: Fetched, text: str, encoding: str) -> Document:
 
 
 _HTML_START = re.compile(r"<(?:!doctype\s+html|html)\b", re.IGNORECASE)
+#: a line trafilatura rendered from a table row, and the rule under a data table's header row
+_TABLE_ROW = re.compile(r"^\|.*\|$")
+_TABLE_RULE = re.compile(r"^\|(?:\s*:?-{3,}:?\s*\|)+$")
+_CELL_BORDER = re.compile(r"(?<!\\)\|")
+_PROSE_PUNCTUATION = re.compile(r"[。！？；，、,;!?]|[.:](?=\s)")
+#: a table cell is prose with this many letters and a punctuation mark per hundred of them
+_PROSE_MIN_LETTERS = 20
+_PROSE_PUNCTUATION_SHARE = 0.01
+_TITLE_LINES = 2
+_TITLE_PREFIX_MIN = 8
+#: site names that are really copyright lines
+_NOT_A_SITE = re.compile(r"copyright|©|all rights reserved|版权所有|版權所有", re.IGNORECASE)
+
+
+def _is_prose(cell: str) -> bool:
+    """True for a table cell that reads as running text, not a menu entry or a label."""
+    letters = sum(1 for ch in cell if ch.isalnum())
+    punctuation = len(_PROSE_PUNCTUATION.findall(cell))
+    return letters >= _PROSE_MIN_LETTERS and punctuation >= _PROSE_PUNCTUATION_SHARE * letters
+
+
+def _unlayout(lines: list[str]) -> list[str]:
+    """lines with layout tables reduced to their prose cells.
+
+    trafilatura renders every table as Markdown rows, so a page laid out with tables comes out
+    as rows of menus and link lists around the one cell holding the article. A table with a
+    header rule is data and stays; in any other, each prose cell becomes a paragraph and the
+    rest is dropped.
+    """
+    out: list[str] = []
+    i = 0
+    while i < len(lines):
+        if not _TABLE_ROW.match(lines[i]):
+            out.append(lines[i])
+            i += 1
+            continue
+        end = i
+        while end < len(lines) and _TABLE_ROW.match(lines[end]):
+            end += 1
+        rows = lines[i:end]
+        if any(_TABLE_RULE.match(row) for row in rows):
+            out.extend(rows)
+        else:
+            for row in rows:
+                cells = (cell.strip().replace("\\|", "|") for cell in _CELL_BORDER.split(row[1:-1]))
+                out.extend(cell for cell in cells if _is_prose(cell))
+        i = end
+    return out
+
+
+def _squash(text: str) -> str:
+    """text without white space, for comparing a headline with a line."""
+    return "".join(text.split())
+
+
+def _drop_headline(lines: list[str], title: str | None) -> list[str]:
+    """lines without the headline when one of the first lines repeats the title (or starts it,
+    the title carrying the site's name after it)."""
+    if not title:
+        return lines
+    squashed = _squash(title)
+    for i, line in enumerate(lines[:_TITLE_LINES]):
+        head = _squash(line)
+        if head == squashed or (len(head) >= _TITLE_PREFIX_MIN and squashed.startswith(head)):
+            return lines[:i] + lines[i + 1 :]
+    return lines
+
+
+def _day_date(date: str | None, markup: str) -> str | None:
+    """date unless it is htmldate's year-only guess (YYYY-01-01 from a copyright line) that the
+    page never states as a day."""
+    if not date or not date.endswith("-01-01"):
+        return date or None
+    year = date[:4]
+    stated = re.search(rf"{year}\s*(?:[-/.]|年)\s*0?1\s*(?:[-/.]|月)\s*0?1(?!\d)", markup)
+    return date if stated else None
 
 
 def _extract_html(fetched: Fetched, markup: str, encoding: str) -> Document:
@@ -194,20 +283,18 @@ def _extract_html(fetched: Fetched, markup: str, encoding: str) -> Document:
     else:
         # a fragment: trafilatura rejects a small tree unless "html" starts the markup
         markup = "<!DOCTYPE html>\n" + markup
-    result = trafilatura.bare_extraction(
-        markup,
-        with_metadata=True,
-        include_comments=False,
-        include_tables=True,
-    )
+    result = trafilatura.bare_extraction(markup, with_metadata=True, include_comments=False)
     if result is None or isinstance(result, dict):
         raise ExtractError(fetched.locator, "no main text found")
+    title = result.title or None
+    lines = _drop_headline(_unlayout(_clean_lines(result.text or "")), title)
+    site = result.sitename if result.sitename and not _NOT_A_SITE.search(result.sitename) else None
     return Document(
         locator=fetched.locator,
-        text="\n".join(_clean_lines(result.text or "")),
-        title=result.title or None,
-        published=result.date or None,
-        site=result.sitename or None,
+        text="\n".join(lines),
+        title=title,
+        published=_day_date(result.date, markup),
+        site=site,
         url=result.url or None,
         encoding=encoding,
     )

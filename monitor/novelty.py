@@ -63,8 +63,10 @@ class Candidate:
 class Signer:
     """MinHash signatures and LSH band buckets for claims; built once from the novelty settings."""
 
-    def __init__(self, *, shingle: int = 3, bands: int = 16, rows: int = 4, seed: int = 20240730) -> None:
+    def __init__(self, *, shingle: int = 2, bands: int = 16, rows: int = 3, seed: int = 20240730) -> None:
         self.shingle, self.bands, self.rows = shingle, bands, rows
+        #: what the buckets depend on; the store rebuilds its index when this changes
+        self.parameters = f"minhash-crc32 shingle={shingle} bands={bands} rows={rows} seed={seed}"
         rng = np.random.default_rng(seed)
         perms = bands * rows
         self._a = rng.integers(1, 1 << 31, size=perms, dtype=np.uint64)

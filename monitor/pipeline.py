@@ -111,6 +111,7 @@ def ingest(fetched: Fetched, document: Document, deps: Deps, settings: Settings)
 
 def scan(settings: Settings, deps: Deps) -> tuple[tuple[SourceOutcome, ...], int]:
     """Look at every source, ingest what is new or changed (oldest documents first)."""
+    deps.store.ensure_index(deps.signer.parameters, deps.signer.buckets)
     pending: list[_Pending] = []
     outcomes = [_scan_folder(source, deps, pending) for source in settings.sources]
     pending.sort(key=lambda p: (p.document.published or "9999", p.fetched.locator))

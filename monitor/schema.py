@@ -61,6 +61,12 @@ MIGRATIONS: tuple[str, ...] = (
     ) WITHOUT ROWID;
     CREATE INDEX occurrences_document ON occurrences(document_id);
 
+    -- settings the stored data depends on, e.g. the LSH parameters the buckets were computed with
+    CREATE TABLE meta (
+        key           TEXT PRIMARY KEY,
+        value         TEXT NOT NULL
+    );
+
     -- MinHash LSH buckets: one row per (band hash, claim); a lookup reads a handful of index entries
     CREATE TABLE lsh_buckets (
         bucket        INTEGER NOT NULL,

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
@@ -17,6 +17,7 @@ from pathlib import Path
 
 from monitor.errors import StoreError
 from monitor.models import Claim, Digest, DigestClaim, DigestDocument, Document, Fetched, Match
+from monitor.normalize import key_of
 from monitor.novelty import Candidate
 from monitor.schema import MIGRATIONS
 
@@ -129,6 +130,26 @@ class Store:
             yield
         except sqlite3.Error as exc:
             raise StoreError(f"{self.path}: {exc}") from exc
+
+    def ensure_index(self, parameters: str, buckets: Callable[[str], list[int]]) -> int:
+        """Make the LSH index match ``parameters``; rebuild it (returns claims re-indexed) if it was
+        built with others, so changing the novelty settings never silently stops near-duplicate matching."""
+        with self._guard():
+            row = self._db.execute("SELECT value FROM meta WHERE key = 'lsh'").fetchone()
+            if row and row[0] == parameters:
+                return 0
+            count = 0
+            with self.transaction():
+                self._db.execute("DELETE FROM lsh_buckets")
+                rows = self._db.execute("SELECT id, normalized FROM claims").fetchall()
+                for claim_id, normalized in rows:
+                    self._db.executemany(
+                        "INSERT OR IGNORE INTO lsh_buckets (bucket, claim_id) VALUES (?, ?)",
+                        [(b, claim_id) for b in buckets(key_of(normalized))],
+                    )
+                    count += 1
+                self._db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('lsh', ?)", (parameters,))
+        return count
 
     # -- documents -------------------------------------------------------------------------------
 

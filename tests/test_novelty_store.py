@@ -123,3 +123,15 @@ def test_savepoints_roll_back_only_the_failed_part(tmp_path: Path) -> None:
             _ingest(store, seed("001"))
             assert store.status().documents == 2
         assert store.status().documents == 1
+
+
+def test_changing_lsh_parameters_rebuilds_the_index(tmp_path: Path) -> None:
+    other = Signer(shingle=3, bands=8, rows=2)
+    with Store(tmp_path / "s.sqlite3") as store:
+        store.ensure_index(SIGNER.parameters, SIGNER.buckets)
+        _ingest(store, seed("002"))
+        assert store.ensure_index(SIGNER.parameters, SIGNER.buckets) == 0
+        count = store.status().claims
+        assert store.ensure_index(other.parameters, other.buckets) == count
+        claim = split(seed("002").read_text("utf-8"), NORM.normalize)[0][5]
+        assert store.candidates(other.buckets(claim.key)), "the rebuilt index finds stored claims"

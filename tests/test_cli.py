@@ -1,0 +1,270 @@
+"""End to end through the real command line, in a temp dir, on the real seeds and dev-set sentences."""
+
+from __future__ import annotations
+
+import email
+import email.policy
+import json
+import shutil
+import sqlite3
+import subprocess
+import sys
+from email.message import EmailMessage
+from pathlib import Path
+
+import pytest
+
+from conftest import SmtpServer
+from helpers import DEV, SEEDS, seed
+from monitor.normalize import Normalizer
+
+NORM = Normalizer("t2s")
+
+
+def cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "monitor", *args], cwd=cwd, capture_output=True, text=True, timeout=300
+    )
+
+
+@pytest.fixture
+def work(tmp_path: Path) -> Path:
+    """A temp dir with a copy of the seeds where the default config applies."""
+    shutil.copytree(SEEDS, tmp_path / "seeds")
+    return tmp_path
+
+
+def eml_files(work: Path) -> list[Path]:
+    return sorted((work / "var" / "outbox").glob("*.eml"))
+
+
+def parse(path: Path) -> EmailMessage:
+    msg = email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
+    assert isinstance(msg, EmailMessage)
+    return msg
+
+
+def parts(msg: EmailMessage) -> tuple[str, str]:
+    plain = msg.get_body(("plain",))
+    html = msg.get_body(("html",))
+    assert plain is not None and html is not None
+    return plain.get_content(), html.get_content()
+
+
+def digest_json(work: Path, *extra: str) -> dict:
+    res = cli("digest", "--dry-run", "--format", "json", *extra, cwd=work)
+    assert res.returncode == 0, res.stderr
+    return json.loads(res.stdout)
+
+
+def novel_sentences(count: int) -> list[str]:
+    labels = json.loads((DEV / "labels.json").read_text("utf-8"))
+    found = [s["text"] for d in labels["documents"] for s in d["sentences"] if s["label"] == "novel"]
+    return list(dict.fromkeys(found))[:count]
+
+
+def test_seeds_digest_to_outbox_then_nothing_new(work: Path) -> None:
+    first = cli("digest", cwd=work)
+    assert first.returncode == 0, first.stderr
+    (eml,) = eml_files(work)
+    assert str(eml) in first.stdout and "Scanned 5 documents" in first.stdout
+    msg = parse(eml)
+    assert msg.get_content_type() == "multipart/alternative"
+    assert msg["Message-ID"] and msg["Date"]
+    assert "new claims from 5 documents" in str(msg["Subject"])
+    text, html = parts(msg)
+    # the sentence about Huang co-founding NVIDIA at 30: one claim, shown once, with its other source
+    assert text.count("30歲才成爲英偉達的聯合創始人") + text.count("30岁才成为英伟达的联合创始人") == 1
+    assert "Ray-Ban" in text or "雷朋" in text
+    assert "<html" in html.lower() and "雷朋" in html
+
+    second = cli("digest", cwd=work)
+    assert second.returncode == 0, second.stderr
+    assert "Nothing new" in second.stdout
+    assert len(eml_files(work)) == 1
+
+
+def test_first_digest_json_reports_each_seed_claim_once_with_all_sources(work: Path) -> None:
+    payload = digest_json(work)
+    assert set(payload) == {"generated_at", "documents", "claims"}
+    claims = payload["claims"]
+    keys = [NORM.key(c["text"]) for c in claims]
+    assert len(keys) == len(set(keys)) > 300
+    assert set(claims[0]) >= {"id", "text", "normalized", "document", "sources"}
+    docs = {d["id"]: d for d in payload["documents"]}
+    (founder,) = [c for c in claims if "30岁才成为英伟达的联合创始人" in c["normalized"]]
+    assert {Path(docs[s]["path"]).name[:3] for s in founder["sources"]} == {"000", "004"}
+    # documents in order of their dates; undated ones last
+    dated = [d["published"] for d in payload["documents"] if d["published"]]
+    assert dated == sorted(dated)
+    # claims follow their documents' order
+    order = [d["id"] for d in payload["documents"]]
+    firsts = [order.index(c["document"]) for c in claims]
+    assert firsts == sorted(firsts)
+
+
+def test_dry_run_persists_nothing(work: Path) -> None:
+    payload = digest_json(work)
+    assert payload["claims"]
+    assert not eml_files(work)
+    status = cli("status", "--format", "json", cwd=work)
+    assert status.returncode == 0
+    if (work / "var" / "monitor.sqlite3").exists():
+        assert json.loads(status.stdout)["claims"] == 0
+    assert cli("digest", cwd=work).returncode == 0
+    assert len(eml_files(work)) == 1
+
+
+def test_new_document_with_three_new_sentences_reports_exactly_those(work: Path) -> None:
+    assert cli("digest", cwd=work).returncode == 0
+    known = [line for line in seed("000").read_text("utf-8").splitlines() if len(line) > 30][3:9]
+    new = novel_sentences(3)
+    body = [known[0], new[0], known[1], known[2], new[1], known[3], new[2], known[4]]
+    (work / "seeds" / "new-coverage.txt").write_text("新的报道\n\n" + "\n\n".join(body) + "\n", encoding="utf-8")
+    payload = digest_json(work)
+    assert sorted(NORM.key(c["text"]) for c in payload["claims"]) == sorted(NORM.key(s) for s in new)
+    (doc,) = payload["documents"]
+    assert doc["title"] == "新的报道" and doc["new_claims"] == 3
+
+
+def test_changed_file_reports_only_its_new_claims(work: Path) -> None:
+    assert cli("digest", cwd=work).returncode == 0
+    target = work / "seeds" / seed("002").name
+    addition = novel_sentences(5)[3]
+    target.write_text(target.read_text("utf-8") + "\n" + addition + "\n", encoding="utf-8")
+    payload = digest_json(work)
+    assert [NORM.key(c["text"]) for c in payload["claims"]] == [NORM.key(addition)]
+
+
+def test_gbk_and_big5_files_decode(work: Path) -> None:
+    assert cli("digest", cwd=work).returncode == 0
+    simplified = seed("004").read_text("utf-8")
+    traditional = "\n".join(
+        line for line in seed("000").read_text("utf-8").splitlines() if _encodes(line, "big5")
+    )
+    (work / "seeds" / "gbk-copy.txt").write_bytes(simplified.encode("gbk", errors="ignore"))
+    (work / "seeds" / "big5-copy.html").write_bytes(
+        ("<html><body><article>" + "".join(f"<p>{p}</p>" for p in traditional.splitlines()[1:])
+         + "</article></body></html>").encode("big5")
+    )
+    res = cli("extract", "--format", "json", str(work / "seeds" / "gbk-copy.txt"),
+              str(work / "seeds" / "big5-copy.html"), cwd=work)
+    assert res.returncode == 0, res.stderr
+    rows = [json.loads(line) for line in res.stdout.splitlines()]
+    assert "黄仁勋" in rows[0]["text"] and "\ufffd" not in rows[0]["text"]
+    assert "黃仁勳" in rows[1]["text"] and "\ufffd" not in rows[1]["text"]
+    # decoded right, both copies are reprints: nothing new
+    assert digest_json(work)["claims"] == []
+
+
+def _encodes(text: str, encoding: str) -> bool:
+    try:
+        text.encode(encoding)
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def test_binary_and_empty_files_are_skipped_with_a_warning(work: Path) -> None:
+    (work / "seeds" / "broken.html").write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 8)
+    (work / "seeds" / "empty.txt").write_bytes(b"")
+    (work / "seeds" / ".hidden.txt").write_text("隐藏文件不是文档，不应被读取。" * 3, encoding="utf-8")
+    (work / "seeds" / "draft.txt.swp").write_bytes(b"\x00\x01")
+    res = cli("digest", cwd=work)
+    assert res.returncode == 0, res.stderr
+    warnings = [line for line in res.stderr.splitlines() if "warning" in line]
+    assert len(warnings) == 2
+    assert any("broken.html" in w for w in warnings) and any("empty.txt" in w for w in warnings)
+    assert "Scanned 7 documents" in res.stdout and len(eml_files(work)) == 1
+
+
+def test_html_escaping_holds_in_the_email(work: Path) -> None:
+    (work / "seeds").mkdir(exist_ok=True)
+    shutil.rmtree(work / "seeds")
+    (work / "seeds").mkdir()
+    (work / "seeds" / "x.txt").write_text(
+        "注入测试\n\n据称页面里出现了<script>alert(1)</script>这样一段文字，需要原样显示。\n", encoding="utf-8"
+    )
+    assert cli("digest", cwd=work).returncode == 0
+    text, html = parts(parse(eml_files(work)[0]))
+    assert "<script>alert(1)</script>" in text
+    assert "<script>" not in html and "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+
+
+def test_formats_of_a_real_run_and_options_override_the_config(tmp_path: Path) -> None:
+    store, outbox = tmp_path / "elsewhere" / "s.sqlite3", tmp_path / "mail"
+    res = cli("digest", "--folder", str(SEEDS), "--store", str(store), "--outbox", str(outbox),
+              "--format", "email", cwd=tmp_path)
+    assert res.returncode == 0, res.stderr
+    assert res.stdout.startswith(("Subject:", "Content-Type:", "MIME-Version:", "From:", "To:", "Date:", "Message-ID:"))
+    assert store.exists() and len(list(outbox.glob("*.eml"))) == 1
+    status = cli("status", "--store", str(store), cwd=tmp_path)
+    assert "Documents: 5" in status.stdout and "0 not yet reported" in status.stdout
+    assert "Last digest:" in status.stdout and str(outbox) in status.stdout
+
+
+def test_config_errors_exit_2_naming_file_and_key(work: Path) -> None:
+    (work / "bad.toml").write_text('[store]\npath = 3\n[digest]\ncolour = "red"\n', encoding="utf-8")
+    res = cli("--config", "bad.toml", "digest", cwd=work)
+    assert res.returncode == 2
+    assert "bad.toml" in res.stderr and "store.path" in res.stderr and "digest.colour" in res.stderr
+    # --config after the command name too
+    assert cli("scan", "--config", "bad.toml", cwd=work).returncode == 2
+    assert cli("digest", "--format", "pdf", cwd=work).returncode == 2
+    assert cli("--config", "missing.toml", "status", cwd=work).returncode == 2
+
+
+def test_scan_ingests_without_delivering_and_check_config_describes(work: Path) -> None:
+    res = cli("scan", cwd=work)
+    assert res.returncode == 0 and "new claims" in res.stdout
+    assert not eml_files(work)
+    check = cli("check-config", cwd=work)
+    assert check.returncode == 0 and "seeds" in check.stdout
+
+
+def test_store_failure_exits_1_with_one_message(work: Path) -> None:
+    (work / "var").mkdir()
+    (work / "var" / "monitor.sqlite3").write_bytes(b"not a database at all" * 200)
+    res = cli("digest", cwd=work)
+    assert res.returncode == 1
+    assert res.stderr.count("error") == 1 and "monitor.sqlite3" in res.stderr
+
+
+def _smtp_config(work: Path, server: SmtpServer) -> Path:
+    path = work / "corpus-monitor.toml"
+    path.write_text(
+        f'[digest]\nfrom = "monitor@example.org"\nto = ["a@example.org", "b@example.org"]\n'
+        f'[smtp]\nhost = "{server.host}"\nport = {server.port}\nsecurity = "none"\ntimeout_seconds = 10\n',
+        encoding="utf-8",
+    )
+    return path
+
+
+def test_digest_by_smtp_reaches_a_real_server(work: Path, smtp_server: SmtpServer) -> None:
+    _smtp_config(work, smtp_server)
+    res = cli("digest", cwd=work)
+    assert res.returncode == 0, res.stderr
+    assert f"smtp://{smtp_server.host}:{smtp_server.port}" in res.stdout
+    (msg,) = smtp_server.messages
+    assert smtp_server.recipients == [["a@example.org", "b@example.org"]]
+    text, html = parts(msg)
+    assert "30歲才成爲英偉達" in text or "30岁才成为英伟达" in text
+    assert not eml_files(work)
+
+
+def test_failed_delivery_marks_nothing_and_the_claims_come_again(work: Path, smtp_server: SmtpServer) -> None:
+    _smtp_config(work, smtp_server)
+    smtp_server.refuse["DATA"] = "451 4.3.0 try again later"
+    failed = cli("digest", cwd=work)
+    assert failed.returncode == 1
+    assert f"{smtp_server.host}:{smtp_server.port}" in failed.stderr and "451" in failed.stderr
+    db = sqlite3.connect(work / "var" / "monitor.sqlite3")
+    unreported, total = db.execute("SELECT count(*) FILTER (WHERE digest_id IS NULL), count(*) FROM claims").fetchone()
+    assert unreported == total > 0
+    del smtp_server.refuse["DATA"]
+    ok = cli("digest", cwd=work)
+    assert ok.returncode == 0, ok.stderr
+    (msg,) = smtp_server.messages
+    assert f"{total} new claims" in str(msg["Subject"])
+    assert db.execute("SELECT count(*) FROM claims WHERE digest_id IS NULL").fetchone() == (0,)
+    assert "Nothing new" in cli("digest", cwd=work).stdout and len(smtp_server.messages) == 1
