@@ -36,14 +36,15 @@ _SUPERSETS: dict[str, tuple[str, ...]] = {
     "shift_jis": ("cp932",),
     "euc_kr": ("cp949",),
     "ascii": ("cp1252",),
-    "latin-1": ("cp1252",),
     "iso8859-1": ("cp1252",),
 }
 
 _DECLARED = re.compile(rb"""(?:charset|encoding)\s*=\s*["']?\s*([A-Za-z][A-Za-z0-9_.:-]{1,40})""", re.IGNORECASE)
 _DECLARED_WINDOW = 2048
-#: runs of Latin-1 letters: what legacy CJK bytes look like when read as a Western charset
+#: runs of Latin-1 letters: what legacy CJK bytes look like when read as a Western charset;
+#: accented Western words rarely have three in a row, so such runs stay a small share
 _MOJIBAKE_RUN = re.compile(r"[\u0080-\u00ff]{3,}")
+_MOJIBAKE_SHARE = 0.3
 _CONTROL_OK = frozenset(b"\t\n\r\f\x1b")
 
 
@@ -78,9 +79,9 @@ def _strict(data: bytes, codec: str) -> str | None:
 
 def _looks_garbled(text: str) -> bool:
     """True when text reads like multibyte bytes decoded as a single-byte Western charset."""
-    runs = sum(len(run) for run in _MOJIBAKE_RUN.findall(text))
-    letters = sum(1 for ch in text if not ch.isspace())
-    return runs > 0.05 * max(letters, 1)
+    in_runs = sum(len(run) for run in _MOJIBAKE_RUN.findall(text))
+    non_ascii = sum(1 for ch in text if ord(ch) > 0x7F)
+    return in_runs > _MOJIBAKE_SHARE * non_ascii
 
 
 def _is_binary(data: bytes) -> bool:

@@ -1,0 +1,61 @@
+"""The documentation tells the truth: commands, config example, JSON keys, the two set-up commands."""
+
+from __future__ import annotations
+
+import argparse
+import re
+from pathlib import Path
+
+from helpers import ROOT, SEEDS, SHARED
+from monitor import config
+from monitor.cli import _parser
+
+README = (ROOT / "README.md").read_text("utf-8")
+
+
+def _commands() -> dict[str, argparse.ArgumentParser]:
+    sub = next(a for a in _parser()._actions if isinstance(a, argparse._SubParsersAction))
+    return dict(sub.choices)
+
+
+def test_every_command_has_help_and_is_in_the_readme() -> None:
+    commands = _commands()
+    assert {"digest", "scan", "status", "extract", "check-config"} <= set(commands)
+    for name, parser in commands.items():
+        assert parser.description, name
+        assert f"corpus-monitor {name}" in README, name
+
+
+def test_readme_config_example_loads(tmp_path: Path) -> None:
+    block = re.search(r"## Configuration.*?```toml\n(.*?)```", README, re.S)
+    assert block
+    path = tmp_path / "corpus-monitor.toml"
+    path.write_text(block.group(1), encoding="utf-8")
+    settings = config.load(path, cwd=tmp_path, environ={"CORPUS_MONITOR_SMTP_PASSWORD": "x"})
+    assert settings.smtp is not None and settings.smtp.port == 587
+
+
+def test_readme_json_keys_match_the_code() -> None:
+    from datetime import UTC, datetime
+
+    from monitor.digest import to_json
+    from monitor.models import Digest, DigestClaim, DigestDocument
+
+    doc = DigestDocument(1, "t", "s", None, "/p", "2024-07-30", 1)
+    payload = to_json(Digest(datetime.now(UTC), (doc,), (DigestClaim(2, "x", "x", 1, (1,)),)))
+    for key in [*payload["documents"][0], *payload["claims"][0], *payload]:
+        assert f'"{key}"' in README, key
+
+
+def test_two_commands_and_ci() -> None:
+    assert "make run" in README and "make test" in README
+    ci = (ROOT / ".ci" / "run").read_text("utf-8")
+    assert re.search(r"^make test$", ci, re.M)
+    assert (ROOT / "deploy" / "README.md").exists()
+
+
+def test_seeds_are_exact_copies_of_the_shared_seeds() -> None:
+    shared = sorted((SHARED / "seeds").iterdir())
+    assert [p.name for p in sorted(SEEDS.iterdir())] == [p.name for p in shared]
+    for path in shared:
+        assert (SEEDS / path.name).read_bytes() == path.read_bytes(), path.name
