@@ -1,0 +1,240 @@
+"""Extraction on real inputs: the seeds, the labeled dev pages, legacy GBK pages with hand-copied
+text, and the seeds re-encoded as Big5 / GBK / UTF-8 with a BOM."""
+
+from __future__ import annotations
+
+import hashlib
+import html
+import json
+import unicodedata
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import lxml.html
+import pytest
+
+from helpers import DEV, SEEDS, SHARED, seed
+from monitor.errors import ExtractError
+from monitor.extract import decode, extract
+from monitor.models import Document, Fetched
+
+CWCED = SHARED / "eval" / "extraction" / "cwced_zh"
+LABELS: list[dict[str, Any]] = json.loads((DEV / "labels.json").read_text("utf-8"))["documents"]
+
+
+def fetched(data: bytes, kind: str, locator: str = "mem://doc", hint: str | None = None) -> Fetched:
+    return Fetched(locator=locator, data=data, content_hash=hashlib.sha256(data).hexdigest(),
+                   source="test", kind=kind, charset_hint=hint)
+
+
+def extract_file(path: Path) -> Document:
+    kind = "html" if path.suffix in (".html", ".htm") else "text"
+    return extract(fetched(path.read_bytes(), kind, str(path)))
+
+
+def squash(text: str) -> str:
+    return "".join(text.split())
+
+
+def f1(got: str, gold: str) -> float:
+    """Character-multiset F1 over letters and digits, as the shared extraction scorer counts it."""
+    def chars(text: str) -> Counter[str]:
+        return Counter(ch for ch in unicodedata.normalize("NFKC", text).lower() if ch.isalnum())
+    g, r = chars(got), chars(gold)
+    common = sum((g & r).values())
+    return 2 * common / (sum(g.values()) + sum(r.values())) if common else 0.0
+
+
+def as_page(title: str, paragraphs: list[str]) -> str:
+    """A bare article page with no charset declaration anywhere."""
+    body = "\n".join(f"<p>{p}</p>" for p in paragraphs)
+    head = f"<!DOCTYPE html>\n<html><head><title>{title}</title></head>"
+    return f"{head}<body><article>\n{body}\n</article></body></html>"
+
+
+# --- plain text: the seeds -----------------------------------------------------------------------
+
+@pytest.mark.parametrize("path", sorted(SEEDS.glob("*.txt")), ids=lambda p: p.name[:3])
+def test_seed_text_passes_through_with_its_first_line_as_title(path: Path) -> None:
+    lines = [line.strip() for line in path.read_text("utf-8").splitlines() if line.strip()]
+    doc = extract_file(path)
+    assert doc.encoding == "utf-8" and doc.site is None
+    assert doc.title == lines[0]
+    assert doc.text.splitlines() == lines[1:]
+
+
+def test_text_dates_are_read_from_the_first_lines() -> None:
+    byline = next(line for line in seed("001").read_text("utf-8").splitlines() if "发布于" in line)
+    assert "2024-01-22" in byline
+    assert extract_file(seed("001")).published == "2024-01-22"
+    assert extract_file(seed("004")).published == "2024-07-30"  # "2024-07-30 14:28:18 来源:钛媒体"
+    assert extract_file(seed("000")).published is None  # only "7月30日", no year
+
+
+def test_chinese_dates_and_a_sentence_first_line() -> None:
+    body = seed("002").read_text("utf-8").splitlines()[1:]
+    text = "\n".join([body[0], "发布时间：2024年7月30日 09:12", *body[1:]])
+    doc = extract(fetched(text.encode("utf-8"), "text"))
+    assert body[0].endswith("。")
+    assert doc.title is None  # a first line that is a sentence is body, not a title
+    assert doc.text.splitlines()[0] == body[0]
+    assert doc.published == "2024-07-30"
+
+
+def test_line_endings_are_normalized() -> None:
+    raw = seed("002").read_text("utf-8")
+    lf = extract(fetched(raw.encode("utf-8"), "text"))
+    for ending in ("\r\n", "\r"):
+        other = extract(fetched(raw.replace("\n", ending).encode("utf-8"), "text"))
+        assert (other.title, other.text) == (lf.title, lf.text)
+    assert "\r" not in lf.text
+
+
+def test_utf8_with_bom_and_utf16() -> None:
+    raw = seed("003").read_text("utf-8")
+    plain = extract(fetched(raw.encode("utf-8"), "text"))
+    for data in (raw.encode("utf-8-sig"), raw.encode("utf-16")):
+        doc = extract(fetched(data, "text"))
+        assert (doc.title, doc.text) == (plain.title, plain.text)
+        assert not doc.title.startswith("\ufeff")
+
+
+# --- HTML: the labeled dev pages -----------------------------------------------------------------
+
+@pytest.mark.parametrize("label", LABELS, ids=lambda d: d["file"].split("-")[0])
+def test_dev_documents_give_their_body_and_metadata(label: dict[str, Any]) -> None:
+    doc = extract_file(DEV / label["file"])
+    assert doc.title == label["title"]
+    assert doc.published == label["published"]
+    assert doc.encoding == "utf-8"
+    text = squash(doc.text)
+    for sentence in label["sentences"]:
+        if sentence["label"] != "boilerplate":
+            assert squash(sentence["text"]) in text
+    # nothing but labeled sentences: no chrome, and the headline only in title
+    residue = doc.text
+    for sentence in sorted(label["sentences"], key=lambda s: -len(s["text"])):
+        residue = residue.replace(sentence["text"], "")
+    assert not any(ch.isalnum() for ch in residue), residue
+
+
+@pytest.mark.parametrize("name", [d["file"] for d in LABELS if d["file"].endswith(".html")])
+def test_dev_pages_leave_out_comments_related_links_and_footer(name: str) -> None:
+    page = lxml.html.fromstring((DEV / name).read_bytes())
+    article = page.xpath("//h1")[0].getparent()
+    chrome = [el.text_content().strip() for el in page.iter("li", "p", "footer", "h2", "h3", "h4")
+              if not any(a is article for a in el.iterancestors())]
+    chrome = [text for text in chrome if text and text not in article.text_content()]
+    assert len(chrome) > 10  # menus, related headlines, comments, footer lines
+    doc = extract_file(DEV / name)
+    assert doc.site and doc.site in page.xpath("//meta[@property='og:site_name']/@content")
+    assert not [text for text in chrome if text in doc.text]
+    assert doc.title not in doc.text.splitlines()
+
+
+# --- HTML: legacy GBK pages against hand-copied text ---------------------------------------------
+
+@pytest.mark.parametrize("name", [
+    "33a95b71-b49b-42c1-9c0a-ab8e3feba3cf",  # declares gb2312, uses characters outside it
+    "7c6d2080-5ab9-4385-9c0e-e1c8ed06efd3",  # the same, and a wrapper line before <html>
+    "e3f3b532-95de-433e-a4b5-ad51bb981c96",
+    "b70f455d-50d6-4c8c-a450-07d8e5ca2e06",  # a dozen broken byte sequences in 38 KB
+    "8cb7b39d-4a06-4cad-bc50-0f63304267f3",  # laid out with tables
+])
+def test_gbk_pages_decode_and_match_their_reference_text(name: str) -> None:
+    path = CWCED / "html" / f"{name}.html"
+    doc = extract_file(path)
+    gold = (CWCED / "gold" / f"{name}.txt").read_text("utf-8")
+    assert doc.encoding == "gb18030"
+    assert "\ufffd" not in doc.text
+    assert f1(doc.text, gold) > 0.9
+    page = html.unescape(path.read_bytes().decode("gb18030", "replace"))
+    # the title as the page writes it, less user-defined (private use) characters
+    assert doc.title and squash(doc.title) in "".join(ch for ch in squash(page) if unicodedata.category(ch) != "Co")
+    assert not any(line.startswith("|") for line in doc.text.splitlines())  # no layout-table rows
+
+
+def test_declared_gb2312_is_read_as_its_superset() -> None:
+    data = (CWCED / "html" / "33a95b71-b49b-42c1-9c0a-ab8e3feba3cf.html").read_bytes()
+    with pytest.raises(UnicodeDecodeError):
+        data.decode("gb2312")
+    text, encoding = decode(data)
+    assert encoding == "gb18030" and text == data.decode("gb18030")
+
+
+# --- HTML and text re-encoded on the fly ---------------------------------------------------------
+
+@pytest.mark.parametrize(("prefix", "codec", "family"), [("000", "big5", ("big5hkscs", "cp950")),
+                                                        ("004", "gbk", ("gb18030",))])
+@pytest.mark.parametrize("kind", ["html", "text"])
+def test_undeclared_legacy_encodings_are_detected(prefix: str, codec: str, family: tuple[str, ...],
+                                                  kind: str) -> None:
+    raw = seed(prefix).read_text("utf-8").encode(codec, errors="ignore").decode(codec)
+    lines = [line.strip() for line in raw.splitlines() if line.strip()]
+    source = as_page(lines[0], lines[1:]) if kind == "html" else raw
+    doc = extract(fetched(source.encode(codec), kind))
+    assert doc.encoding in family
+    assert doc.title == lines[0]
+    assert "\ufffd" not in doc.text
+    assert f1(doc.text, "\n".join(lines[1:])) > 0.97
+    assert squash(lines[1]) in squash(doc.text)
+
+
+def test_a_charset_hint_wins_when_it_decodes_and_is_skipped_when_not() -> None:
+    raw = seed("004").read_text("utf-8")
+    gbk = raw.encode("gbk", errors="ignore")
+    assert decode(gbk, hint="gbk", html=False) == (gbk.decode("gb18030"), "gb18030")
+    assert decode(gbk, hint="utf-8", html=False)[1] == "gb18030"  # a wrong hint falls through
+
+
+def test_big5_declared_page_with_hkscs_characters() -> None:
+    lines = [line for line in seed("000").read_text("utf-8").splitlines() if line.strip()]
+    page = as_page(lines[0], [*lines[1:4], "粵語的「嘅」同「㗎」係香港增補字符集入面嘅字。"])
+    data = page.replace("<head>", '<head><meta charset="big5">').encode("big5hkscs", errors="ignore")
+    with pytest.raises(UnicodeDecodeError):
+        data.decode("big5")
+    text, encoding = decode(data)
+    assert encoding == "big5hkscs" and "㗎" in text
+
+
+def test_a_wrong_latin1_declaration_does_not_give_mojibake() -> None:
+    lines = [line for line in seed("004").read_text("utf-8").splitlines() if line.strip()]
+    page = as_page(lines[0], lines[1:]).replace("<head>", '<head><meta charset="iso-8859-1">')
+    doc = extract(fetched(page.encode("gbk", errors="ignore"), "html"))
+    assert doc.encoding == "gb18030"
+    assert not any("\u00c0" <= ch <= "\u00ff" for ch in doc.text)
+
+
+def test_utf8_bytes_beat_a_stale_declaration() -> None:
+    lines = [line for line in seed("004").read_text("utf-8").splitlines() if line.strip()]
+    page = as_page(lines[0], lines[1:]).replace("<head>", '<head><meta charset="gb2312">')
+    assert decode(page.encode("utf-8")) == (page, "utf-8")
+
+
+# --- what is not a document ------------------------------------------------------------------------
+
+PNG = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x10\x00\x00\x00\x10\x08\x06\x00\x00\x00" + b"\x00" * 64
+
+
+@pytest.mark.parametrize("kind", ["html", "text"])
+@pytest.mark.parametrize("data", [PNG, bytes(range(1, 32)) * 40, b"", b" \n\r\n\t "],
+                         ids=["png", "controls", "empty", "blank"])
+def test_binary_and_empty_documents_are_refused(kind: str, data: bytes) -> None:
+    with pytest.raises(ExtractError) as caught:
+        extract(fetched(data, kind, locator="/srv/corpus/bad.bin"))
+    assert caught.value.locator == "/srv/corpus/bad.bin"
+    assert "/srv/corpus/bad.bin" in str(caught.value)
+
+
+def test_a_page_without_text_is_refused() -> None:
+    with pytest.raises(ExtractError, match="no text"):
+        extract(fetched(b"<html><head><title>t</title></head><body><script>x()</script></body></html>", "html"))
+
+
+def test_data_tables_keep_their_rows() -> None:
+    lines = [line for line in seed("004").read_text("utf-8").splitlines() if line.strip()]
+    table = "<table><tr><th>型号</th><th>显存</th></tr><tr><td>H100</td><td>80GB</td></tr></table>"
+    page = as_page(lines[0], lines[1:6]).replace("</article>", table + "</article>")
+    text = extract(fetched(page.encode("utf-8"), "html")).text
+    assert "H100" in text and "80GB" in text
