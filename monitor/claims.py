@@ -65,10 +65,17 @@ def not_speakers() -> frozenset[str]:
 def sentences(paragraph: str) -> Iterator[str]:
     """Split one paragraph into sentences, keeping end marks and closing quotes with their sentence."""
     start, i, n = 0, 0, len(paragraph)
+    titles = 0  # depth inside 《book titles》, where marks like ！ belong to the title
     while i < n:
         ch = paragraph[i]
         cut = False
-        if ch in _ENDS:
+        if ch == "《":
+            titles += 1
+        elif ch == "》":
+            titles = max(0, titles - 1)
+        elif titles:
+            pass
+        elif ch in _ENDS:
             cut = True
         elif ch == "." and _western_stop(paragraph, i):
             cut = True

@@ -5,6 +5,7 @@ from __future__ import annotations
 import email
 import email.policy
 import json
+import os
 import shutil
 import sqlite3
 import subprocess
@@ -268,3 +269,17 @@ def test_failed_delivery_marks_nothing_and_the_claims_come_again(work: Path, smt
     assert f"{total} new claims" in str(msg["Subject"])
     assert db.execute("SELECT count(*) FROM claims WHERE digest_id IS NULL").fetchone() == (0,)
     assert "Nothing new" in cli("digest", cwd=work).stdout and len(smtp_server.messages) == 1
+
+
+def test_a_file_still_being_written_waits_for_the_next_run(work: Path) -> None:
+    (work / "corpus-monitor.toml").write_text(
+        '[[sources]]\nkind = "folder"\npath = "seeds"\nsettle_seconds = 3600\n', encoding="utf-8"
+    )
+    for path in (work / "seeds").iterdir():
+        os.utime(path, (1722300000, 1722300000))  # settled long ago
+    fresh = work / "seeds" / "fresh.txt"
+    fresh.write_text("新稿\n\n" + "\n".join(novel_sentences(2)) + "\n", encoding="utf-8")
+    res = cli("digest", cwd=work)
+    assert res.returncode == 0, res.stderr
+    assert "fresh.txt" in res.stderr and "still being written" in res.stderr
+    assert "Documents: 5" in cli("status", cwd=work).stdout

@@ -46,6 +46,12 @@ def test_sentences_keep_closing_quotes_and_split_on_chinese_marks() -> None:
     ]
 
 
+def test_marks_inside_book_titles_do_not_end_a_sentence() -> None:
+    line = next(line for line in seed("001").read_text("utf-8").splitlines() if "《Meta大模型核心团队一半出走!" in line)
+    (whole,) = [s for s in sentences(line) if "一半出走" in s]
+    assert "内部三大矛盾首次被曝》" in whole
+
+
 def test_western_sentences_split_but_decimals_and_initials_do_not() -> None:
     text = "Meta released Llama 3.1 today. Mr. Huang spoke first. It was fine."
     assert list(sentences(text)) == ["Meta released Llama 3.1 today.", "Mr. Huang spoke first.", "It was fine."]
