@@ -17,6 +17,8 @@ run: $(STAMP)
 	$(VENV)/bin/corpus-monitor digest
 
 test: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy
 	$(VENV)/bin/python -m pytest
 
 bench: $(STAMP)

@@ -75,9 +75,7 @@ def sentences(paragraph: str) -> Iterator[str]:
             titles = max(0, titles - 1)
         elif titles:
             pass
-        elif ch in _ENDS:
-            cut = True
-        elif ch == "." and _western_stop(paragraph, i):
+        elif ch in _ENDS or ch == "." and _western_stop(paragraph, i):
             cut = True
         if cut:
             i += 1

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from functools import lru_cache
+from functools import cache
 
 import opencc
 
@@ -20,11 +20,11 @@ _SPACE = re.compile(r"\s+")
 
 #: the OpenCC configurations the ``opencc`` package ships
 OPENCC_CONFIGS = frozenset(
-    "s2t t2s s2tw tw2s s2hk hk2s s2twp tw2sp t2tw hk2t t2hk t2jp jp2t tw2t".split()
+    ["s2t", "t2s", "s2tw", "tw2s", "s2hk", "hk2s", "s2twp", "tw2sp", "t2tw", "hk2t", "t2hk", "t2jp", "jp2t", "tw2t"]
 )
 
 
-@lru_cache(maxsize=None)
+@cache
 def _keep(ch: str) -> bool:
     return unicodedata.category(ch)[0] in "LN"
 

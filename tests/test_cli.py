@@ -14,9 +14,9 @@ from email.message import EmailMessage
 from pathlib import Path
 
 import pytest
-
 from conftest import SmtpServer
 from helpers import DEV, SEEDS, seed
+
 from monitor.normalize import Normalizer
 
 NORM = Normalizer("t2s")

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
+
 from monitor.delivery import OutboxMailer, SmtpMailer, build_message
 from monitor.digest import environment, render
 from monitor.errors import ConfigError, DeliveryError

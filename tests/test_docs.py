@@ -7,6 +7,7 @@ import re
 from pathlib import Path
 
 from helpers import ROOT, SEEDS, SHARED
+
 from monitor import config
 from monitor.cli import _parser
 

@@ -13,8 +13,8 @@ from typing import Any
 
 import lxml.html
 import pytest
-
 from helpers import DEV, SEEDS, SHARED, seed
+
 from monitor.errors import ExtractError
 from monitor.extract import decode, extract
 from monitor.models import Document, Fetched

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import pytest
-
 from helpers import SEEDS, seed
+
 from monitor.claims import boilerplate_rules, sentences, split
 from monitor.normalize import Normalizer, key_of
 

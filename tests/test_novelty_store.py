@@ -7,8 +7,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-
 from helpers import SEEDS, seed
+
 from monitor.claims import split
 from monitor.errors import StoreError
 from monitor.models import Document, Fetched, Match
