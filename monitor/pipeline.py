@@ -21,7 +21,7 @@ from monitor import claims as claims_mod
 from monitor import digest as digest_mod
 from monitor.config import FolderSource, Settings
 from monitor.delivery import Mailer, build_message
-from monitor.errors import DeliveryError, ExtractError, SourceError
+from monitor.errors import DeliveryError, ExtractError, SourceError, StoreError
 from monitor.extract import extract
 from monitor.models import Document, Fetched, Match, RunReport, SourceOutcome
 from monitor.normalize import Normalizer
@@ -82,6 +82,8 @@ def _scan_folder(source: FolderSource, deps: Deps, pending: list[_Pending]) -> S
             pending.append(_Pending(fetched, extract(fetched)))
         except (SourceError, ExtractError) as exc:
             errors.append(f"{path}: skipped: {exc.reason}")
+        except StoreError:
+            raise
         except Exception as exc:  # noqa: BLE001 - the per-document boundary: one file never stops the run
             errors.append(f"{path}: skipped: unexpected {type(exc).__name__}: {exc}")
     return SourceOutcome(source.name, scanned=scanned, unchanged=unchanged, errors=tuple(errors))
