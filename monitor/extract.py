@@ -8,11 +8,25 @@ Pure: no files, no network, no output.
 from __future__ import annotations
 
 import codecs
+import contextlib
 import datetime
 import re
 
 import charset_normalizer
 import trafilatura
+from lxml.html import HtmlElement
+from trafilatura.metadata import (
+    META_URL,
+    examine_meta,
+    extract_meta_json,
+    extract_sitename,
+    extract_title,
+    extract_url,
+    find_date,
+    load_html,
+    set_date_params,
+)
+from trafilatura.settings import Document as TrafilaturaDocument
 
 from monitor.errors import ExtractError
 from monitor.models import Document, Fetched
@@ -254,20 +268,46 @@ def _extract_html(fetched: Fetched, markup: str, encoding: str) -> Document:
     else:
         # a fragment: trafilatura drops a small tree unless "html" starts the markup
         markup = "<!DOCTYPE html>\n" + markup
-    result = trafilatura.bare_extraction(markup, with_metadata=True, include_comments=False)
+    tree = load_html(markup)
+    if tree is None:
+        raise ExtractError(fetched.locator, "no text in the page")
+    meta = _metadata(tree)
+    # fast: trafilatura's own extractor without its readability/jusText fallbacks, which cost a
+    # quarter of the time and changed nothing measurable on the extraction sets
+    result = trafilatura.bare_extraction(tree, with_metadata=False, include_comments=False, fast=True)
     if result is None or isinstance(result, dict):
         raise ExtractError(fetched.locator, "no text in the page")
-    title = result.title or None
-    site = result.sitename if result.sitename and not _NOT_A_SITE.search(result.sitename) else None
+    title = meta.title or None
+    site = meta.sitename if meta.sitename and not _NOT_A_SITE.search(meta.sitename) else None
     return Document(
         locator=fetched.locator,
         text="\n".join(_drop_headline(_unlayout(_lines(result.text or "")), title)),
         title=title,
-        published=_day_date(result.date, markup),
+        published=_day_date(meta.date, markup),
         site=site,
-        url=result.url or None,
+        url=meta.url or None,
         encoding=encoding,
     )
+
+
+def _metadata(tree: HtmlElement) -> TrafilaturaDocument:
+    """Title, date, site name and canonical URL, by trafilatura's metadata steps for those four.
+
+    trafilatura's ``extract_metadata`` also looks for authors, categories, tags and a licence, which
+    we do not use and which cost as much as the main-text extraction on a short page."""
+    meta = examine_meta(tree)
+    with contextlib.suppress(Exception):  # trafilatura itself tolerates bugs in its JSON-LD reader
+        meta = extract_meta_json(tree, meta)
+    meta.title = meta.title or extract_title(tree)
+    meta.url = meta.url or extract_url(tree)
+    meta.date = find_date(tree, **set_date_params(True), url=meta.url)
+    meta.sitename = meta.sitename or extract_sitename(tree)
+    if meta.sitename:
+        meta.sitename = meta.sitename.lstrip("@")
+    elif meta.url and (host := META_URL.match(meta.url)):
+        meta.sitename = host[1]
+    meta.clean_and_trim()
+    return meta
 
 
 def extract(fetched: Fetched) -> Document:
