@@ -14,6 +14,7 @@ import re
 
 import charset_normalizer
 import trafilatura
+from htmldate import find_date
 from lxml.html import HtmlElement
 from trafilatura.metadata import (
     META_URL,
@@ -22,11 +23,10 @@ from trafilatura.metadata import (
     extract_sitename,
     extract_title,
     extract_url,
-    find_date,
-    load_html,
-    set_date_params,
 )
 from trafilatura.settings import Document as TrafilaturaDocument
+from trafilatura.settings import set_date_params
+from trafilatura.utils import load_html
 
 from monitor.errors import ExtractError
 from monitor.models import Document, Fetched
