@@ -24,11 +24,14 @@ from monitor.normalize import key_of
 _ENDS = frozenset("。！？!?…；;")
 #: closing quotes and brackets that stay with the sentence they close
 _CLOSERS = frozenset("”’\"'」』）)】》〉]")
+#: a run of end marks with the closing quotes and brackets after it
+_CUT = re.compile("[" + re.escape("".join(_ENDS) + ".") + "][" + re.escape("".join(_ENDS | _CLOSERS) + ".") + "]*")
 #: a sentence needs at least this many letters or digits (a CJK character counts one)
 MIN_KEY_CHARS = 8
 #: an unpunctuated line of at most this many letters or digits is a heading, not a claim
 MAX_HEADING_CHARS = 24
 #: a transcript speaker label: a short name followed by a colon at the start of a line
+_SPEAKER_WINDOW = 40
 _SPEAKER = re.compile(r"^\s*([\u3400-\u9fff·・]{1,6}|[A-Za-z][A-Za-z.\- ]{0,24})\s*[：:]\s*(?=\S)")
 
 
@@ -56,6 +59,12 @@ def boilerplate_rules() -> tuple[Rule, ...]:
 
 
 @lru_cache(maxsize=1)
+def _any_rule() -> re.Pattern[str]:
+    """All rules in one pattern, so a clean sentence costs one search, not one per rule."""
+    return re.compile("|".join(f"(?:{r.pattern.pattern})" for r in boilerplate_rules()), re.IGNORECASE)
+
+
+@lru_cache(maxsize=1)
 def not_speakers() -> frozenset[str]:
     """Labels that look like a speaker but are not (``来源：``, ``作者：`` ...)."""
     text = resources.files("monitor.data").joinpath("not_speakers.txt").read_text("utf-8")
@@ -63,30 +72,21 @@ def not_speakers() -> frozenset[str]:
 
 
 def sentences(paragraph: str) -> Iterator[str]:
-    """Split one paragraph into sentences, keeping end marks and closing quotes with their sentence."""
-    start, i, n = 0, 0, len(paragraph)
-    titles = 0  # depth inside 《book titles》, where marks like ！ belong to the title
-    while i < n:
-        ch = paragraph[i]
-        cut = False
-        if ch == "《":
-            titles += 1
-        elif ch == "》":
-            titles = max(0, titles - 1)
-        elif titles:
-            pass
-        elif ch in _ENDS or ch == "." and _western_stop(paragraph, i):
-            cut = True
-        if cut:
-            i += 1
-            while i < n and (paragraph[i] in _ENDS or paragraph[i] in _CLOSERS or paragraph[i] == "."):
-                i += 1
-            piece = paragraph[start:i].strip()
-            if piece:
-                yield piece
-            start = i
-        else:
-            i += 1
+    """Split one paragraph into sentences, keeping end marks and closing quotes with their sentence.
+
+    Marks inside a 《book title》 belong to the title; a '.' ends a sentence only as a Western full stop.
+    """
+    start = 0
+    for mark in _CUT.finditer(paragraph):
+        if mark.group()[0] == "." and not _western_stop(paragraph, mark.start()):
+            continue
+        before = paragraph[start : mark.start()]
+        if before.count("《") > before.count("》"):
+            continue
+        piece = paragraph[start : mark.end()].strip()
+        if piece:
+            yield piece
+        start = mark.end()
     tail = paragraph[start:].strip()
     if tail:
         yield tail
@@ -111,7 +111,7 @@ def split(text: str, normalize: Callable[[str], str]) -> tuple[list[Claim], list
     dropped: list[Dropped] = []
     paragraphs = [p.strip() for p in text.splitlines() if p.strip()]
     for paragraph in paragraphs:
-        speaker = _speaker(normalize(paragraph))
+        speaker = _speaker(normalize(paragraph[:_SPEAKER_WINDOW]))
         for sentence in sentences(paragraph):
             normalized = normalize(sentence)
             key = key_of(normalized)
@@ -134,9 +134,10 @@ def _speaker(normalized_paragraph: str) -> str | None:
 
 
 def _drop_rule(sentence: str, normalized: str, key: str) -> str | None:
-    for rule in boilerplate_rules():
-        if rule.matches(normalized):
-            return rule.name
+    if _any_rule().search(normalized):
+        for rule in boilerplate_rules():
+            if rule.matches(normalized):
+                return rule.name
     if len(key) < MIN_KEY_CHARS:
         return "too-short"
     if len(key) <= MAX_HEADING_CHARS and sentence[-1] not in _ENDS and sentence[-1] not in _CLOSERS:

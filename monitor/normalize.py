@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from functools import cache
 
 import opencc
 
@@ -24,14 +23,13 @@ OPENCC_CONFIGS = frozenset(
 )
 
 
-@cache
-def _keep(ch: str) -> bool:
-    return unicodedata.category(ch)[0] in "LN"
+#: everything but letters and digits (Python's \w is Unicode letters and digits, and "_")
+_NOT_KEY = re.compile(r"[\W_]+")
 
 
 def key_of(normalized: str) -> str:
     """The matching key of a normalized text: lower-cased letters and digits only."""
-    return "".join(ch for ch in normalized.lower() if _keep(ch))
+    return _NOT_KEY.sub("", normalized.lower())
 
 
 class Normalizer:

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import hashlib
 import re
-import zlib
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -25,7 +24,8 @@ import numpy as np
 from monitor.models import Match
 from monitor.normalize import key_of
 
-_PRIME = np.uint64(4294967311)  # the first prime above 2**32
+_POLY = np.uint64(0x100000001B3)  # FNV's 64-bit prime, as a polynomial base over code points
+_SHIFT = np.uint64(32)
 _MASK63 = (1 << 63) - 1
 _NUMBER = re.compile(r"\d+(?:\.\d+)?")
 
@@ -61,30 +61,44 @@ class Candidate:
 
 
 class Signer:
-    """MinHash signatures and LSH band buckets for claims; built once from the novelty settings."""
+    """MinHash signatures and LSH band buckets for claims; built once from the novelty settings.
+
+    A shingle's code is a polynomial hash of its code points; each of the ``bands * rows`` hash
+    functions is a multiply-shift of that code; a band's bucket id mixes its ``rows`` minima and the
+    band's number. All in numpy over the whole key, so one claim costs a few vector operations.
+    """
 
     def __init__(self, *, shingle: int = 2, bands: int = 16, rows: int = 3, seed: int = 20240730) -> None:
         self.shingle, self.bands, self.rows = shingle, bands, rows
         #: what the buckets depend on; the store rebuilds its index when this changes
-        self.parameters = f"minhash-crc32 shingle={shingle} bands={bands} rows={rows} seed={seed}"
+        self.parameters = f"minhash-ms shingle={shingle} bands={bands} rows={rows} seed={seed}"
         rng = np.random.default_rng(seed)
         perms = bands * rows
-        self._a = rng.integers(1, 1 << 31, size=perms, dtype=np.uint64)
-        self._b = rng.integers(0, int(_PRIME), size=perms, dtype=np.uint64)
-        # band hashing: a polynomial in the band's values, wrapping mod 2**64
+        self._a = rng.integers(1, 1 << 63, size=perms, dtype=np.uint64) | np.uint64(1)
+        self._b = rng.integers(0, 1 << 63, size=perms, dtype=np.uint64)
         self._mix = rng.integers(1, 1 << 62, size=rows, dtype=np.uint64) | np.uint64(1)
         self._salt = np.arange(bands, dtype=np.uint64) * np.uint64(0x9E3779B97F4A7C15)
 
+    def _codes(self, key: str) -> np.ndarray:
+        """One 64-bit code per distinct character shingle of the key."""
+        points = np.frombuffer(key.encode("utf-32-le"), dtype=np.uint32).astype(np.uint64)
+        width = min(self.shingle, len(points))
+        count = len(points) - width + 1
+        codes = points[:count].copy()
+        with np.errstate(over="ignore"):
+            for j in range(1, width):
+                codes = codes * _POLY + points[j : j + count]
+        return np.unique(codes)
+
     def buckets(self, key: str) -> list[int]:
         """One signed 64-bit bucket id per band for a claim's key (empty for an empty key)."""
-        grams = shingles(key, self.shingle)
-        if not grams:
+        if not key:
             return []
-        hashed = np.fromiter((zlib.crc32(g.encode("utf-8")) for g in grams), dtype=np.uint64, count=len(grams))
-        signature = ((np.outer(hashed, self._a) + self._b) % _PRIME).min(axis=0)
         with np.errstate(over="ignore"):
+            hashed = (np.multiply.outer(self._codes(key), self._a) + self._b) >> _SHIFT
+            signature = hashed.min(axis=0)
             banded = (signature.reshape(self.bands, self.rows) * self._mix).sum(axis=1) ^ self._salt
-        return [int(v) & _MASK63 for v in banded]
+        return [v & _MASK63 for v in banded.tolist()]
 
 
 def decide(

@@ -23,11 +23,14 @@ from monitor.config import FolderSource, Settings
 from monitor.delivery import Mailer, build_message
 from monitor.errors import DeliveryError, ExtractError, SourceError, StoreError
 from monitor.extract import extract
-from monitor.models import Document, Fetched, Match, RunReport, SourceOutcome
+from monitor.models import Claim, Document, Fetched, Match, RunReport, SourceOutcome
 from monitor.normalize import Normalizer
 from monitor.novelty import Signer, decide, fingerprint
 from monitor.sources import folder
 from monitor.store import Store
+
+#: documents ingested per transaction; a crash loses at most one batch, read again next run
+BATCH = 50
 
 
 def _utcnow() -> datetime:
@@ -93,7 +96,7 @@ def ingest(fetched: Fetched, document: Document, deps: Deps, settings: Settings)
     """Store one new or changed document and its claims; returns how many claims were new."""
     now = deps.clock()
     novelty = settings.novelty
-    new = 0
+    occurrences: list[tuple[int, Claim, Match]] = []
     with deps.store.transaction():
         doc_id = deps.store.save_document(fetched, document, now)
         found, _dropped = claims_mod.split(document.text, deps.normalizer.normalize)
@@ -106,11 +109,10 @@ def ingest(fetched: Fetched, document: Document, deps: Deps, settings: Settings)
                 claim.key, claim.normalized, exact, candidates, shingle=novelty.shingle, threshold=novelty.threshold
             )
             if match.claim_id is None:
-                claim_id = deps.store.add_claim(claim, fp, buckets, doc_id, now)
-                match = Match(claim_id, "new", 1.0)
-                new += 1
-            deps.store.add_occurrence(match.claim_id or 0, doc_id, claim, match, now)
-    return new
+                match = Match(deps.store.add_claim(claim, fp, buckets, doc_id, now), "new", 1.0)
+            occurrences.append((match.claim_id or 0, claim, match))
+        deps.store.add_occurrences(doc_id, occurrences, now)
+    return sum(1 for _, _, m in occurrences if m.kind == "new")
 
 
 def scan(settings: Settings, deps: Deps) -> tuple[tuple[SourceOutcome, ...], int]:
@@ -121,9 +123,12 @@ def scan(settings: Settings, deps: Deps) -> tuple[tuple[SourceOutcome, ...], int
     pending.sort(key=lambda p: (p.document.published or "9999", p.fetched.locator))
     new = 0
     ingested: dict[str, int] = {}
-    for item in pending:
-        new += ingest(item.fetched, item.document, deps, settings)
-        ingested[item.fetched.source] = ingested.get(item.fetched.source, 0) + 1
+    for start in range(0, len(pending), BATCH):
+        # one commit per batch of documents: a commit costs more than ingesting a short page
+        with deps.store.transaction():
+            for item in pending[start : start + BATCH]:
+                new += ingest(item.fetched, item.document, deps, settings)
+                ingested[item.fetched.source] = ingested.get(item.fetched.source, 0) + 1
     outcomes = [
         SourceOutcome(o.source, o.scanned, ingested.get(o.source, 0), o.unchanged, o.errors) for o in outcomes
     ]

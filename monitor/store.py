@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
+from functools import cache
 from pathlib import Path
 
 from monitor.errors import StoreError
@@ -22,7 +23,9 @@ from monitor.novelty import Candidate
 from monitor.schema import MIGRATIONS
 
 #: at most this many LSH candidates are compared for one claim (those sharing the most bands)
-MAX_CANDIDATES = 64
+MAX_CANDIDATES = 16
+#: at most this many entries are read from one LSH bucket
+BUCKET_READ = 32
 
 
 @dataclass(frozen=True)
@@ -194,17 +197,15 @@ class Store:
         return int(row[0]) if row else None
 
     def candidates(self, buckets: Sequence[int]) -> list[Candidate]:
-        """Stored claims sharing at least one LSH bucket, those sharing the most first."""
+        """Stored claims sharing LSH buckets with a claim, those sharing the most first.
+
+        At most ``BUCKET_READ`` entries are read from one bucket and ``MAX_CANDIDATES`` claims are
+        returned, so a lookup's cost does not grow with the store: a bucket crowded by common
+        character pairs says little, and a real near-duplicate shares several buckets anyway."""
         if not buckets:
             return []
-        marks = ",".join("?" * len(buckets))
         with self._guard():
-            rows = self._db.execute(
-                f"SELECT c.id, c.normalized FROM (SELECT claim_id, count(*) AS hits FROM lsh_buckets"
-                f" WHERE bucket IN ({marks}) GROUP BY claim_id ORDER BY hits DESC LIMIT {MAX_CANDIDATES}) AS b"
-                f" JOIN claims AS c ON c.id = b.claim_id",
-                list(buckets),
-            ).fetchall()
+            rows = self._db.execute(_candidates_sql(len(buckets)), list(buckets)).fetchall()
         return [Candidate(int(i), n) for i, n in rows]
 
     def add_claim(
@@ -223,15 +224,15 @@ class Store:
             )
         return claim_id
 
-    def add_occurrence(self, claim_id: int, document_id: int, claim: Claim, match: Match, now: datetime) -> bool:
-        """Record that a document carries a claim; False when it already did."""
+    def add_occurrences(self, document_id: int, found: Sequence[tuple[int, Claim, Match]], now: datetime) -> None:
+        """Record that a document carries these claims (claim id, claim, verdict); repeats are ignored."""
+        stamp = _ts(now)
         with self._guard():
-            cur = self._db.execute(
+            self._db.executemany(
                 "INSERT OR IGNORE INTO occurrences (claim_id, document_id, text, position, match, score, first_seen)"
                 " VALUES (?,?,?,?,?,?,?)",
-                (claim_id, document_id, claim.text, claim.position, match.kind, match.score, _ts(now)),
+                [(cid, document_id, c.text, c.position, m.kind, m.score, stamp) for cid, c, m in found],
             )
-        return cur.rowcount > 0
 
     # -- digests ---------------------------------------------------------------------------------
 
@@ -301,6 +302,17 @@ class Store:
                 "SELECT delivered_at, destination, claim_count FROM digests ORDER BY id DESC LIMIT 1"
             ).fetchone()
         return Status(documents, claims, unreported, *(last or (None, None, None)))
+
+
+@cache
+def _candidates_sql(bands: int) -> str:
+    one = f"SELECT claim_id FROM (SELECT claim_id FROM lsh_buckets WHERE bucket = ? LIMIT {BUCKET_READ})"
+    union = " UNION ALL ".join([one] * bands)
+    return (
+        f"SELECT c.id, c.normalized FROM (SELECT claim_id, count(*) AS hits FROM ({union})"
+        f" GROUP BY claim_id ORDER BY hits DESC, claim_id LIMIT {MAX_CANDIDATES}) AS b"
+        " JOIN claims AS c ON c.id = b.claim_id"
+    )
 
 
 def _statements(script: str) -> list[str]:

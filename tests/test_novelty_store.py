@@ -29,6 +29,7 @@ def _ingest(store: Store, path: Path) -> list[Match]:
     doc_id = store.save_document(fetched, Document(str(path), data.decode()), NOW)
     claims, _ = split(data.decode("utf-8"), NORM.normalize)
     verdicts = []
+    found = []
     for claim in claims:
         fp = fingerprint(claim.key)
         exact = store.find_exact(fp)
@@ -36,8 +37,9 @@ def _ingest(store: Store, path: Path) -> list[Match]:
         match = decide(claim.key, claim.normalized, exact, store.candidates(buckets), shingle=2, threshold=0.3)
         if match.claim_id is None:
             match = Match(store.add_claim(claim, fp, buckets, doc_id, NOW), "new", 1.0)
-        store.add_occurrence(match.claim_id or 0, doc_id, claim, match, NOW)
+        found.append((match.claim_id or 0, claim, match))
         verdicts.append(match)
+    store.add_occurrences(doc_id, found, NOW)
     return verdicts
 
 
