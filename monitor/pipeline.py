@@ -103,13 +103,16 @@ def ingest(fetched: Fetched, document: Document, deps: Deps, settings: Settings)
         for claim in found:
             fp = fingerprint(claim.key)
             exact = deps.store.find_exact(fp)
-            buckets = deps.signer.buckets(claim.key) if exact is None else []
-            candidates = deps.store.candidates(buckets) if exact is None else []
-            match = decide(
-                claim.key, claim.normalized, exact, candidates, shingle=novelty.shingle, threshold=novelty.threshold
-            )
-            if match.claim_id is None:
-                match = Match(deps.store.add_claim(claim, fp, buckets, doc_id, now), "new", 1.0)
+            if exact is not None:
+                match = Match(exact, "exact", 1.0)
+            else:
+                sketch = deps.signer.sketch(claim.key)
+                match = decide(
+                    claim.key, claim.normalized, None, deps.store.candidates(sketch.buckets),
+                    shingle=novelty.shingle, threshold=novelty.threshold, signature=sketch.signature,
+                )
+                if match.claim_id is None:
+                    match = Match(deps.store.add_claim(claim, fp, sketch, doc_id, now), "new", 1.0)
             occurrences.append((match.claim_id or 0, claim, match))
         deps.store.add_occurrences(doc_id, occurrences, now)
     return sum(1 for _, _, m in occurrences if m.kind == "new")
@@ -117,7 +120,7 @@ def ingest(fetched: Fetched, document: Document, deps: Deps, settings: Settings)
 
 def scan(settings: Settings, deps: Deps) -> tuple[tuple[SourceOutcome, ...], int]:
     """Look at every source, ingest what is new or changed (oldest documents first)."""
-    deps.store.ensure_index(deps.signer.parameters, deps.signer.buckets)
+    deps.store.ensure_index(deps.signer.parameters, deps.signer.sketch)
     pending: list[_Pending] = []
     outcomes = [_scan_folder(source, deps, pending) for source in settings.sources]
     pending.sort(key=lambda p: (p.document.published or "9999", p.fetched.locator))

@@ -38,6 +38,7 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE TABLE claims (
         id            INTEGER PRIMARY KEY,
         fingerprint   INTEGER NOT NULL UNIQUE,   -- 64-bit hash of the matching key
+        signature     BLOB NOT NULL,             -- b-bit MinHash signature, for a quick similarity estimate
         normalized    TEXT NOT NULL,
         text          TEXT NOT NULL,             -- original wording as first seen
         speaker       TEXT,

@@ -19,7 +19,7 @@ from pathlib import Path
 from monitor.errors import StoreError
 from monitor.models import Claim, Digest, DigestClaim, DigestDocument, Document, Fetched, Match
 from monitor.normalize import key_of
-from monitor.novelty import Candidate
+from monitor.novelty import Candidate, Sketch
 from monitor.schema import MIGRATIONS
 
 #: at most this many LSH candidates are compared for one claim (those sharing the most bands)
@@ -134,9 +134,9 @@ class Store:
         except sqlite3.Error as exc:
             raise StoreError(f"{self.path}: {exc}") from exc
 
-    def ensure_index(self, parameters: str, buckets: Callable[[str], list[int]]) -> int:
-        """Make the LSH index match ``parameters``; rebuild it (returns claims re-indexed) if it was
-        built with others, so changing the novelty settings never silently stops near-duplicate matching."""
+    def ensure_index(self, parameters: str, sketch: Callable[[str], Sketch]) -> int:
+        """Make the signatures and LSH index match ``parameters``; rebuild them (returns claims re-indexed)
+        if they were made with others, so changing the novelty settings never silently breaks matching."""
         with self._guard():
             row = self._db.execute("SELECT value FROM meta WHERE key = 'lsh'").fetchone()
             if row and row[0] == parameters:
@@ -146,9 +146,11 @@ class Store:
                 self._db.execute("DELETE FROM lsh_buckets")
                 rows = self._db.execute("SELECT id, normalized FROM claims").fetchall()
                 for claim_id, normalized in rows:
+                    made = sketch(key_of(normalized))
+                    self._db.execute("UPDATE claims SET signature = ? WHERE id = ?", (made.signature, claim_id))
                     self._db.executemany(
                         "INSERT OR IGNORE INTO lsh_buckets (bucket, claim_id) VALUES (?, ?)",
-                        [(b, claim_id) for b in buckets(key_of(normalized))],
+                        [(b, claim_id) for b in made.buckets],
                     )
                     count += 1
                 self._db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('lsh', ?)", (parameters,))
@@ -206,21 +208,22 @@ class Store:
             return []
         with self._guard():
             rows = self._db.execute(_candidates_sql(len(buckets)), list(buckets)).fetchall()
-        return [Candidate(int(i), n) for i, n in rows]
+        return [Candidate(int(i), n, sig) for i, n, sig in rows]
 
     def add_claim(
-        self, claim: Claim, fingerprint: int, buckets: Sequence[int], document_id: int, now: datetime
+        self, claim: Claim, fingerprint: int, sketch: Sketch, document_id: int, now: datetime
     ) -> int:
         with self._guard():
             cur = self._db.execute(
-                "INSERT INTO claims (fingerprint, normalized, text, speaker, document_id, position, first_seen)"
-                " VALUES (?,?,?,?,?,?,?)",
-                (fingerprint, claim.normalized, claim.text, claim.speaker, document_id, claim.position, _ts(now)),
+                "INSERT INTO claims (fingerprint, signature, normalized, text, speaker, document_id, position,"
+                " first_seen) VALUES (?,?,?,?,?,?,?,?)",
+                (fingerprint, sketch.signature, claim.normalized, claim.text, claim.speaker, document_id,
+                 claim.position, _ts(now)),
             )
             claim_id = int(cur.lastrowid or 0)
             self._db.executemany(
                 "INSERT OR IGNORE INTO lsh_buckets (bucket, claim_id) VALUES (?, ?)",
-                [(b, claim_id) for b in buckets],
+                [(b, claim_id) for b in sketch.buckets],
             )
         return claim_id
 
@@ -309,7 +312,7 @@ def _candidates_sql(bands: int) -> str:
     one = f"SELECT claim_id FROM (SELECT claim_id FROM lsh_buckets WHERE bucket = ? LIMIT {BUCKET_READ})"
     union = " UNION ALL ".join([one] * bands)
     return (
-        f"SELECT c.id, c.normalized FROM (SELECT claim_id, count(*) AS hits FROM ({union})"
+        f"SELECT c.id, c.normalized, c.signature FROM (SELECT claim_id, count(*) AS hits FROM ({union})"
         f" GROUP BY claim_id ORDER BY hits DESC, claim_id LIMIT {MAX_CANDIDATES}) AS b"
         " JOIN claims AS c ON c.id = b.claim_id"
     )

@@ -13,7 +13,7 @@ from monitor.claims import split
 from monitor.errors import StoreError
 from monitor.models import Document, Fetched, Match
 from monitor.normalize import Normalizer
-from monitor.novelty import Signer, decide, figures, fingerprint, jaccard, shingles
+from monitor.novelty import Candidate, Signer, decide, estimate, figures, fingerprint, jaccard, shingles
 from monitor.schema import MIGRATIONS
 from monitor.store import Store
 
@@ -33,10 +33,11 @@ def _ingest(store: Store, path: Path) -> list[Match]:
     for claim in claims:
         fp = fingerprint(claim.key)
         exact = store.find_exact(fp)
-        buckets = SIGNER.buckets(claim.key)
-        match = decide(claim.key, claim.normalized, exact, store.candidates(buckets), shingle=2, threshold=0.3)
+        sketch = SIGNER.sketch(claim.key)
+        match = decide(claim.key, claim.normalized, exact, store.candidates(sketch.buckets), shingle=2,
+                       threshold=0.3, signature=sketch.signature)
         if match.claim_id is None:
-            match = Match(store.add_claim(claim, fp, buckets, doc_id, NOW), "new", 1.0)
+            match = Match(store.add_claim(claim, fp, sketch, doc_id, NOW), "new", 1.0)
         found.append((match.claim_id or 0, claim, match))
         verdicts.append(match)
     store.add_occurrences(doc_id, found, NOW)
@@ -95,22 +96,26 @@ def test_near_duplicate_found_through_the_index_and_figures_guard() -> None:
     a, b = NORM.normalize(original), NORM.normalize(reworded)
     ka, kb = NORM.key(original), NORM.key(reworded)
     assert ka != kb and jaccard(shingles(ka, 2), shingles(kb, 2)) >= 0.3
-    assert set(SIGNER.buckets(ka)) & set(SIGNER.buckets(kb)), "similar claims should share an LSH bucket"
-    from monitor.novelty import Candidate
-
-    verdict = decide(kb, b, None, [Candidate(7, a)], shingle=2, threshold=0.3)
+    sa, sb = SIGNER.sketch(ka), SIGNER.sketch(kb)
+    assert set(sa.buckets) & set(sb.buckets), "similar claims should share an LSH bucket"
+    assert abs(estimate(sa.signature, sb.signature) - jaccard(shingles(ka, 2), shingles(kb, 2))) < 0.2
+    stored = [Candidate(7, a, sa.signature)]
+    verdict = decide(kb, b, None, stored, shingle=2, threshold=0.3, signature=sb.signature)
     assert verdict.kind == "near" and verdict.claim_id == 7
     changed = b.replace("SAM2", "SAM3")
     assert figures(changed) != figures(a)
-    assert decide(NORM.key(changed), changed, None, [Candidate(7, a)], shingle=2, threshold=0.3).kind == "new"
+    sc = SIGNER.sketch(NORM.key(changed))
+    verdict = decide(NORM.key(changed), changed, None, stored, shingle=2, threshold=0.3, signature=sc.signature)
+    assert verdict.kind == "new"
 
 
 def test_unrelated_claims_do_not_match() -> None:
-    from monitor.novelty import Candidate
-
     a = NORM.normalize("雷朋智能眼鏡最近增加了一個視覺AI助手,可以識別物體和翻譯語言。")
     b = NORM.normalize("英伟达股价在对谈次日收跌约7%,市场对AI板块估值过高的担忧仍未消散。")
-    assert decide(NORM.key(b), b, None, [Candidate(1, a)], shingle=2, threshold=0.3).kind == "new"
+    sa, sb = SIGNER.sketch(NORM.key(a)), SIGNER.sketch(NORM.key(b))
+    assert estimate(sa.signature, sb.signature) < 0.2
+    stored = [Candidate(1, a, sa.signature)]
+    assert decide(NORM.key(b), b, None, stored, shingle=2, threshold=0.3, signature=sb.signature).kind == "new"
 
 
 def test_savepoints_roll_back_only_the_failed_part(tmp_path: Path) -> None:
@@ -130,10 +135,12 @@ def test_savepoints_roll_back_only_the_failed_part(tmp_path: Path) -> None:
 def test_changing_lsh_parameters_rebuilds_the_index(tmp_path: Path) -> None:
     other = Signer(shingle=3, bands=8, rows=2)
     with Store(tmp_path / "s.sqlite3") as store:
-        store.ensure_index(SIGNER.parameters, SIGNER.buckets)
+        store.ensure_index(SIGNER.parameters, SIGNER.sketch)
         _ingest(store, seed("002"))
-        assert store.ensure_index(SIGNER.parameters, SIGNER.buckets) == 0
+        assert store.ensure_index(SIGNER.parameters, SIGNER.sketch) == 0
         count = store.status().claims
-        assert store.ensure_index(other.parameters, other.buckets) == count
+        assert store.ensure_index(other.parameters, other.sketch) == count
         claim = split(seed("002").read_text("utf-8"), NORM.normalize)[0][5]
-        assert store.candidates(other.buckets(claim.key)), "the rebuilt index finds stored claims"
+        sketch = other.sketch(claim.key)
+        (found,) = [c for c in store.candidates(sketch.buckets) if c.normalized == claim.normalized]
+        assert found.signature == sketch.signature, "signatures are rebuilt with the index"
