@@ -63,7 +63,7 @@ _DECLARED_WINDOW = 2048
 #: Western words seldom have three in a row, so there such runs stay a small share
 _MOJIBAKE_RUN = re.compile(r"[\u0080-\u00ff]{3,}")
 _MOJIBAKE_SHARE = 0.3
-_CONTROL_OK = frozenset(b"\t\n\r\f\x1b")
+_CONTROLS = bytes(b for b in range(0x20) if b not in b"\t\n\r\f\x1b")
 #: at most this share of a near-clean decode may be invalid byte sequences (then dropped)
 _LOSSY_MAX = 0.002
 
@@ -89,13 +89,13 @@ def _strict(data: bytes, codec: str) -> str | None:
 def _looks_garbled(text: str) -> bool:
     """True when text reads like multibyte bytes decoded as a single-byte Western charset."""
     in_runs = sum(len(run) for run in _MOJIBAKE_RUN.findall(text))
-    return in_runs > _MOJIBAKE_SHARE * sum(1 for ch in text if ord(ch) > 0x7F)
+    return in_runs > _MOJIBAKE_SHARE * (len(text) - len(text.encode("ascii", "ignore")))
 
 
 def _is_binary(data: bytes) -> bool:
     """True for NUL bytes or mostly control characters (images, archives, executables)."""
     head = data[:8192]
-    controls = sum(1 for byte in head if byte < 0x20 and byte not in _CONTROL_OK)
+    controls = len(head) - len(head.translate(None, _CONTROLS))
     return b"\x00" in head or controls > 0.1 * len(head)
 
 
