@@ -6,11 +6,13 @@ What it measures
 For stores of 10^3, 10^5 and 10^6 claims (``--sizes``), the time of the per-claim novelty path
 exactly as ``monitor.pipeline.ingest`` runs it, starting from a claim's matching key::
 
-    fingerprint(key) -> store.find_exact -> signer.buckets(key) -> store.candidates -> novelty.decide
+    fingerprint(key) -> store.find_exact -> signer.sketch(key) -> store.candidates(sketch.buckets)
+        -> novelty.decide(..., signature=sketch.signature)
 
-over M query claims (``--queries``): half are near-duplicates of stored claims (one to three
-CJK characters deleted, swapped, replaced or inserted; figures untouched), half are novel
-sentences from the same generator. Nothing is written during the lookups. It prints, per size:
+(an exact hit stops after find_exact, as in the pipeline) over M query claims (``--queries``):
+half are near-duplicates of stored claims (one to three CJK characters deleted, swapped, replaced
+or inserted; figures untouched), half are novel sentences from the same generator. Nothing is
+written during the lookups. It prints, per size:
 microseconds per claim (mean, median, p95, and each step's share), peak memory of the process
 (``resource.getrusage(RUSAGE_SELF).ru_maxrss``), the store file's size, the recall of the
 near-duplicates (the fraction found as "near" to the very claim they were made from) and the
@@ -32,18 +34,19 @@ vocabulary is small (the seeds are 65 KB), so common "words" and bigrams recur m
 a real corpus of a million sentences: if anything, LSH buckets are more crowded than real ones.
 
 Rows go into the real schema (``monitor.schema``, created by opening a ``monitor.store.Store``)
-with the same ``novelty.fingerprint`` and ``novelty.Signer.buckets`` (the default
+with the same ``novelty.fingerprint`` and ``novelty.Signer.sketch`` (the default
 ``NoveltySettings``: shingle 2, 16 bands x 3 rows) the pipeline uses: one document row per 40
-claims, one claims row, one occurrences row and 16 lsh_buckets rows per claim. The default bulk
-path computes buckets on every core and inserts with ``executemany`` in one transaction, the
-index rows sorted by bucket (so its B-tree pages end up fuller than after the pipeline's
-one-claim-at-a-time inserts; the file is somewhat smaller than a grown one would be).
-``--build add_claim`` goes through ``Store.add_claim`` / ``Store.add_occurrence`` instead, for
-comparison (slow at 10^6). No ANALYZE is run: the query plans are those of a real store.
+claims, one claims row (with the sketch's 96-byte b-bit MinHash signature), one occurrences row
+and 16 lsh_buckets rows per claim. The default bulk path computes sketches on every core and
+inserts with ``executemany`` in one transaction, the index rows sorted by bucket (so its B-tree
+pages end up fuller than after the pipeline's one-claim-at-a-time inserts; the file is somewhat
+smaller than a grown one would be). ``--build add_claim`` goes through ``Store.add_claim`` /
+``Store.add_occurrences`` (one call per document) instead, for comparison (slow at 10^6). No
+ANALYZE is run: the query plans are those of a real store.
 
 Built stores are cached in ``benchmarks/.cache/`` (created with a ``.gitignore`` of ``*``, so
 git ignores it even before the project's .gitignore lists it); reruns only measure. Building
-10^6 takes a few minutes and about 1.5 GB of disk; ``--rebuild`` forces a new build.
+10^6 takes a few minutes and about 1 GB of disk; ``--rebuild`` forces a new build.
 
 Run
 ---
@@ -55,7 +58,7 @@ Run
 
 Options: ``--sizes`` comma-separated store sizes; ``--queries`` M (half near, half novel);
 ``--warmup`` untimed queries run first (default 200); ``--seed``; ``--build bulk|add_claim``;
-``--rebuild``; ``--cache DIR``; ``--workers`` processes for computing buckets (default: cores).
+``--rebuild``; ``--cache DIR``; ``--workers`` processes for computing sketches (default: cores).
 This is an on-demand measurement (``make bench``), not a test: it asserts nothing.
 """
 
@@ -82,14 +85,15 @@ import numpy as np
 from monitor.config import NoveltySettings
 from monitor.models import Claim, Document, Fetched, Match
 from monitor.normalize import Normalizer, key_of
-from monitor.novelty import Signer, decide, figures, fingerprint
+from monitor.novelty import Signer, Sketch, decide, figures, fingerprint
 from monitor.store import MAX_CANDIDATES, Store
 
 ROOT = Path(__file__).resolve().parents[1]
 SEEDS = ROOT / "seeds"
 DEFAULT_CACHE = ROOT / "benchmarks" / ".cache"
-#: bump when the generator or the build changes, so cached stores are not reused
-GENERATOR_VERSION = 1
+#: bump when the generator, the build or the schema changes, so cached stores are not reused
+#: (2: claims carry the MinHash signature, Signer.sketch)
+GENERATOR_VERSION = 2
 CLAIMS_PER_DOCUMENT = 40
 MIN_CHARS, MAX_CHARS = 20, 80
 ZIPF_EXPONENT, ZIPF_SHIFT = 1.05, 2.7
@@ -224,10 +228,13 @@ def _init_worker(settings: dict[str, int]) -> None:
     _signer = Signer(shingle=settings["shingle"], bands=settings["bands"], rows=settings["rows"])
 
 
-def _sign(keys: list[str]) -> tuple[list[int], np.ndarray]:
+def _sign(keys: list[str]) -> tuple[list[int], np.ndarray, np.ndarray]:
+    """Fingerprints, buckets (one row of int64 per key) and signatures (one row of uint16 per key)."""
     assert _signer is not None
-    rows = [_signer.buckets(k) for k in keys]
-    return [fingerprint(k) for k in keys], np.array(rows, dtype=np.int64)
+    sketches = [_signer.sketch(k) for k in keys]
+    buckets = np.array([s.buckets for s in sketches], dtype=np.int64)
+    signatures = np.frombuffer(b"".join(s.signature for s in sketches), dtype=np.uint16).reshape(len(keys), -1)
+    return [fingerprint(k) for k in keys], buckets, signatures
 
 
 def _store_name(n: int, novelty: NoveltySettings, seed: int, how: str) -> str:
@@ -267,8 +274,10 @@ def build(path: Path, n: int, novelty: NoveltySettings, seed: int, how: str, wor
     else:
         _init_worker(settings)
         signed = [_sign(piece) for piece in pieces]
-    fps = [fp for fps_, _ in signed for fp in fps_]
-    buckets = np.concatenate([b for _, b in signed]) if signed else np.zeros((0, novelty.bands), np.int64)
+    perms = novelty.bands * novelty.rows
+    fps = [fp for fps_, _, _ in signed for fp in fps_]
+    buckets = np.concatenate([b for _, b, _ in signed]) if signed else np.zeros((0, novelty.bands), np.int64)
+    signatures = np.concatenate([s for _, _, s in signed]) if signed else np.zeros((0, perms), np.uint16)
     del signed
     if len(set(fps)) != n:
         raise SystemExit("fingerprint collision among generated claims; change --seed")
@@ -279,9 +288,9 @@ def build(path: Path, n: int, novelty: NoveltySettings, seed: int, how: str, wor
         leftover.unlink(missing_ok=True)
     Store(tmp).close()  # the real schema, migrations and WAL mode
     if how == "add_claim":
-        _insert_via_store(tmp, texts, keys, fps, buckets)
+        _insert_via_store(tmp, texts, keys, fps, buckets, signatures)
     else:
-        _insert_bulk(tmp, texts, fps, buckets)
+        _insert_bulk(tmp, texts, fps, buckets, signatures)
     inserted = time.perf_counter()
     stats = _bucket_stats(tmp)
     tmp.rename(path)
@@ -307,8 +316,8 @@ def _document_rows(count: int) -> list[tuple[object, ...]]:
     ]
 
 
-def _insert_bulk(path: Path, texts: list[str], fps: list[int], buckets: np.ndarray) -> None:
-    """Same rows as Store.add_claim + add_occurrence, in one transaction with executemany."""
+def _insert_bulk(path: Path, texts: list[str], fps: list[int], buckets: np.ndarray, signatures: np.ndarray) -> None:
+    """Same rows as Store.add_claim + add_occurrences, in one transaction with executemany."""
     n = len(texts)
     stamp = NOW.isoformat()
     db = sqlite3.connect(path, isolation_level=None)
@@ -322,10 +331,11 @@ def _insert_bulk(path: Path, texts: list[str], fps: list[int], buckets: np.ndarr
         _document_rows((n + CLAIMS_PER_DOCUMENT - 1) // CLAIMS_PER_DOCUMENT),
     )
     db.executemany(
-        "INSERT INTO claims (id, fingerprint, normalized, text, speaker, document_id, position, first_seen)"
-        " VALUES (?,?,?,?,NULL,?,?,?)",
+        "INSERT INTO claims (id, fingerprint, signature, normalized, text, speaker, document_id, position,"
+        " first_seen) VALUES (?,?,?,?,?,NULL,?,?,?)",
         (
-            (i + 1, fps[i], texts[i], texts[i], i // CLAIMS_PER_DOCUMENT + 1, i % CLAIMS_PER_DOCUMENT, stamp)
+            (i + 1, fps[i], signatures[i].tobytes(), texts[i], texts[i], i // CLAIMS_PER_DOCUMENT + 1,
+             i % CLAIMS_PER_DOCUMENT, stamp)
             for i in range(n)
         ),
     )
@@ -350,20 +360,27 @@ def _insert_bulk(path: Path, texts: list[str], fps: list[int], buckets: np.ndarr
     db.close()
 
 
-def _insert_via_store(path: Path, texts: list[str], keys: list[str], fps: list[int], buckets: np.ndarray) -> None:
-    """The pipeline's own writes: Store.save_document, add_claim and add_occurrence, 10^4 claims a transaction."""
+def _insert_via_store(
+    path: Path, texts: list[str], keys: list[str], fps: list[int], buckets: np.ndarray, signatures: np.ndarray
+) -> None:
+    """The pipeline's own writes: Store.save_document, add_claim per claim and add_occurrences per document,
+    10^4 claims (250 documents) a transaction."""
+    per_transaction = 250 * CLAIMS_PER_DOCUMENT
     with Store(path) as store:
-        doc_id = 0
-        for start in range(0, len(texts), 10_000):
+        for start in range(0, len(texts), per_transaction):
             with store.transaction():
-                for i in range(start, min(start + 10_000, len(texts))):
-                    if i % CLAIMS_PER_DOCUMENT == 0:
-                        locator = f"bench://doc/{i // CLAIMS_PER_DOCUMENT + 1}"
-                        fetched = Fetched(locator, b"", f"{i:064x}", "bench")
-                        doc_id = store.save_document(fetched, Document(locator, "", f"文档{i}"), NOW)
-                    claim = Claim(texts[i], texts[i], keys[i], i % CLAIMS_PER_DOCUMENT)
-                    claim_id = store.add_claim(claim, fps[i], buckets[i].tolist(), doc_id, NOW)
-                    store.add_occurrence(claim_id, doc_id, claim, Match(claim_id, "new", 1.0), NOW)
+                for first in range(start, min(start + per_transaction, len(texts)), CLAIMS_PER_DOCUMENT):
+                    number = first // CLAIMS_PER_DOCUMENT + 1
+                    locator = f"bench://doc/{number}"
+                    fetched = Fetched(locator, b"", f"{number:064x}", "bench")
+                    doc_id = store.save_document(fetched, Document(locator, "", f"文档{number}"), NOW)
+                    occurrences: list[tuple[int, Claim, Match]] = []
+                    for i in range(first, min(first + CLAIMS_PER_DOCUMENT, len(texts))):
+                        claim = Claim(texts[i], texts[i], keys[i], i % CLAIMS_PER_DOCUMENT)
+                        sketch = Sketch(signatures[i].tobytes(), buckets[i].tolist())
+                        claim_id = store.add_claim(claim, fps[i], sketch, doc_id, NOW)
+                        occurrences.append((claim_id, claim, Match(claim_id, "new", 1.0)))
+                    store.add_occurrences(doc_id, occurrences, NOW)
 
 
 def _bucket_stats(path: Path) -> dict[str, object]:
@@ -410,7 +427,7 @@ def _queries(store_path: Path, n: int, count: int, seed: int) -> list[tuple[str,
     return out
 
 
-STEPS = ("fingerprint", "find_exact", "buckets", "candidates", "decide")
+STEPS = ("fingerprint", "find_exact", "sketch", "candidates", "decide")
 
 
 def measure(path: Path, n: int, count: int, warmup: int, seed: int, novelty: NoveltySettings) -> dict[str, object]:
@@ -423,27 +440,37 @@ def measure(path: Path, n: int, count: int, warmup: int, seed: int, novelty: Nov
     prepared = [(key_of(text), text, kind, source) for text, kind, source in timed]
     rss_ready = _peak_rss_mb()
     clock = time.perf_counter
+    shingle, threshold = novelty.shingle, novelty.threshold
     with Store(path) as store:
         for text, _kind, _source in warm:
             key = key_of(text)
             exact = store.find_exact(fingerprint(key))
-            cands = store.candidates(signer.buckets(key)) if exact is None else []
-            decide(key, text, exact, cands, shingle=novelty.shingle, threshold=novelty.threshold)
+            if exact is None:
+                sketch = signer.sketch(key)
+                cands = store.candidates(sketch.buckets)
+                decide(key, text, None, cands, shingle=shingle, threshold=threshold, signature=sketch.signature)
         totals = dict.fromkeys(STEPS, 0.0)
         per_claim: list[float] = []
         results = []
         for key, text, kind, source in prepared:
+            # monitor.pipeline.ingest's per-claim path, step by step (an exact hit skips the last three)
             t0 = clock()
             fp = fingerprint(key)
             t1 = clock()
             exact = store.find_exact(fp)
             t2 = clock()
-            buckets = signer.buckets(key) if exact is None else []
-            t3 = clock()
-            cands = store.candidates(buckets) if exact is None else []
-            t4 = clock()
-            match = decide(key, text, exact, cands, shingle=novelty.shingle, threshold=novelty.threshold)
-            t5 = clock()
+            if exact is not None:
+                match = Match(exact, "exact", 1.0)
+                t3 = t4 = t5 = clock()
+                cands, buckets = [], []
+            else:
+                sketch = signer.sketch(key)
+                t3 = clock()
+                cands = store.candidates(sketch.buckets)
+                t4 = clock()
+                match = decide(key, text, None, cands, shingle=shingle, threshold=threshold, signature=sketch.signature)
+                t5 = clock()
+                buckets = sketch.buckets
             for step, took in zip(STEPS, (t1 - t0, t2 - t1, t3 - t2, t4 - t3, t5 - t4), strict=True):
                 totals[step] += took
             per_claim.append(t5 - t0)
@@ -539,7 +566,7 @@ def main() -> None:
     parser.add_argument("--build", choices=("bulk", "add_claim"), default="bulk", help="how to fill the store")
     parser.add_argument("--rebuild", action="store_true", help="build the stores even if cached")
     parser.add_argument("--cache", type=Path, default=DEFAULT_CACHE, help="where built stores are kept")
-    parser.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="processes computing buckets")
+    parser.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="processes computing sketches")
     parser.add_argument("--child", choices=("build", "measure"), help=argparse.SUPPRESS)
     parser.add_argument("--store", help=argparse.SUPPRESS)
     parser.add_argument("--n", type=int, help=argparse.SUPPRESS)
@@ -563,7 +590,7 @@ def main() -> None:
                 stale.unlink(missing_ok=True)
             print(f"\n[{n:,} claims] building {path.name} ({args.build}) ...", flush=True)
             info = _run_child(["--child", "build", "--build", args.build, "--workers", str(args.workers), *common])
-            print(f"  built in {info['seconds_total']} s (generate {info['seconds_generate']} s, buckets "
+            print(f"  built in {info['seconds_total']} s (generate {info['seconds_generate']} s, sketches "
                   f"{info['seconds_sign']} s, insert {info['seconds_insert']} s), build peak RSS "
                   f"{info['build_peak_rss_mb']} MB")
         else:
