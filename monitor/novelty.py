@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -60,8 +60,6 @@ class Candidate:
 
     claim_id: int
     normalized: str
-    #: its MinHash signature (``Sketch.signature``)
-    signature: bytes
 
 
 @dataclass(frozen=True)
@@ -115,12 +113,23 @@ class Signer:
         return Sketch(signature.astype(np.uint16).tobytes(), [v & _MASK63 for v in banded.tolist()])
 
 
-def estimate(signature: bytes, other: bytes) -> float:
-    """Jaccard similarity estimated from two b-bit MinHash signatures of the same Signer."""
-    if not signature or len(signature) != len(other):
-        return 1.0  # no estimate: let the exact comparison decide
-    a, b = np.frombuffer(signature, dtype=np.uint16), np.frombuffer(other, dtype=np.uint16)
-    return float(np.count_nonzero(a == b)) / len(a)
+def estimate(signature: bytes, others: Sequence[bytes]) -> np.ndarray:
+    """Jaccard similarities estimated from b-bit MinHash signatures of the same Signer, one per other."""
+    if not others:
+        return np.zeros(0)
+    mine = np.frombuffer(signature, dtype=np.uint16)
+    theirs = np.frombuffer(b"".join(others), dtype=np.uint16).reshape(len(others), -1)
+    return np.asarray((theirs == mine).mean(axis=1))
+
+
+def plausible(signature: bytes, candidates: Sequence[tuple[int, bytes]], threshold: float) -> list[int]:
+    """The ids of the candidates whose estimated similarity is close enough to the threshold to be
+    worth the exact comparison (the estimate's error at 48 hash values is about 0.07; the margin is
+    twice that)."""
+    if not candidates:
+        return []
+    scores = estimate(signature, [sig for _, sig in candidates])
+    return [cid for (cid, _), score in zip(candidates, scores, strict=True) if score >= threshold - ESTIMATE_MARGIN]
 
 
 def decide(
@@ -131,21 +140,14 @@ def decide(
     *,
     shingle: int,
     threshold: float,
-    signature: bytes = b"",
 ) -> Match:
-    """The verdict on one claim given the store's exact hit and its LSH candidates.
-
-    Candidates whose estimated similarity is far below the threshold are passed over without the
-    exact comparison (the estimate's error at 48 hash values is about 0.07; the margin is twice that).
-    """
+    """The verdict on one claim given the store's exact hit and its (plausible) LSH candidates."""
     if exact is not None:
         return Match(exact, "exact", 1.0)
     grams = shingles(key, shingle)
     mine = figures(normalized)
     best: Match = Match(None, "new", 0.0)
     for cand in candidates:
-        if estimate(signature, cand.signature) < threshold - ESTIMATE_MARGIN:
-            continue
         score = jaccard(grams, shingles(key_of(cand.normalized), shingle))
         if score >= threshold and score > best.score and figures(cand.normalized) == mine:
             best = Match(cand.claim_id, "near", round(score, 4))

@@ -25,7 +25,7 @@ from monitor.errors import DeliveryError, ExtractError, SourceError, StoreError
 from monitor.extract import extract
 from monitor.models import Claim, Document, Fetched, Match, RunReport, SourceOutcome
 from monitor.normalize import Normalizer
-from monitor.novelty import Signer, decide, fingerprint
+from monitor.novelty import Signer, decide, fingerprint, plausible
 from monitor.sources import folder
 from monitor.store import Store
 
@@ -107,9 +107,10 @@ def ingest(fetched: Fetched, document: Document, deps: Deps, settings: Settings)
                 match = Match(exact, "exact", 1.0)
             else:
                 sketch = deps.signer.sketch(claim.key)
+                ids = plausible(sketch.signature, deps.store.candidates(sketch.buckets), novelty.threshold)
                 match = decide(
-                    claim.key, claim.normalized, None, deps.store.candidates(sketch.buckets),
-                    shingle=novelty.shingle, threshold=novelty.threshold, signature=sketch.signature,
+                    claim.key, claim.normalized, None, deps.store.claim_texts(ids),
+                    shingle=novelty.shingle, threshold=novelty.threshold,
                 )
                 if match.claim_id is None:
                     match = Match(deps.store.add_claim(claim, fp, sketch, doc_id, now), "new", 1.0)

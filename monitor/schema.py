@@ -38,7 +38,6 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE TABLE claims (
         id            INTEGER PRIMARY KEY,
         fingerprint   INTEGER NOT NULL UNIQUE,   -- 64-bit hash of the matching key
-        signature     BLOB NOT NULL,             -- b-bit MinHash signature, for a quick similarity estimate
         normalized    TEXT NOT NULL,
         text          TEXT NOT NULL,             -- original wording as first seen
         speaker       TEXT,
@@ -66,6 +65,13 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE TABLE meta (
         key           TEXT PRIMARY KEY,
         value         TEXT NOT NULL
+    );
+
+    -- b-bit MinHash signature of each claim, apart from the wide claims rows so a lookup's
+    -- candidates are screened by reading a few small rows
+    CREATE TABLE sketches (
+        claim_id      INTEGER PRIMARY KEY REFERENCES claims(id),
+        signature     BLOB NOT NULL
     );
 
     -- MinHash LSH buckets: one row per (band hash, claim); a lookup reads a handful of index entries

@@ -24,6 +24,8 @@ from monitor.schema import MIGRATIONS
 
 #: at most this many LSH candidates are compared for one claim (those sharing the most bands)
 MAX_CANDIDATES = 16
+#: how much of the store file SQLite may read through mmap
+MMAP_BYTES = 256 * 1024 * 1024
 #: at most this many entries are read from one LSH bucket
 BUCKET_READ = 32
 
@@ -65,6 +67,7 @@ class Store:
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA foreign_keys=ON")
             self._db.execute("PRAGMA synchronous=NORMAL")
+            self._db.execute(f"PRAGMA mmap_size={MMAP_BYTES}")  # index lookups read mapped pages, no copies
             self._migrate()
         except (sqlite3.Error, OSError) as exc:
             raise StoreError(f"{path}: cannot open the store: {exc}") from exc
@@ -147,7 +150,10 @@ class Store:
                 rows = self._db.execute("SELECT id, normalized FROM claims").fetchall()
                 for claim_id, normalized in rows:
                     made = sketch(key_of(normalized))
-                    self._db.execute("UPDATE claims SET signature = ? WHERE id = ?", (made.signature, claim_id))
+                    self._db.execute(
+                        "INSERT OR REPLACE INTO sketches (claim_id, signature) VALUES (?, ?)",
+                        (claim_id, made.signature),
+                    )
                     self._db.executemany(
                         "INSERT OR IGNORE INTO lsh_buckets (bucket, claim_id) VALUES (?, ?)",
                         [(b, claim_id) for b in made.buckets],
@@ -198,29 +204,37 @@ class Store:
             row = self._db.execute("SELECT id FROM claims WHERE fingerprint = ?", (fingerprint,)).fetchone()
         return int(row[0]) if row else None
 
-    def candidates(self, buckets: Sequence[int]) -> list[Candidate]:
-        """Stored claims sharing LSH buckets with a claim, those sharing the most first.
+    def candidates(self, buckets: Sequence[int]) -> list[tuple[int, bytes]]:
+        """Stored claims sharing LSH buckets with a claim, as (id, signature), those sharing the most first.
 
         At most ``BUCKET_READ`` entries are read from one bucket and ``MAX_CANDIDATES`` claims are
-        returned, so a lookup's cost does not grow with the store: a bucket crowded by common
+        returned, so a lookup's cost barely grows with the store: a bucket crowded by common
         character pairs says little, and a real near-duplicate shares several buckets anyway."""
         if not buckets:
             return []
         with self._guard():
-            rows = self._db.execute(_candidates_sql(len(buckets)), list(buckets)).fetchall()
-        return [Candidate(int(i), n, sig) for i, n, sig in rows]
+            return [(int(i), sig) for i, sig in self._db.execute(_candidates_sql(len(buckets)), list(buckets))]
+
+    def claim_texts(self, ids: Sequence[int]) -> list[Candidate]:
+        """The normalized text of stored claims, for the exact comparison."""
+        if not ids:
+            return []
+        marks = ",".join("?" * len(ids))
+        with self._guard():
+            rows = self._db.execute(f"SELECT id, normalized FROM claims WHERE id IN ({marks})", list(ids))
+            return [Candidate(int(i), n) for i, n in rows]
 
     def add_claim(
         self, claim: Claim, fingerprint: int, sketch: Sketch, document_id: int, now: datetime
     ) -> int:
         with self._guard():
             cur = self._db.execute(
-                "INSERT INTO claims (fingerprint, signature, normalized, text, speaker, document_id, position,"
-                " first_seen) VALUES (?,?,?,?,?,?,?,?)",
-                (fingerprint, sketch.signature, claim.normalized, claim.text, claim.speaker, document_id,
-                 claim.position, _ts(now)),
+                "INSERT INTO claims (fingerprint, normalized, text, speaker, document_id, position, first_seen)"
+                " VALUES (?,?,?,?,?,?,?)",
+                (fingerprint, claim.normalized, claim.text, claim.speaker, document_id, claim.position, _ts(now)),
             )
             claim_id = int(cur.lastrowid or 0)
+            self._db.execute("INSERT INTO sketches (claim_id, signature) VALUES (?, ?)", (claim_id, sketch.signature))
             self._db.executemany(
                 "INSERT OR IGNORE INTO lsh_buckets (bucket, claim_id) VALUES (?, ?)",
                 [(b, claim_id) for b in sketch.buckets],
@@ -312,9 +326,9 @@ def _candidates_sql(bands: int) -> str:
     one = f"SELECT claim_id FROM (SELECT claim_id FROM lsh_buckets WHERE bucket = ? LIMIT {BUCKET_READ})"
     union = " UNION ALL ".join([one] * bands)
     return (
-        f"SELECT c.id, c.normalized, c.signature FROM (SELECT claim_id, count(*) AS hits FROM ({union})"
+        f"SELECT s.claim_id, s.signature FROM (SELECT claim_id, count(*) AS hits FROM ({union})"
         f" GROUP BY claim_id ORDER BY hits DESC, claim_id LIMIT {MAX_CANDIDATES}) AS b"
-        " JOIN claims AS c ON c.id = b.claim_id"
+        " JOIN sketches AS s ON s.claim_id = b.claim_id"
     )
 
 
