@@ -13,10 +13,11 @@ occurrence per claim, the LSH lookup and the comparisons for the changed ones, a
 with their index rows. Each copy is then run through
 
 * **pipeline**: ``monitor.extract.extract(Fetched)`` then ``monitor.pipeline.ingest`` (claims
-  split + normalization + novelty lookup + store writes, one transaction per ``pipeline.BATCH`` documents as ``pipeline.scan`` does) into a
-  real SQLite store in a temporary directory, with ``Settings``/``Deps`` built as ``monitor/cli.py``
-  builds them (default settings, the store path overridden). The OpenCC converter and the store
-  are built once, before timing, as a run builds them once per process.
+  split + normalization + novelty lookup + store writes, one transaction per ``pipeline.BATCH``
+  documents as ``pipeline.scan`` does) into a real SQLite store in a temporary directory, with
+  ``Settings``/``Deps`` built as ``monitor/cli.py`` builds them (default settings, the store path
+  overridden). The OpenCC converter and the store are built once, before timing, as a run builds
+  them once per process.
 * **trafilatura.extract(str)**: the baseline, default options, on the same markup as a str (the
   text ``monitor.extract.decode`` makes of the page's bytes, which is what ``extract`` hands on);
 * **trafilatura.extract(bytes)**: the same on the copy's bytes (in the page's own charset;
@@ -279,13 +280,14 @@ def detail_pass(docs: Sequence[Copy], workdir: Path) -> tuple[_Timer, float, flo
     timer = _Timer()
     with pipeline_deps(workdir) as (settings, deps), contextlib.ExitStack() as patches:
         store, signer = deps.store, deps.signer
-        for name in ("save_document", "find_exact", "candidates", "add_claim", "add_occurrences"):
+        for name in ("save_document", "find_exact", "candidates", "claim_texts", "add_claim", "add_occurrences"):
             patches.enter_context(_patched(store, name, timer.wrap(f"store.{name}", getattr(store, name))))
         patches.enter_context(_patched(store, "transaction", _timed_transaction(timer, store.transaction)))
-        patches.enter_context(_patched(signer, "buckets", timer.wrap("signer.buckets", signer.buckets)))
+        patches.enter_context(_patched(signer, "sketch", timer.wrap("signer.sketch", signer.sketch)))
         module = pipeline.__dict__  # the names pipeline.ingest looks up at call time
         patches.enter_context(_patched(pipeline, "fingerprint", timer.wrap("fingerprint", module["fingerprint"])))
         patches.enter_context(_patched(pipeline, "decide", timer.wrap("novelty.decide", module["decide"])))
+        patches.enter_context(_patched(pipeline, "plausible", timer.wrap("novelty.plausible", module["plausible"])))
         patches.enter_context(_patched(claims_mod, "split", timer.wrap("claims.split", claims_mod.split)))
         run = run_pipeline(docs, settings, deps)
     return timer, run.ingest, run.extract

@@ -7,7 +7,7 @@ For stores of 10^3, 10^5 and 10^6 claims (``--sizes``), the time of the per-clai
 exactly as ``monitor.pipeline.ingest`` runs it, starting from a claim's matching key::
 
     fingerprint(key) -> store.find_exact -> signer.sketch(key) -> store.candidates(sketch.buckets)
-        -> novelty.decide(..., signature=sketch.signature)
+        -> novelty.plausible (signature screen) -> store.claim_texts -> novelty.decide
 
 (an exact hit stops after find_exact, as in the pipeline) over M query claims (``--queries``):
 half are near-duplicates of stored claims (one to three CJK characters deleted, swapped, replaced
@@ -36,7 +36,7 @@ a real corpus of a million sentences: if anything, LSH buckets are more crowded 
 Rows go into the real schema (``monitor.schema``, created by opening a ``monitor.store.Store``)
 with the same ``novelty.fingerprint`` and ``novelty.Signer.sketch`` (the default
 ``NoveltySettings``: shingle 2, 16 bands x 3 rows) the pipeline uses: one document row per 40
-claims, one claims row (with the sketch's 96-byte b-bit MinHash signature), one occurrences row
+claims, one claims row, one sketches row (the 96-byte b-bit MinHash signature), one occurrences row
 and 16 lsh_buckets rows per claim. The default bulk path computes sketches on every core and
 inserts with ``executemany`` in one transaction, the index rows sorted by bucket (so its B-tree
 pages end up fuller than after the pipeline's one-claim-at-a-time inserts; the file is somewhat
@@ -85,15 +85,15 @@ import numpy as np
 from monitor.config import NoveltySettings
 from monitor.models import Claim, Document, Fetched, Match
 from monitor.normalize import Normalizer, key_of
-from monitor.novelty import Signer, Sketch, decide, figures, fingerprint
+from monitor.novelty import Signer, Sketch, decide, figures, fingerprint, plausible
 from monitor.store import MAX_CANDIDATES, Store
 
 ROOT = Path(__file__).resolve().parents[1]
 SEEDS = ROOT / "seeds"
 DEFAULT_CACHE = ROOT / "benchmarks" / ".cache"
 #: bump when the generator, the build or the schema changes, so cached stores are not reused
-#: (2: claims carry the MinHash signature, Signer.sketch)
-GENERATOR_VERSION = 2
+#: (2: claims carry the MinHash signature, Signer.sketch; 3: signatures in the sketches table)
+GENERATOR_VERSION = 3
 CLAIMS_PER_DOCUMENT = 40
 MIN_CHARS, MAX_CHARS = 20, 80
 ZIPF_EXPONENT, ZIPF_SHIFT = 1.05, 2.7
@@ -331,13 +331,16 @@ def _insert_bulk(path: Path, texts: list[str], fps: list[int], buckets: np.ndarr
         _document_rows((n + CLAIMS_PER_DOCUMENT - 1) // CLAIMS_PER_DOCUMENT),
     )
     db.executemany(
-        "INSERT INTO claims (id, fingerprint, signature, normalized, text, speaker, document_id, position,"
-        " first_seen) VALUES (?,?,?,?,?,NULL,?,?,?)",
+        "INSERT INTO claims (id, fingerprint, normalized, text, speaker, document_id, position,"
+        " first_seen) VALUES (?,?,?,?,NULL,?,?,?)",
         (
-            (i + 1, fps[i], signatures[i].tobytes(), texts[i], texts[i], i // CLAIMS_PER_DOCUMENT + 1,
-             i % CLAIMS_PER_DOCUMENT, stamp)
+            (i + 1, fps[i], texts[i], texts[i], i // CLAIMS_PER_DOCUMENT + 1, i % CLAIMS_PER_DOCUMENT, stamp)
             for i in range(n)
         ),
+    )
+    db.executemany(
+        "INSERT INTO sketches (claim_id, signature) VALUES (?, ?)",
+        ((i + 1, signatures[i].tobytes()) for i in range(n)),
     )
     db.executemany(
         "INSERT INTO occurrences (claim_id, document_id, text, position, match, score, first_seen)"
@@ -427,7 +430,7 @@ def _queries(store_path: Path, n: int, count: int, seed: int) -> list[tuple[str,
     return out
 
 
-STEPS = ("fingerprint", "find_exact", "sketch", "candidates", "decide")
+STEPS = ("fingerprint", "find_exact", "sketch", "candidates", "screen+decide")
 
 
 def measure(path: Path, n: int, count: int, warmup: int, seed: int, novelty: NoveltySettings) -> dict[str, object]:
@@ -447,8 +450,8 @@ def measure(path: Path, n: int, count: int, warmup: int, seed: int, novelty: Nov
             exact = store.find_exact(fingerprint(key))
             if exact is None:
                 sketch = signer.sketch(key)
-                cands = store.candidates(sketch.buckets)
-                decide(key, text, None, cands, shingle=shingle, threshold=threshold, signature=sketch.signature)
+                ids = plausible(sketch.signature, store.candidates(sketch.buckets), threshold)
+                decide(key, text, None, store.claim_texts(ids), shingle=shingle, threshold=threshold)
         totals = dict.fromkeys(STEPS, 0.0)
         per_claim: list[float] = []
         results = []
@@ -468,7 +471,8 @@ def measure(path: Path, n: int, count: int, warmup: int, seed: int, novelty: Nov
                 t3 = clock()
                 cands = store.candidates(sketch.buckets)
                 t4 = clock()
-                match = decide(key, text, None, cands, shingle=shingle, threshold=threshold, signature=sketch.signature)
+                ids = plausible(sketch.signature, cands, threshold)
+                match = decide(key, text, None, store.claim_texts(ids), shingle=shingle, threshold=threshold)
                 t5 = clock()
                 buckets = sketch.buckets
             for step, took in zip(STEPS, (t1 - t0, t2 - t1, t3 - t2, t4 - t3, t5 - t4), strict=True):

@@ -29,6 +29,8 @@ _SHIFT = np.uint64(32)
 _MASK63 = (1 << 63) - 1
 #: how far below the threshold an estimated similarity may be and still get the exact comparison
 ESTIMATE_MARGIN = 0.15
+#: at most this many candidates, the best estimated, get the exact comparison
+MAX_VERIFIED = 4
 _NUMBER = re.compile(r"\d+(?:\.\d+)?")
 
 
@@ -97,19 +99,17 @@ class Signer:
         width = min(self.shingle, len(points))
         count = len(points) - width + 1
         codes = points[:count].copy()
-        with np.errstate(over="ignore"):
-            for j in range(1, width):
-                codes = codes * _POLY + points[j : j + count]
+        for j in range(1, width):  # array arithmetic wraps modulo 2**64 without a warning
+            codes = codes * _POLY + points[j : j + count]
         return np.unique(codes)
 
     def sketch(self, key: str) -> Sketch:
         """The signature and band buckets of a claim's key (empty for an empty key)."""
         if not key:
             return Sketch(b"", [])
-        with np.errstate(over="ignore"):
-            hashed = (np.multiply.outer(self._codes(key), self._a) + self._b) >> _SHIFT
-            signature = hashed.min(axis=0)
-            banded = (signature.reshape(self.bands, self.rows) * self._mix).sum(axis=1) ^ self._salt
+        hashed = (np.multiply.outer(self._codes(key), self._a) + self._b) >> _SHIFT
+        signature = hashed.min(axis=0)
+        banded = (signature.reshape(self.bands, self.rows) * self._mix).sum(axis=1) ^ self._salt
         return Sketch(signature.astype(np.uint16).tobytes(), [v & _MASK63 for v in banded.tolist()])
 
 
@@ -123,13 +123,15 @@ def estimate(signature: bytes, others: Sequence[bytes]) -> np.ndarray:
 
 
 def plausible(signature: bytes, candidates: Sequence[tuple[int, bytes]], threshold: float) -> list[int]:
-    """The ids of the candidates whose estimated similarity is close enough to the threshold to be
-    worth the exact comparison (the estimate's error at 48 hash values is about 0.07; the margin is
-    twice that)."""
+    """The ids of the candidates worth the exact comparison: the ``MAX_VERIFIED`` best estimated, if
+    their estimated similarity is close enough to the threshold (the estimate's error at 48 hash
+    values is about 0.07; the margin is twice that)."""
     if not candidates:
         return []
     scores = estimate(signature, [sig for _, sig in candidates])
-    return [cid for (cid, _), score in zip(candidates, scores, strict=True) if score >= threshold - ESTIMATE_MARGIN]
+    best = np.argsort(-scores, kind="stable")[:MAX_VERIFIED]
+    floor = threshold - ESTIMATE_MARGIN
+    return [candidates[i][0] for i in best.tolist() if scores[i] >= floor]
 
 
 def decide(
