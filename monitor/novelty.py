@@ -30,7 +30,7 @@ _MASK63 = (1 << 63) - 1
 #: how far below the threshold an estimated similarity may be and still get the exact comparison
 ESTIMATE_MARGIN = 0.15
 #: at most this many candidates, the best estimated, get the exact comparison
-MAX_VERIFIED = 4
+MAX_VERIFIED = 2
 _NUMBER = re.compile(r"\d+(?:\.\d+)?")
 
 
