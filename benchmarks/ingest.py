@@ -82,7 +82,7 @@ from monitor import claims as claims_mod
 from monitor import config, digest, pipeline
 from monitor.extract import decode, extract
 from monitor.models import Document, Fetched
-from monitor.normalize import Normalizer
+from monitor.normalize import Normalizer, key_of
 from monitor.novelty import Signer
 from monitor.store import Store
 
@@ -245,7 +245,7 @@ def bare_as_extract_calls(docs: Sequence[Copy]) -> None:
 def split_pass(documents: Sequence[Document], normalizer: Normalizer) -> float:
     started = time.perf_counter()
     for document in documents:
-        claims_mod.split(document.text, normalizer.normalize)
+        claims_mod.split(document.text, normalizer.normalize, key_of)
     return time.perf_counter() - started
 
 

@@ -83,9 +83,9 @@ from typing import Any
 import numpy as np
 
 from monitor.config import NoveltySettings
-from monitor.models import Claim, Document, Fetched, Match
+from monitor.models import Candidate, Claim, Document, Fetched, Match, Sketch
 from monitor.normalize import Normalizer, key_of
-from monitor.novelty import Signer, Sketch, decide, figures, fingerprint, plausible
+from monitor.novelty import Signer, decide, figures, fingerprint, plausible
 from monitor.store import MAX_CANDIDATES, Store
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -451,7 +451,8 @@ def measure(path: Path, n: int, count: int, warmup: int, seed: int, novelty: Nov
             if exact is None:
                 sketch = signer.sketch(key)
                 ids = plausible(sketch.signature, store.candidates(sketch.buckets), threshold)
-                decide(key, text, None, store.claim_texts(ids), shingle=shingle, threshold=threshold)
+                cands = [Candidate(i, n, key_of(n)) for i, n in store.claim_texts(ids)]
+                decide(key, text, None, cands, shingle=shingle, threshold=threshold)
         totals = dict.fromkeys(STEPS, 0.0)
         per_claim: list[float] = []
         results = []
@@ -472,7 +473,8 @@ def measure(path: Path, n: int, count: int, warmup: int, seed: int, novelty: Nov
                 cands = store.candidates(sketch.buckets)
                 t4 = clock()
                 ids = plausible(sketch.signature, cands, threshold)
-                match = decide(key, text, None, store.claim_texts(ids), shingle=shingle, threshold=threshold)
+                texts = [Candidate(i, n, key_of(n)) for i, n in store.claim_texts(ids)]
+                match = decide(key, text, None, texts, shingle=shingle, threshold=threshold)
                 t5 = clock()
                 buckets = sketch.buckets
             for step, took in zip(STEPS, (t1 - t0, t2 - t1, t3 - t2, t4 - t3, t5 - t4), strict=True):

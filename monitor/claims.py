@@ -18,7 +18,6 @@ from functools import lru_cache
 from importlib import resources
 
 from monitor.models import Claim, Dropped
-from monitor.normalize import key_of
 
 #: marks that end a sentence
 _ENDS = frozenset("。！？!?…；;")
@@ -102,10 +101,13 @@ def _western_stop(text: str, i: int) -> bool:
     return len(word) > 2 or word[:1].islower()  # not "Mr", "Dr", "U.S" initials
 
 
-def split(text: str, normalize: Callable[[str], str]) -> tuple[list[Claim], list[Dropped]]:
+def split(
+    text: str, normalize: Callable[[str], str], key: Callable[[str], str]
+) -> tuple[list[Claim], list[Dropped]]:
     """Split a document's main text into claims and dropped sentences, in document order.
 
-    ``normalize`` is :meth:`monitor.normalize.Normalizer.normalize`; rules and keys work on its output.
+    ``normalize`` is :meth:`monitor.normalize.Normalizer.normalize`, ``key`` is :func:`monitor.normalize.key_of`;
+    rules and keys work on the normalized text.
     """
     claims: list[Claim] = []
     dropped: list[Dropped] = []
@@ -114,12 +116,12 @@ def split(text: str, normalize: Callable[[str], str]) -> tuple[list[Claim], list
         speaker = _speaker(normalize(paragraph[:_SPEAKER_WINDOW]))
         for sentence in sentences(paragraph):
             normalized = normalize(sentence)
-            key = key_of(normalized)
-            rule = _drop_rule(sentence, normalized, key)
+            matching = key(normalized)
+            rule = _drop_rule(sentence, normalized, matching)
             if rule:
                 dropped.append(Dropped(sentence, rule))
             else:
-                claims.append(Claim(sentence, normalized, key, len(claims), speaker))
+                claims.append(Claim(sentence, normalized, matching, len(claims), speaker))
     return claims, dropped
 
 

@@ -91,6 +91,27 @@ class Match:
 
 
 @dataclass(frozen=True)
+class Sketch:
+    """A claim's MinHash signature and LSH buckets (made by ``novelty.Signer``, kept by the store)."""
+
+    #: the low 16 bits of each of the ``bands * rows`` minima (b-bit MinHash), as bytes
+    signature: bytes
+    #: one signed 64-bit bucket id per band
+    buckets: list[int]
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A stored claim offered for the exact near-duplicate comparison."""
+
+    claim_id: int
+    #: its normalized text
+    normalized: str
+    #: its matching key
+    key: str
+
+
+@dataclass(frozen=True)
 class DigestDocument:
     """A document that carries at least one of a digest's new claims."""
 

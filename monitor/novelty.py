@@ -17,12 +17,10 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 
 import numpy as np
 
-from monitor.models import Match
-from monitor.normalize import key_of
+from monitor.models import Candidate, Match, Sketch
 
 _POLY = np.uint64(0x100000001B3)  # FNV's 64-bit prime, as a polynomial base over code points
 _SHIFT = np.uint64(32)
@@ -54,24 +52,6 @@ def jaccard(a: set[str], b: set[str]) -> float:
 def figures(normalized: str) -> tuple[str, ...]:
     """The numbers a normalized text states, in order (``3.1``, ``35``, ``2024``)."""
     return tuple(_NUMBER.findall(normalized))
-
-
-@dataclass(frozen=True)
-class Candidate:
-    """A stored claim the index offers for comparison."""
-
-    claim_id: int
-    normalized: str
-
-
-@dataclass(frozen=True)
-class Sketch:
-    """A claim's MinHash signature and LSH buckets."""
-
-    #: the low 16 bits of each of the ``bands * rows`` minima (b-bit MinHash), as bytes
-    signature: bytes
-    #: one signed 64-bit bucket id per band
-    buckets: list[int]
 
 
 class Signer:
@@ -150,7 +130,7 @@ def decide(
     mine = figures(normalized)
     best: Match = Match(None, "new", 0.0)
     for cand in candidates:
-        score = jaccard(grams, shingles(key_of(cand.normalized), shingle))
+        score = jaccard(grams, shingles(cand.key, shingle))
         if score >= threshold and score > best.score and figures(cand.normalized) == mine:
             best = Match(cand.claim_id, "near", round(score, 4))
     return best

@@ -23,8 +23,8 @@ from monitor.config import FolderSource, Settings
 from monitor.delivery import Mailer, build_message
 from monitor.errors import DeliveryError, ExtractError, SourceError, StoreError
 from monitor.extract import extract
-from monitor.models import Claim, Document, Fetched, Match, RunReport, SourceOutcome
-from monitor.normalize import Normalizer
+from monitor.models import Candidate, Claim, Document, Fetched, Match, RunReport, SourceOutcome
+from monitor.normalize import Normalizer, key_of
 from monitor.novelty import Signer, decide, fingerprint, plausible
 from monitor.sources import folder
 from monitor.store import Store
@@ -99,7 +99,7 @@ def ingest(fetched: Fetched, document: Document, deps: Deps, settings: Settings)
     occurrences: list[tuple[int, Claim, Match]] = []
     with deps.store.transaction():
         doc_id = deps.store.save_document(fetched, document, now)
-        found, _dropped = claims_mod.split(document.text, deps.normalizer.normalize)
+        found, _dropped = claims_mod.split(document.text, deps.normalizer.normalize, key_of)
         for claim in found:
             fp = fingerprint(claim.key)
             exact = deps.store.find_exact(fp)
@@ -108,8 +108,9 @@ def ingest(fetched: Fetched, document: Document, deps: Deps, settings: Settings)
             else:
                 sketch = deps.signer.sketch(claim.key)
                 ids = plausible(sketch.signature, deps.store.candidates(sketch.buckets), novelty.threshold)
+                candidates = [Candidate(i, n, key_of(n)) for i, n in deps.store.claim_texts(ids)]
                 match = decide(
-                    claim.key, claim.normalized, None, deps.store.claim_texts(ids),
+                    claim.key, claim.normalized, None, candidates,
                     shingle=novelty.shingle, threshold=novelty.threshold,
                 )
                 if match.claim_id is None:
@@ -121,7 +122,7 @@ def ingest(fetched: Fetched, document: Document, deps: Deps, settings: Settings)
 
 def scan(settings: Settings, deps: Deps) -> tuple[tuple[SourceOutcome, ...], int]:
     """Look at every source, ingest what is new or changed (oldest documents first)."""
-    deps.store.ensure_index(deps.signer.parameters, deps.signer.sketch)
+    deps.store.ensure_index(deps.signer.parameters, lambda text: deps.signer.sketch(key_of(text)))
     pending: list[_Pending] = []
     outcomes = [_scan_folder(source, deps, pending) for source in settings.sources]
     pending.sort(key=lambda p: (p.document.published or "9999", p.fetched.locator))

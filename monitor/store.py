@@ -17,9 +17,7 @@ from functools import cache
 from pathlib import Path
 
 from monitor.errors import StoreError
-from monitor.models import Claim, Digest, DigestClaim, DigestDocument, Document, Fetched, Match
-from monitor.normalize import key_of
-from monitor.novelty import Candidate, Sketch
+from monitor.models import Claim, Digest, DigestClaim, DigestDocument, Document, Fetched, Match, Sketch
 from monitor.schema import MIGRATIONS
 
 #: at most this many LSH candidates are screened for one claim (those sharing the most bands).
@@ -142,6 +140,7 @@ class Store:
             raise StoreError(f"{self.path}: {exc}") from exc
 
     def ensure_index(self, parameters: str, sketch: Callable[[str], Sketch]) -> int:
+        # sketch: a claim's normalized text -> its Sketch
         """Make the signatures and LSH index match ``parameters``; rebuild them (returns claims re-indexed)
         if they were made with others, so changing the novelty settings never silently breaks matching."""
         with self._guard():
@@ -153,7 +152,7 @@ class Store:
                 self._db.execute("DELETE FROM lsh_buckets")
                 rows = self._db.execute("SELECT id, normalized FROM claims").fetchall()
                 for claim_id, normalized in rows:
-                    made = sketch(key_of(normalized))
+                    made = sketch(normalized)
                     self._db.execute(
                         "INSERT OR REPLACE INTO sketches (claim_id, signature) VALUES (?, ?)",
                         (claim_id, made.signature),
@@ -219,14 +218,14 @@ class Store:
         with self._guard():
             return [(int(i), sig) for i, sig in self._db.execute(_candidates_sql(len(buckets)), list(buckets))]
 
-    def claim_texts(self, ids: Sequence[int]) -> list[Candidate]:
-        """The normalized text of stored claims, for the exact comparison."""
+    def claim_texts(self, ids: Sequence[int]) -> list[tuple[int, str]]:
+        """(id, normalized text) of stored claims, for the exact comparison."""
         if not ids:
             return []
         marks = ",".join("?" * len(ids))
         with self._guard():
             rows = self._db.execute(f"SELECT id, normalized FROM claims WHERE id IN ({marks})", list(ids))
-            return [Candidate(int(i), n) for i, n in rows]
+            return [(int(i), n) for i, n in rows]
 
     def add_claim(
         self, claim: Claim, fingerprint: int, sketch: Sketch, document_id: int, now: datetime

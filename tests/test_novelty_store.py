@@ -11,10 +11,9 @@ from helpers import SEEDS, seed
 
 from monitor.claims import split
 from monitor.errors import StoreError
-from monitor.models import Document, Fetched, Match
-from monitor.normalize import Normalizer
+from monitor.models import Candidate, Document, Fetched, Match
+from monitor.normalize import Normalizer, key_of
 from monitor.novelty import (
-    Candidate,
     Signer,
     decide,
     estimate,
@@ -37,7 +36,7 @@ def _ingest(store: Store, path: Path) -> list[Match]:
     data = path.read_bytes()
     fetched = Fetched(str(path), data, str(hash(data)), source="seeds", kind="text")
     doc_id = store.save_document(fetched, Document(str(path), data.decode()), NOW)
-    claims, _ = split(data.decode("utf-8"), NORM.normalize)
+    claims, _ = split(data.decode("utf-8"), NORM.normalize, key_of)
     verdicts = []
     found = []
     for claim in claims:
@@ -45,7 +44,8 @@ def _ingest(store: Store, path: Path) -> list[Match]:
         exact = store.find_exact(fp)
         sketch = SIGNER.sketch(claim.key)
         ids = plausible(sketch.signature, store.candidates(sketch.buckets), 0.3)
-        match = decide(claim.key, claim.normalized, exact, store.claim_texts(ids), shingle=2, threshold=0.3)
+        candidates = [Candidate(i, n, key_of(n)) for i, n in store.claim_texts(ids)]
+        match = decide(claim.key, claim.normalized, exact, candidates, shingle=2, threshold=0.3)
         if match.claim_id is None:
             match = Match(store.add_claim(claim, fp, sketch, doc_id, NOW), "new", 1.0)
         found.append((match.claim_id or 0, claim, match))
@@ -111,7 +111,7 @@ def test_near_duplicate_found_through_the_index_and_figures_guard() -> None:
     (est,) = estimate(sb.signature, [sa.signature])
     assert abs(est - jaccard(shingles(ka, 2), shingles(kb, 2))) < 0.2
     assert plausible(sb.signature, [(7, sa.signature)], 0.3) == [7]
-    stored = [Candidate(7, a)]
+    stored = [Candidate(7, a, ka)]
     verdict = decide(kb, b, None, stored, shingle=2, threshold=0.3)
     assert verdict.kind == "near" and verdict.claim_id == 7
     changed = b.replace("SAM2", "SAM3")
@@ -124,7 +124,7 @@ def test_unrelated_claims_do_not_match() -> None:
     b = NORM.normalize("英伟达股价在对谈次日收跌约7%,市场对AI板块估值过高的担忧仍未消散。")
     sa, sb = SIGNER.sketch(NORM.key(a)), SIGNER.sketch(NORM.key(b))
     assert plausible(sb.signature, [(1, sa.signature)], 0.3) == []
-    assert decide(NORM.key(b), b, None, [Candidate(1, a)], shingle=2, threshold=0.3).kind == "new"
+    assert decide(NORM.key(b), b, None, [Candidate(1, a, key_of(a))], shingle=2, threshold=0.3).kind == "new"
 
 
 def test_savepoints_roll_back_only_the_failed_part(tmp_path: Path) -> None:
@@ -144,11 +144,12 @@ def test_savepoints_roll_back_only_the_failed_part(tmp_path: Path) -> None:
 def test_changing_lsh_parameters_rebuilds_the_index(tmp_path: Path) -> None:
     other = Signer(shingle=3, bands=8, rows=2)
     with Store(tmp_path / "s.sqlite3") as store:
-        store.ensure_index(SIGNER.parameters, SIGNER.sketch)
+        sketch_of = lambda text: SIGNER.sketch(key_of(text))  # noqa: E731
+        store.ensure_index(SIGNER.parameters, sketch_of)
         _ingest(store, seed("002"))
-        assert store.ensure_index(SIGNER.parameters, SIGNER.sketch) == 0
+        assert store.ensure_index(SIGNER.parameters, sketch_of) == 0
         count = store.status().claims
-        assert store.ensure_index(other.parameters, other.sketch) == count
-        claim = split(seed("002").read_text("utf-8"), NORM.normalize)[0][5]
+        assert store.ensure_index(other.parameters, lambda text: other.sketch(key_of(text))) == count
+        claim = split(seed("002").read_text("utf-8"), NORM.normalize, key_of)[0][5]
         sketch = other.sketch(claim.key)
         assert sketch.signature in [sig for _, sig in store.candidates(sketch.buckets)], "signatures rebuilt too"
