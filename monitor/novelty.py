@@ -24,7 +24,7 @@ from monitor.models import Candidate, Match, Sketch
 
 _POLY = np.uint64(0x100000001B3)  # FNV's 64-bit prime, as a polynomial base over code points
 _SHIFT = np.uint64(32)
-_MASK63 = (1 << 63) - 1
+_MASK63 = np.uint64((1 << 63) - 1)
 #: how far below the threshold an estimated similarity may be and still get the exact comparison
 ESTIMATE_MARGIN = 0.15
 #: at most this many candidates, the best estimated, get the exact comparison
@@ -74,14 +74,14 @@ class Signer:
         self._salt = np.arange(bands, dtype=np.uint64) * np.uint64(0x9E3779B97F4A7C15)
 
     def _codes(self, key: str) -> np.ndarray:
-        """One 64-bit code per distinct character shingle of the key."""
+        """One 64-bit code per character shingle of the key."""
         points = np.frombuffer(key.encode("utf-32-le"), dtype=np.uint32).astype(np.uint64)
         width = min(self.shingle, len(points))
         count = len(points) - width + 1
         codes = points[:count].copy()
         for j in range(1, width):  # array arithmetic wraps modulo 2**64 without a warning
             codes = codes * _POLY + points[j : j + count]
-        return np.unique(codes)
+        return codes  # repeated shingles repeat codes, which leaves every minimum as it is
 
     def sketch(self, key: str) -> Sketch:
         """The signature and band buckets of a claim's key (empty for an empty key)."""
@@ -89,8 +89,8 @@ class Signer:
             return Sketch(b"", [])
         hashed = (np.multiply.outer(self._codes(key), self._a) + self._b) >> _SHIFT
         signature = hashed.min(axis=0)
-        banded = (signature.reshape(self.bands, self.rows) * self._mix).sum(axis=1) ^ self._salt
-        return Sketch(signature.astype(np.uint16).tobytes(), [v & _MASK63 for v in banded.tolist()])
+        banded = ((signature.reshape(self.bands, self.rows) * self._mix).sum(axis=1) ^ self._salt) & _MASK63
+        return Sketch(signature.astype(np.uint16).tobytes(), banded.tolist())
 
 
 def estimate(signature: bytes, others: Sequence[bytes]) -> np.ndarray:

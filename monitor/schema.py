@@ -48,8 +48,10 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX claims_unreported ON claims(document_id, position) WHERE digest_id IS NULL;
 
-    -- which document carries which claim, in its own wording
+    -- which document carries which claim, in its own wording; rows are appended in the order seen
+    -- (a rowid table: random inserts into a table keyed by claim would move its wide rows around)
     CREATE TABLE occurrences (
+        id            INTEGER PRIMARY KEY,
         claim_id      INTEGER NOT NULL REFERENCES claims(id),
         document_id   INTEGER NOT NULL REFERENCES documents(id),
         text          TEXT NOT NULL,
@@ -57,9 +59,9 @@ MIGRATIONS: tuple[str, ...] = (
         match         TEXT NOT NULL CHECK (match IN ('new', 'exact', 'near')),
         score         REAL NOT NULL,
         first_seen    TEXT NOT NULL,
-        PRIMARY KEY (claim_id, document_id)
-    ) WITHOUT ROWID;
-    CREATE INDEX occurrences_document ON occurrences(document_id);
+        UNIQUE (document_id, claim_id)
+    );
+    CREATE INDEX occurrences_claim ON occurrences(claim_id);
 
     -- settings the stored data depends on, e.g. the LSH parameters the buckets were computed with
     CREATE TABLE meta (
