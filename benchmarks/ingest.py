@@ -245,7 +245,7 @@ def bare_as_extract_calls(docs: Sequence[Copy]) -> None:
 def split_pass(documents: Sequence[Document], normalizer: Normalizer) -> float:
     started = time.perf_counter()
     for document in documents:
-        claims_mod.split(document.text, normalizer.normalize, key_of)
+        claims_mod.split(document.text, normalizer.normalize_many, key_of)
     return time.perf_counter() - started
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 import tomllib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
@@ -102,26 +102,27 @@ def _western_stop(text: str, i: int) -> bool:
 
 
 def split(
-    text: str, normalize: Callable[[str], str], key: Callable[[str], str]
+    text: str, normalize: Callable[[Sequence[str]], list[str]], key: Callable[[str], str]
 ) -> tuple[list[Claim], list[Dropped]]:
     """Split a document's main text into claims and dropped sentences, in document order.
 
-    ``normalize`` is :meth:`monitor.normalize.Normalizer.normalize`, ``key`` is :func:`monitor.normalize.key_of`;
-    rules and keys work on the normalized text.
+    ``normalize`` is :meth:`monitor.normalize.Normalizer.normalize_many`, ``key`` is
+    :func:`monitor.normalize.key_of`; rules and keys work on the normalized text.
     """
+    paragraphs = [p.strip() for p in text.splitlines() if p.strip()]
+    pieces = [(index, sentence) for index, paragraph in enumerate(paragraphs) for sentence in sentences(paragraph)]
+    heads = [paragraph[:_SPEAKER_WINDOW] for paragraph in paragraphs]
+    normalized_all = normalize(heads + [sentence for _, sentence in pieces])
+    speakers = [_speaker(head) for head in normalized_all[: len(heads)]]
     claims: list[Claim] = []
     dropped: list[Dropped] = []
-    paragraphs = [p.strip() for p in text.splitlines() if p.strip()]
-    for paragraph in paragraphs:
-        speaker = _speaker(normalize(paragraph[:_SPEAKER_WINDOW]))
-        for sentence in sentences(paragraph):
-            normalized = normalize(sentence)
-            matching = key(normalized)
-            rule = _drop_rule(sentence, normalized, matching)
-            if rule:
-                dropped.append(Dropped(sentence, rule))
-            else:
-                claims.append(Claim(sentence, normalized, matching, len(claims), speaker))
+    for (index, sentence), normalized in zip(pieces, normalized_all[len(heads) :], strict=True):
+        matching = key(normalized)
+        rule = _drop_rule(sentence, normalized, matching)
+        if rule:
+            dropped.append(Dropped(sentence, rule))
+        else:
+            claims.append(Claim(sentence, normalized, matching, len(claims), speakers[index]))
     return claims, dropped
 
 

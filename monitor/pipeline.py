@@ -99,7 +99,7 @@ def ingest(fetched: Fetched, document: Document, deps: Deps, settings: Settings)
     occurrences: list[tuple[int, Claim, Match]] = []
     with deps.store.transaction():
         doc_id = deps.store.save_document(fetched, document, now)
-        found, _dropped = claims_mod.split(document.text, deps.normalizer.normalize, key_of)
+        found, _dropped = claims_mod.split(document.text, deps.normalizer.normalize_many, key_of)
         for claim in found:
             fp = fingerprint(claim.key)
             exact = deps.store.find_exact(fp)

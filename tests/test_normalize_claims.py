@@ -58,7 +58,7 @@ def test_western_sentences_split_but_decimals_and_initials_do_not() -> None:
 
 
 def test_transcript_turns_keep_their_speaker() -> None:
-    claims, _ = split(seed("003").read_text("utf-8"), NORM.normalize, key_of)
+    claims, _ = split(seed("003").read_text("utf-8"), NORM.normalize_many, key_of)
     turn = next(c for c in claims if c.text.startswith("扎克伯格：所以，我認為開源策略"))
     assert turn.speaker == "扎克伯格"
     # a later sentence of the same paragraph keeps the speaker; a narrative paragraph has none
@@ -67,7 +67,7 @@ def test_transcript_turns_keep_their_speaker() -> None:
 
 
 def test_seed_boilerplate_is_dropped_with_its_rule() -> None:
-    _, dropped = split(seed("001").read_text("utf-8"), NORM.normalize, key_of)
+    _, dropped = split(seed("001").read_text("utf-8"), NORM.normalize_many, key_of)
     rules = {d.rule for d in dropped}
     assert {"disclaimer", "copyright"} <= rules
     texts = " ".join(d.text for d in dropped)
@@ -75,13 +75,13 @@ def test_seed_boilerplate_is_dropped_with_its_rule() -> None:
 
 
 def test_app_promotion_and_editor_lines_are_dropped() -> None:
-    _, dropped = split(seed("002").read_text("utf-8"), NORM.normalize, key_of)
+    _, dropped = split(seed("002").read_text("utf-8"), NORM.normalize_many, key_of)
     assert any(d.rule == "app-promotion" and "客户端" in d.text for d in dropped)
     assert any(d.rule == "byline" for d in dropped)
 
 
 def test_short_fragments_and_headings_are_not_claims() -> None:
-    claims, dropped = split(seed("002").read_text("utf-8"), NORM.normalize, key_of)
+    claims, dropped = split(seed("002").read_text("utf-8"), NORM.normalize_many, key_of)
     assert any(d.rule == "too-short" for d in dropped)
     assert all(len(c.key) >= 8 for c in claims)
     assert "开源的重要性" not in {c.text for c in claims}
@@ -89,7 +89,7 @@ def test_short_fragments_and_headings_are_not_claims() -> None:
 
 def test_every_seed_yields_claims_with_positions_in_order() -> None:
     for path in sorted(SEEDS.iterdir()):
-        claims, _ = split(path.read_text("utf-8"), NORM.normalize, key_of)
+        claims, _ = split(path.read_text("utf-8"), NORM.normalize_many, key_of)
         assert len(claims) > 20, path.name
         assert [c.position for c in claims] == list(range(len(claims)))
 
@@ -113,6 +113,12 @@ def test_boilerplate_rules_are_data_with_names() -> None:
     ],
 )
 def test_dev_set_style_boilerplate(line: str, rule: str) -> None:
-    claims, dropped = split(line, NORM.normalize, key_of)
+    claims, dropped = split(line, NORM.normalize_many, key_of)
     assert not claims
     assert [d.rule for d in dropped] == [rule]
+
+
+def test_normalize_many_matches_one_by_one() -> None:
+    lines = [line for path in sorted(SEEDS.iterdir()) for line in path.read_text("utf-8").splitlines()]
+    assert NORM.normalize_many(lines) == [NORM.normalize(line) for line in lines]
+    assert NORM.normalize_many(["a\nb", "c"]) == ["a b", "c"]

@@ -36,7 +36,7 @@ def _ingest(store: Store, path: Path) -> list[Match]:
     data = path.read_bytes()
     fetched = Fetched(str(path), data, str(hash(data)), source="seeds", kind="text")
     doc_id = store.save_document(fetched, Document(str(path), data.decode()), NOW)
-    claims, _ = split(data.decode("utf-8"), NORM.normalize, key_of)
+    claims, _ = split(data.decode("utf-8"), NORM.normalize_many, key_of)
     verdicts = []
     found = []
     for claim in claims:
@@ -150,6 +150,6 @@ def test_changing_lsh_parameters_rebuilds_the_index(tmp_path: Path) -> None:
         assert store.ensure_index(SIGNER.parameters, sketch_of) == 0
         count = store.status().claims
         assert store.ensure_index(other.parameters, lambda text: other.sketch(key_of(text))) == count
-        claim = split(seed("002").read_text("utf-8"), NORM.normalize, key_of)[0][5]
+        claim = split(seed("002").read_text("utf-8"), NORM.normalize_many, key_of)[0][5]
         sketch = other.sketch(claim.key)
         assert sketch.signature in [sig for _, sig in store.candidates(sketch.buckets)], "signatures rebuilt too"
