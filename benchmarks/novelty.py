@@ -92,8 +92,9 @@ ROOT = Path(__file__).resolve().parents[1]
 SEEDS = ROOT / "seeds"
 DEFAULT_CACHE = ROOT / "benchmarks" / ".cache"
 #: bump when the generator, the build or the schema changes, so cached stores are not reused
-#: (2: claims carry the MinHash signature, Signer.sketch; 3: signatures in the sketches table)
-GENERATOR_VERSION = 3
+#: (2: claims carry the MinHash signature, Signer.sketch; 3: signatures in the sketches table;
+#: 4: occurrences a rowid table)
+GENERATOR_VERSION = 4
 CLAIMS_PER_DOCUMENT = 40
 MIN_CHARS, MAX_CHARS = 20, 80
 ZIPF_EXPONENT, ZIPF_SHIFT = 1.05, 2.7
