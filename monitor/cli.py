@@ -85,7 +85,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     except MonitorError as exc:
         print(f"corpus-monitor: error: {exc}", file=sys.stderr)
-        return 1
+        return exc.exit_status
 
 
 def _mailer(settings: config.Settings) -> Mailer:

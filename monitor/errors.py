@@ -4,9 +4,10 @@
 
     MonitorError                 anything this program raises on purpose
     ├── ConfigError              bad config file, key or value; bad usage  -> exit status 2
-    ├── SourceError(locator)     a document could not be read or decoded   -> a warning, run goes on
-    │   └── FetchError(url)      a web source failed (later: web sources)
-    ├── ExtractError(locator)    bytes that are not a document we can use  -> a warning, run goes on
+    ├── LocatedError(locator)    about one document                        -> a warning, run goes on
+    │   ├── SourceError          a document could not be read or decoded
+    │   │   └── FetchError(url)  a web source failed (later: web sources)
+    │   └── ExtractError         bytes that are not a document we can use
     ├── StoreError               the SQLite store failed                   -> exit status 1
     └── DeliveryError            the digest could not be written or sent   -> exit status 1
 
@@ -32,26 +33,25 @@ class ConfigError(MonitorError):
         super().__init__("; ".join(self.problems))
 
 
-class SourceError(MonitorError):
-    """One document of a source could not be read (unreadable, binary, undecodable)."""
+class LocatedError(MonitorError):
+    """An error about one document, named by its locator (file path or URL)."""
 
     def __init__(self, locator: str, reason: str) -> None:
         self.locator = locator
         self.reason = reason
         super().__init__(f"{locator}: {reason}")
+
+
+class SourceError(LocatedError):
+    """One document of a source could not be read (unreadable, binary, undecodable)."""
 
 
 class FetchError(SourceError):
     """A web source could not be fetched."""
 
 
-class ExtractError(MonitorError):
+class ExtractError(LocatedError):
     """A document's bytes gave no usable text."""
-
-    def __init__(self, locator: str, reason: str) -> None:
-        self.locator = locator
-        self.reason = reason
-        super().__init__(f"{locator}: {reason}")
 
 
 class StoreError(MonitorError):

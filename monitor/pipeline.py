@@ -21,7 +21,7 @@ from monitor import claims as claims_mod
 from monitor import digest as digest_mod
 from monitor.config import FolderSource, Settings
 from monitor.delivery import Mailer, build_message
-from monitor.errors import DeliveryError, ExtractError, SourceError, StoreError
+from monitor.errors import DeliveryError, LocatedError, SourceError, StoreError
 from monitor.extract import extract
 from monitor.models import Candidate, Claim, Document, Fetched, Match, RunReport, SourceOutcome
 from monitor.normalize import Normalizer, key_of
@@ -83,7 +83,7 @@ def _scan_folder(source: FolderSource, deps: Deps, pending: list[_Pending]) -> S
                 unchanged += 1
                 continue
             pending.append(_Pending(fetched, extract(fetched)))
-        except (SourceError, ExtractError) as exc:
+        except LocatedError as exc:
             errors.append(f"{path}: skipped: {exc.reason}")
         except StoreError:
             raise
