@@ -453,7 +453,7 @@ def measure(path: Path, n: int, count: int, warmup: int, seed: int, novelty: Nov
                 sketch = signer.sketch(key)
                 ids = plausible(sketch.signature, store.candidates(sketch.buckets), threshold)
                 cands = [Candidate(i, n, key_of(n)) for i, n in store.claim_texts(ids)]
-                decide(key, text, None, cands, shingle=shingle, threshold=threshold)
+                decide(key, text, cands, shingle=shingle, threshold=threshold)
         totals = dict.fromkeys(STEPS, 0.0)
         per_claim: list[float] = []
         results = []
@@ -475,7 +475,7 @@ def measure(path: Path, n: int, count: int, warmup: int, seed: int, novelty: Nov
                 t4 = clock()
                 ids = plausible(sketch.signature, cands, threshold)
                 texts = [Candidate(i, n, key_of(n)) for i, n in store.claim_texts(ids)]
-                match = decide(key, text, None, texts, shingle=shingle, threshold=threshold)
+                match = decide(key, text, texts, shingle=shingle, threshold=threshold)
                 t5 = clock()
                 buckets = sketch.buckets
             for step, took in zip(STEPS, (t1 - t0, t2 - t1, t3 - t2, t4 - t3, t5 - t4), strict=True):

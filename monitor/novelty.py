@@ -114,18 +114,8 @@ def plausible(signature: bytes, candidates: Sequence[tuple[int, bytes]], thresho
     return [candidates[i][0] for i in best.tolist() if scores[i] >= floor]
 
 
-def decide(
-    key: str,
-    normalized: str,
-    exact: int | None,
-    candidates: Iterable[Candidate],
-    *,
-    shingle: int,
-    threshold: float,
-) -> Match:
-    """The verdict on one claim given the store's exact hit and its (plausible) LSH candidates."""
-    if exact is not None:
-        return Match(exact, "exact", 1.0)
+def decide(key: str, normalized: str, candidates: Iterable[Candidate], *, shingle: int, threshold: float) -> Match:
+    """The near-duplicate verdict on a claim with no exact match, given its (plausible) LSH candidates."""
     grams = shingles(key, shingle)
     mine = figures(normalized)
     best: Match = Match(None, "new", 0.0)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -82,7 +82,8 @@ def _scan_folder(source: FolderSource, deps: Deps, pending: list[_Pending]) -> S
                 deps.store.touch_document(state.id, fetched.size, fetched.mtime_ns)
                 unchanged += 1
                 continue
-            pending.append(_Pending(fetched, extract(fetched)))
+            # the raw bytes are not kept: a first scan of a large folder holds only the extracted texts
+            pending.append(_Pending(replace(fetched, data=b""), extract(fetched)))
         except LocatedError as exc:
             errors.append(f"{path}: skipped: {exc.reason}")
         except StoreError:
@@ -110,8 +111,7 @@ def ingest(fetched: Fetched, document: Document, deps: Deps, settings: Settings)
                 ids = plausible(sketch.signature, deps.store.candidates(sketch.buckets), novelty.threshold)
                 candidates = [Candidate(i, n, key_of(n)) for i, n in deps.store.claim_texts(ids)]
                 match = decide(
-                    claim.key, claim.normalized, None, candidates,
-                    shingle=novelty.shingle, threshold=novelty.threshold,
+                    claim.key, claim.normalized, candidates, shingle=novelty.shingle, threshold=novelty.threshold
                 )
                 if match.claim_id is None:
                     match = Match(deps.store.add_claim(claim, fp, sketch, doc_id, now), "new", 1.0)

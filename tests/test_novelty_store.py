@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import sqlite3
 from datetime import UTC, datetime
 from pathlib import Path
@@ -9,49 +10,39 @@ from pathlib import Path
 import pytest
 from helpers import SEEDS, seed
 
+from monitor import config
 from monitor.claims import split
+from monitor.digest import environment
 from monitor.errors import StoreError
-from monitor.models import Candidate, Document, Fetched, Match
+from monitor.extract import extract
+from monitor.models import Candidate, Fetched
 from monitor.normalize import Normalizer, key_of
 from monitor.novelty import (
     Signer,
     decide,
     estimate,
     figures,
-    fingerprint,
     jaccard,
     plausible,
     shingles,
 )
+from monitor.pipeline import Deps, ingest
 from monitor.schema import MIGRATIONS
 from monitor.store import Store
 
 NORM = Normalizer("t2s")
 NOW = datetime(2024, 7, 30, 12, 0, tzinfo=UTC)
-SIGNER = Signer(shingle=2, bands=32, rows=3)
+SETTINGS = config.load(None, cwd=Path("/nonexistent"))
+SIGNER = Signer(shingle=SETTINGS.novelty.shingle, bands=SETTINGS.novelty.bands, rows=SETTINGS.novelty.rows)
 
 
-def _ingest(store: Store, path: Path) -> list[Match]:
-    """A minimal ingest of one seed, using the store and novelty directly."""
+def _ingest(store: Store, path: Path) -> int:
+    """The pipeline's own ingest of one seed into ``store``; returns how many claims were new."""
     data = path.read_bytes()
-    fetched = Fetched(str(path), data, str(hash(data)), source="seeds", kind="text")
-    doc_id = store.save_document(fetched, Document(str(path), data.decode()), NOW)
-    claims, _ = split(data.decode("utf-8"), NORM.normalize_many, key_of)
-    verdicts = []
-    found = []
-    for claim in claims:
-        fp = fingerprint(claim.key)
-        exact = store.find_exact(fp)
-        sketch = SIGNER.sketch(claim.key)
-        ids = plausible(sketch.signature, store.candidates(sketch.buckets), 0.3)
-        candidates = [Candidate(i, n, key_of(n)) for i, n in store.claim_texts(ids)]
-        match = decide(claim.key, claim.normalized, exact, candidates, shingle=2, threshold=0.3)
-        if match.claim_id is None:
-            match = Match(store.add_claim(claim, fp, sketch, doc_id, NOW), "new", 1.0)
-        found.append((match.claim_id or 0, claim, match))
-        verdicts.append(match)
-    store.add_occurrences(doc_id, found, NOW)
-    return verdicts
+    fetched = Fetched(str(path), data, hashlib.sha256(data).hexdigest(), source="seeds", kind="text")
+    deps = Deps(store=store, normalizer=NORM, signer=SIGNER, templates=environment())
+    store.ensure_index(SIGNER.parameters, lambda text: SIGNER.sketch(key_of(text)))
+    return ingest(fetched, extract(fetched), deps, SETTINGS)
 
 
 def test_store_is_a_wal_sqlite_file_with_migrations(tmp_path: Path) -> None:
@@ -94,10 +85,16 @@ def test_traditional_and_simplified_seed_sentence_is_one_claim_with_two_sources(
 
 def test_reingesting_a_seed_finds_every_claim_known(tmp_path: Path) -> None:
     with Store(tmp_path / "s.sqlite3") as store:
-        first = _ingest(store, seed("002"))
-        again = _ingest(store, seed("002"))
-    assert any(m.kind == "new" for m in first)
-    assert all(m.kind == "exact" for m in again)
+        assert _ingest(store, seed("002")) > 20
+        assert _ingest(store, seed("002")) == 0
+        copy = tmp_path / "copy.txt"
+        copy.write_bytes(seed("002").read_bytes())
+        assert _ingest(store, copy) == 0
+        claims = store.status().claims
+    db = sqlite3.connect(tmp_path / "s.sqlite3")
+    kinds = dict(db.execute("SELECT match, count(*) FROM occurrences o JOIN documents d ON d.id = o.document_id"
+                            " WHERE d.locator = ? GROUP BY match", (str(copy),)).fetchall())
+    assert kinds.get("exact", 0) + kinds.get("near", 0) == claims and "new" not in kinds
 
 
 def test_near_duplicate_found_through_the_index_and_figures_guard() -> None:
@@ -112,11 +109,11 @@ def test_near_duplicate_found_through_the_index_and_figures_guard() -> None:
     assert abs(est - jaccard(shingles(ka, 2), shingles(kb, 2))) < 0.2
     assert plausible(sb.signature, [(7, sa.signature)], 0.3) == [7]
     stored = [Candidate(7, a, ka)]
-    verdict = decide(kb, b, None, stored, shingle=2, threshold=0.3)
+    verdict = decide(kb, b, stored, shingle=2, threshold=0.3)
     assert verdict.kind == "near" and verdict.claim_id == 7
     changed = b.replace("SAM2", "SAM3")
     assert figures(changed) != figures(a)
-    assert decide(NORM.key(changed), changed, None, stored, shingle=2, threshold=0.3).kind == "new"
+    assert decide(NORM.key(changed), changed, stored, shingle=2, threshold=0.3).kind == "new"
 
 
 def test_unrelated_claims_do_not_match() -> None:
@@ -124,7 +121,7 @@ def test_unrelated_claims_do_not_match() -> None:
     b = NORM.normalize("英伟达股价在对谈次日收跌约7%,市场对AI板块估值过高的担忧仍未消散。")
     sa, sb = SIGNER.sketch(NORM.key(a)), SIGNER.sketch(NORM.key(b))
     assert plausible(sb.signature, [(1, sa.signature)], 0.3) == []
-    assert decide(NORM.key(b), b, None, [Candidate(1, a, key_of(a))], shingle=2, threshold=0.3).kind == "new"
+    assert decide(NORM.key(b), b, [Candidate(1, a, key_of(a))], shingle=2, threshold=0.3).kind == "new"
 
 
 def test_savepoints_roll_back_only_the_failed_part(tmp_path: Path) -> None:
