@@ -5,12 +5,14 @@ from __future__ import annotations
 import email
 import email.policy
 import socket
+import ssl
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from email.message import EmailMessage
 from typing import Any
 
 import pytest
+import trustme
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
 
@@ -93,6 +95,57 @@ def smtp_server() -> Iterator[SmtpServer]:
         auth_require_tls=False,
     )
     controller.start()
+    try:
+        yield state
+    finally:
+        controller.stop()
+
+
+@dataclass
+class TlsPair:
+    """A throwaway certificate authority: the server's context and a client context that trusts it."""
+
+    server: ssl.SSLContext
+    client: ssl.SSLContext
+
+
+@pytest.fixture(scope="session")
+def tls() -> TlsPair:
+    """A local CA (trustme) issuing a certificate for 127.0.0.1 and localhost."""
+    authority = trustme.CA()
+    server = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    authority.issue_cert("127.0.0.1", "localhost").configure_cert(server)
+    client = ssl.create_default_context()
+    authority.configure_trust(client)
+    return TlsPair(server, client)
+
+
+def _start(state: SmtpServer, **options: Any) -> Controller:
+    handler = _Handler(state)
+    controller = Controller(
+        handler, hostname=state.host, port=state.port, server_hostname="localhost",
+        authenticator=handler.authenticate, **options,
+    )
+    controller.start()
+    return controller
+
+
+@pytest.fixture
+def starttls_server(tls: TlsPair) -> Iterator[SmtpServer]:
+    """A real aiosmtpd server on 127.0.0.1 that requires STARTTLS before anything else."""
+    state = SmtpServer(host="127.0.0.1", port=free_port())
+    controller = _start(state, tls_context=tls.server, require_starttls=True)
+    try:
+        yield state
+    finally:
+        controller.stop()
+
+
+@pytest.fixture
+def implicit_tls_server(tls: TlsPair) -> Iterator[SmtpServer]:
+    """A real aiosmtpd server on 127.0.0.1 speaking TLS from the first byte (SMTPS)."""
+    state = SmtpServer(host="127.0.0.1", port=free_port())
+    controller = _start(state, ssl_context=tls.server)
     try:
         yield state
     finally:

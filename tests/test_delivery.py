@@ -17,7 +17,7 @@ from monitor.errors import ConfigError, DeliveryError
 from monitor.models import Digest, DigestClaim, DigestDocument, Rendered
 
 if TYPE_CHECKING:
-    from conftest import SmtpServer
+    from conftest import SmtpServer, TlsPair
 
 SEEDS = Path(__file__).parents[1] / "seeds"
 SENDER = "corpus-monitor <monitor@example.org>"
@@ -224,3 +224,35 @@ def test_smtp_settings_are_checked() -> None:
         SmtpMailer("localhost", 25, security="ssl")
     with pytest.raises(ConfigError, match="password"):
         SmtpMailer("localhost", 25, username="monitor")
+
+
+def test_smtp_starttls_with_login(rendered: Rendered, starttls_server: SmtpServer, tls: TlsPair) -> None:
+    starttls_server.credentials["monitor"] = "s3cret-pass"
+    mailer = SmtpMailer(starttls_server.host, starttls_server.port, security="starttls", username="monitor",
+                        password="s3cret-pass", timeout=5, ssl_context=tls.client)
+    mailer.deliver(build_message(rendered, sender=SENDER, recipients=RECIPIENTS))
+    (received,) = starttls_server.messages
+    assert received["Subject"] == rendered.subject
+
+
+def test_smtp_implicit_tls(rendered: Rendered, implicit_tls_server: SmtpServer, tls: TlsPair) -> None:
+    mailer = SmtpMailer(implicit_tls_server.host, implicit_tls_server.port, security="tls", timeout=5,
+                        ssl_context=tls.client)
+    assert mailer.deliver(build_message(rendered, sender=SENDER, recipients=RECIPIENTS)).startswith("smtp://")
+    assert len(implicit_tls_server.messages) == 1
+
+
+def test_smtp_tls_refuses_an_untrusted_certificate(rendered: Rendered, implicit_tls_server: SmtpServer) -> None:
+    mailer = SmtpMailer(implicit_tls_server.host, implicit_tls_server.port, security="tls", timeout=5)
+    with pytest.raises(DeliveryError, match=f"{implicit_tls_server.port}"):
+        mailer.deliver(build_message(rendered, sender=SENDER, recipients=RECIPIENTS))
+    assert implicit_tls_server.messages == []
+
+
+def test_smtp_plain_connection_to_a_starttls_only_server_fails_clearly(
+    rendered: Rendered, starttls_server: SmtpServer
+) -> None:
+    mailer = SmtpMailer(starttls_server.host, starttls_server.port, security="none", timeout=5)
+    with pytest.raises(DeliveryError, match=f"{starttls_server.host}:{starttls_server.port}"):
+        mailer.deliver(build_message(rendered, sender=SENDER, recipients=RECIPIENTS))
+    assert starttls_server.messages == []
