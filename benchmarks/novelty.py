@@ -93,8 +93,8 @@ SEEDS = ROOT / "seeds"
 DEFAULT_CACHE = ROOT / "benchmarks" / ".cache"
 #: bump when the generator, the build or the schema changes, so cached stores are not reused
 #: (2: claims carry the MinHash signature, Signer.sketch; 3: signatures in the sketches table;
-#: 4: occurrences a rowid table)
-GENERATOR_VERSION = 4
+#: 4: occurrences a rowid table; 5: 31-bit bucket ids)
+GENERATOR_VERSION = 5
 CLAIMS_PER_DOCUMENT = 40
 MIN_CHARS, MAX_CHARS = 20, 80
 ZIPF_EXPONENT, ZIPF_SHIFT = 1.05, 2.7

@@ -96,7 +96,7 @@ class Sketch:
 
     #: the low 16 bits of each of the ``bands * rows`` minima (b-bit MinHash), as bytes
     signature: bytes
-    #: one signed 64-bit bucket id per band
+    #: one bucket id (31 bits) per band
     buckets: list[int]
 
 

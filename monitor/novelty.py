@@ -24,7 +24,9 @@ from monitor.models import Candidate, Match, Sketch
 
 _POLY = np.uint64(0x100000001B3)  # FNV's 64-bit prime, as a polynomial base over code points
 _SHIFT = np.uint64(32)
-_MASK63 = np.uint64((1 << 63) - 1)
+#: bucket ids keep 31 bits, which SQLite stores in 4 bytes; among a million claims' 16 million bucket
+#: rows about one lookup in eight meets a stray id, one more candidate for the signature screen to drop
+_BUCKET_MASK = np.uint64((1 << 31) - 1)
 #: how far below the threshold an estimated similarity may be and still get the exact comparison
 ESTIMATE_MARGIN = 0.15
 #: at most this many candidates, the best estimated, get the exact comparison
@@ -65,7 +67,7 @@ class Signer:
     def __init__(self, *, shingle: int = 2, bands: int = 16, rows: int = 3, seed: int = 20240730) -> None:
         self.shingle, self.bands, self.rows = shingle, bands, rows
         #: what the buckets depend on; the store rebuilds its index when this changes
-        self.parameters = f"minhash-ms shingle={shingle} bands={bands} rows={rows} seed={seed}"
+        self.parameters = f"minhash-ms31 shingle={shingle} bands={bands} rows={rows} seed={seed}"
         rng = np.random.default_rng(seed)
         perms = bands * rows
         self._a = rng.integers(1, 1 << 63, size=perms, dtype=np.uint64) | np.uint64(1)
@@ -89,7 +91,7 @@ class Signer:
             return Sketch(b"", [])
         hashed = (np.multiply.outer(self._codes(key), self._a) + self._b) >> _SHIFT
         signature = hashed.min(axis=0)
-        banded = ((signature.reshape(self.bands, self.rows) * self._mix).sum(axis=1) ^ self._salt) & _MASK63
+        banded = ((signature.reshape(self.bands, self.rows) * self._mix).sum(axis=1) ^ self._salt) & _BUCKET_MASK
         return Sketch(signature.astype(np.uint16).tobytes(), banded.tolist())
 
 
