@@ -10,16 +10,15 @@ Secrets never come from the file: the SMTP password is read from the environment
 from __future__ import annotations
 
 import dataclasses
-import difflib
-import math
 import os
 import re
 import tomllib
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
 
+from monitor.checks import REQUIRED, Checker, Invalid, Option, check, choice, number, resolve, show
 from monitor.errors import ConfigError
 
 #: the file ``load`` looks for in the working directory when given no path
@@ -124,28 +123,6 @@ class Overrides:
     outbox: Path | None = None
 
 
-class _Invalid(Exception):
-    """A value failed its check: ``expected`` describes a good one; ``at``/``got`` name a bad part."""
-
-    def __init__(self, expected: str, at: str = "", got: Any = None) -> None:
-        super().__init__(expected)
-        self.expected, self.at, self.got = expected, at, got
-
-
-Check = Callable[[Any], Any]
-_REQUIRED: Any = object()
-
-
-@dataclass(frozen=True)
-class Option:
-    """One key of a table: its check, its default (``_REQUIRED`` if none) and whether it is a path."""
-
-    check: Check
-    default: Any = _REQUIRED
-    #: resolve the string against the config file's directory
-    path: bool = False
-
-
 @dataclass(frozen=True)
 class SourceKind:
     """A kind of source: the dataclass it builds and the options of its ``[[sources]]`` table."""
@@ -156,45 +133,11 @@ class SourceKind:
     names_by: str
 
 
-def _check(expected: str, ok: Callable[[Any], bool], convert: Callable[[Any], Any] = lambda v: v) -> Check:
-    """A check accepting a value when ``ok(value)``, returning ``convert(value)``."""
-
-    def check(value: Any) -> Any:
-        if not ok(value):
-            raise _Invalid(expected)
-        return convert(value)
-
-    return check
-
-
-def _number(low: float, high: float | None = None, *, integer: bool = False, above: bool = False) -> Check:
-    """A finite number from ``low`` (excluded if ``above``) to ``high``; with ``integer``, an int only.
-
-    ``type()`` rather than isinstance, because a bool is an int to Python but not to a config file.
-    """
-    types, what = ((int,), "an integer") if integer else ((int, float), "a number")
-    if high is None:
-        expected = f"{what} {'greater than' if above else '>='} {low:g}"
-    else:
-        expected = f"{what} greater than {low:g} and at most {high:g}" if above else f"{what} from {low:g} to {high:g}"
-
-    def ok(value: Any) -> bool:
-        if type(value) not in types or not math.isfinite(value):
-            return False
-        return (value > low if above else value >= low) and (high is None or value <= high)
-
-    return _check(expected, ok, int if integer else float)
-
-
-def _choice(*choices: str) -> Check:
-    return _check("one of " + ", ".join(map(repr, choices)), lambda v: v in choices)
-
-
 _ADDRESS = r"[^@\s<>,;\"]+@[^@\s<>,;\".][^@\s<>,;\"]*"
 _ADDRESS_FORMS = re.compile(rf"{_ADDRESS}|[^<>@\"]*<{_ADDRESS}>")
-_string = _check("a non-empty string", lambda v: isinstance(v, str) and bool(v.strip()))
-_env_name = _check("an environment variable name", lambda v: isinstance(v, str) and v.isascii() and v.isidentifier())
-_address = _check(
+_string = check("a non-empty string", lambda v: isinstance(v, str) and bool(v.strip()))
+_env_name = check("an environment variable name", lambda v: isinstance(v, str) and v.isascii() and v.isidentifier())
+_address = check(
     "an email address like 'you@example.com' or 'You <you@example.com>'",
     lambda v: isinstance(v, str) and bool(_ADDRESS_FORMS.fullmatch(v.strip())),
     str.strip,
@@ -203,19 +146,19 @@ _address = _check(
 
 def _addresses(value: Any) -> tuple[str, ...]:
     if not isinstance(value, list) or not value:
-        raise _Invalid("a non-empty array of email addresses")
+        raise Invalid("a non-empty array of email addresses")
     for index, item in enumerate(value):
         try:
             _address(item)
-        except _Invalid as exc:
-            raise _Invalid(exc.expected, at=f"[{index}]", got=item) from None
+        except Invalid as exc:
+            raise Invalid(exc.expected, at=f"[{index}]", got=item) from None
     return tuple(map(_address, value))
 
 
 SOURCE_KINDS: dict[str, SourceKind] = {
     "folder": SourceKind(
         factory=FolderSource,
-        options={"path": Option(_string, path=True), "settle_seconds": Option(_number(0), 0.0)},
+        options={"path": Option(_string, path=True), "settle_seconds": Option(number(0), 0.0)},
         names_by="path",
     ),
 }
@@ -226,12 +169,12 @@ _DEFAULT_SOURCES = [{"kind": "folder", "path": "seeds"}]
 #: the tables besides [[sources]]; an absent table takes these defaults, unless it has a required key
 TABLES: dict[str, dict[str, Option]] = {
     "store": {"path": Option(_string, "var/monitor.sqlite3", path=True)},
-    "normalize": {"opencc": Option(_choice(*OPENCC_CONFIGS), "t2s")},
+    "normalize": {"opencc": Option(choice(*OPENCC_CONFIGS), "t2s")},
     "novelty": {
-        "shingle": Option(_number(1, 8, integer=True), 2),
-        "threshold": Option(_number(0, 1, above=True), 0.3),
-        "bands": Option(_number(1, integer=True), 16),
-        "rows": Option(_number(1, integer=True), 3),
+        "shingle": Option(number(1, 8, integer=True), 2),
+        "threshold": Option(number(0, 1, above=True), 0.3),
+        "bands": Option(number(1, integer=True), 16),
+        "rows": Option(number(1, integer=True), 3),
     },
     "digest": {
         "outbox": Option(_string, "var/outbox", path=True),
@@ -240,11 +183,11 @@ TABLES: dict[str, dict[str, Option]] = {
     },
     "smtp": {
         "host": Option(_string),
-        "port": Option(_number(1, 65535, integer=True), None),
-        "security": Option(_choice(*SECURITY_PORTS), "starttls"),
+        "port": Option(number(1, 65535, integer=True), None),
+        "security": Option(choice(*SECURITY_PORTS), "starttls"),
         "username": Option(_string, None),
         "password_env": Option(_env_name, None),
-        "timeout_seconds": Option(_number(0, above=True), 30.0),
+        "timeout_seconds": Option(number(0, above=True), 30.0),
     },
 }
 #: keys refused with a reason rather than as unknown
@@ -254,79 +197,31 @@ REFUSED = {
 }
 
 
-def _show(value: Any) -> str:
-    text = "a table" if isinstance(value, dict) else repr(value)
-    return text if len(text) <= 60 else text[:57] + "..."
-
-
-def _resolve(base: Path, written: str | Path) -> Path:
-    return (base / Path(written).expanduser()).resolve()
-
-
-class _Checker:
-    """Checks tables against their schemas, collecting ``(key path, message)`` problems."""
-
-    def __init__(self, base: Path) -> None:
-        self.base = base
-        self.problems: list[tuple[str, str]] = []
-
-    def table(self, raw: Any, where: str, schema: Mapping[str, Option], extra: tuple[str, ...] = ()) -> dict[str, Any]:
-        """Return every key of ``schema``, checked or defaulted; a bad or missing key is left out."""
-        if not isinstance(raw, dict):
-            self.problems.append((where, f"expected a table, got {_show(raw)}"))
-            raw = {}
-        known = [*extra, *schema]
-        for key in raw:
-            if key not in known:
-                self.unknown(f"{where}.{key}", key, known, "key")
-        values: dict[str, Any] = {}
-        for key, option in schema.items():
-            if key not in raw and option.default is _REQUIRED:
-                self.problems.append((f"{where}.{key}", "required key is missing"))
-                continue
-            try:
-                value = option.check(raw[key]) if key in raw else option.default
-            except _Invalid as exc:
-                got = _show(raw[key] if exc.got is None else exc.got)
-                self.problems.append((f"{where}.{key}{exc.at}", f"expected {exc.expected}, got {got}"))
-                continue
-            values[key] = _resolve(self.base, value) if option.path and value is not None else value
-        return values
-
-    def unknown(self, where: str, key: str, known: list[str], what: str) -> None:
-        """Report an unknown key or table: the reason if it is refused, else the nearest known name."""
-        if where in REFUSED:
-            self.problems.append((where, REFUSED[where]))
-            return
-        close = difflib.get_close_matches(key, known, n=1)
-        hint = f"did you mean {close[0]!r}?" if close else "known: " + ", ".join(known)
-        self.problems.append((where, f"unknown {what} ({hint})"))
-
-    def sources(self, raw: Any) -> list[Source]:
-        """Check the [[sources]] array of tables, each against its kind's options; names are unique."""
-        if not isinstance(raw, list) or not all(isinstance(item, dict) for item in raw):
-            self.problems.append(("sources", f"expected an array of tables ([[sources]]), got {_show(raw)}"))
-            return []
-        built: list[Source] = []
-        seen: dict[str, str] = {}
-        for index, item in enumerate(raw):
-            where = f"sources[{index}]"
-            kind = SOURCE_KINDS.get(item["kind"]) if isinstance(item.get("kind"), str) else None
-            if kind is None:
-                got = f"unknown source kind {item['kind']!r}" if "kind" in item else "required key is missing"
-                self.problems.append((f"{where}.kind", f"{got} (known: {', '.join(SOURCE_KINDS)})"))
-                continue
-            schema = {**_SOURCE_COMMON, **kind.options}
-            values = self.table(item, where, schema, extra=("kind",))
-            if "name" not in values:  # a bad name, already reported
-                continue
-            name = values["name"] or f"{item['kind']}:{item.get(kind.names_by)}"
-            if name in seen:
-                self.problems.append((f"{where}.name", f"duplicate source name {name!r} (also {seen[name]})"))
-            seen.setdefault(name, where)
-            if len(values) == len(schema):
-                built.append(kind.factory(**{**values, "name": name}))
-        return built
+def _sources(checker: Checker, raw: Any) -> list[Source]:
+    """Check the [[sources]] array of tables, each against its kind's options; names are unique."""
+    if not isinstance(raw, list) or not all(isinstance(item, dict) for item in raw):
+        checker.problems.append(("sources", f"expected an array of tables ([[sources]]), got {show(raw)}"))
+        return []
+    built: list[Source] = []
+    seen: dict[str, str] = {}
+    for index, item in enumerate(raw):
+        where = f"sources[{index}]"
+        kind = SOURCE_KINDS.get(item["kind"]) if isinstance(item.get("kind"), str) else None
+        if kind is None:
+            got = f"unknown source kind {item['kind']!r}" if "kind" in item else "required key is missing"
+            checker.problems.append((f"{where}.kind", f"{got} (known: {', '.join(SOURCE_KINDS)})"))
+            continue
+        schema = {**_SOURCE_COMMON, **kind.options}
+        values = checker.table(item, where, schema, extra=("kind",))
+        if "name" not in values:  # a bad name, already reported
+            continue
+        name = values["name"] or f"{item['kind']}:{item.get(kind.names_by)}"
+        if name in seen:
+            checker.problems.append((f"{where}.name", f"duplicate source name {name!r} (also {seen[name]})"))
+        seen.setdefault(name, where)
+        if len(values) == len(schema):
+            built.append(kind.factory(**{**values, "name": name}))
+    return built
 
 
 def _read(path: Path, label: str) -> dict[str, Any]:
@@ -382,22 +277,22 @@ def load(
     if path is None and (cwd / DEFAULT_FILENAME).is_file():
         path = Path(DEFAULT_FILENAME)
     label = str(path) if path is not None else "(defaults)"
-    config_path = _resolve(cwd, path) if path is not None else None
+    config_path = resolve(cwd, path) if path is not None else None
     raw = _read(config_path, label) if config_path is not None else {}
 
-    checker = _Checker(config_path.parent if config_path is not None else cwd)
+    checker = Checker(config_path.parent if config_path is not None else cwd, REFUSED)
     for key in raw:
         if key not in TABLES and key != "sources":
             checker.unknown(key, key, [*TABLES, "sources"], "table" if isinstance(raw[key], dict) else "key")
     tables = {
         name: checker.table(raw.get(name, {}), name, schema)
         for name, schema in TABLES.items()
-        if name in raw or _REQUIRED not in (option.default for option in schema.values())
+        if name in raw or REQUIRED not in (option.default for option in schema.values())
     }
     smtp = _smtp(tables["smtp"], environ, checker.problems) if "smtp" in tables else None
-    sources = checker.sources(raw.get("sources", _DEFAULT_SOURCES))
+    sources = _sources(checker, raw.get("sources", _DEFAULT_SOURCES))
     if overrides.folder is not None:
-        folder = FolderSource(name=f"folder:{overrides.folder}", path=_resolve(cwd, overrides.folder))
+        folder = FolderSource(name=f"folder:{overrides.folder}", path=resolve(cwd, overrides.folder))
         sources = [folder, *(source for source in sources if not isinstance(source, FolderSource))]
     elif raw.get("sources") == []:
         checker.problems.append(("sources", "no sources: add a [[sources]] table, or drop the key for ./seeds"))
@@ -406,10 +301,10 @@ def load(
 
     digest = tables["digest"]
     return Settings(
-        store_path=_resolve(cwd, overrides.store) if overrides.store is not None else tables["store"]["path"],
+        store_path=resolve(cwd, overrides.store) if overrides.store is not None else tables["store"]["path"],
         sources=tuple(sources),
         opencc=tables["normalize"]["opencc"],
-        outbox=_resolve(cwd, overrides.outbox) if overrides.outbox is not None else digest["outbox"],
+        outbox=resolve(cwd, overrides.outbox) if overrides.outbox is not None else digest["outbox"],
         sender=digest["from"],
         recipients=digest["to"],
         smtp=smtp,

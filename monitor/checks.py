@@ -1,0 +1,121 @@
+"""Checks of configuration tables against schemas, collecting every problem with its key path.
+
+Generic: nothing here knows corpus-monitor's tables (``monitor.config`` describes them).
+"""
+
+from __future__ import annotations
+
+import difflib
+import math
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+
+class Invalid(Exception):
+    """A value failed its check: ``expected`` describes a good one; ``at``/``got`` name a bad part."""
+
+    def __init__(self, expected: str, at: str = "", got: Any = None) -> None:
+        super().__init__(expected)
+        self.expected, self.at, self.got = expected, at, got
+
+
+Check = Callable[[Any], Any]
+REQUIRED: Any = object()
+
+
+@dataclass(frozen=True)
+class Option:
+    """One key of a table: its check, its default (``REQUIRED`` if none) and whether it is a path."""
+
+    check: Check
+    default: Any = REQUIRED
+    #: resolve the string against the config file's directory
+    path: bool = False
+
+
+def check(expected: str, ok: Callable[[Any], bool], convert: Callable[[Any], Any] = lambda v: v) -> Check:
+    """A check accepting a value when ``ok(value)``, returning ``convert(value)``."""
+
+    def checked(value: Any) -> Any:
+        if not ok(value):
+            raise Invalid(expected)
+        return convert(value)
+
+    return checked
+
+
+def number(low: float, high: float | None = None, *, integer: bool = False, above: bool = False) -> Check:
+    """A finite number from ``low`` (excluded if ``above``) to ``high``; with ``integer``, an int only.
+
+    ``type()`` rather than isinstance, because a bool is an int to Python but not to a config file.
+    """
+    types, what = ((int,), "an integer") if integer else ((int, float), "a number")
+    if high is None:
+        expected = f"{what} {'greater than' if above else '>='} {low:g}"
+    else:
+        expected = f"{what} greater than {low:g} and at most {high:g}" if above else f"{what} from {low:g} to {high:g}"
+
+    def ok(value: Any) -> bool:
+        if type(value) not in types or not math.isfinite(value):
+            return False
+        return (value > low if above else value >= low) and (high is None or value <= high)
+
+    return check(expected, ok, int if integer else float)
+
+
+def choice(*choices: str) -> Check:
+    return check("one of " + ", ".join(map(repr, choices)), lambda v: v in choices)
+
+
+def show(value: Any) -> str:
+    text = "a table" if isinstance(value, dict) else repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def resolve(base: Path, written: str | Path) -> Path:
+    return (base / Path(written).expanduser()).resolve()
+
+
+class Checker:
+    """Checks tables against their schemas, collecting ``(key path, message)`` problems."""
+
+    def __init__(self, base: Path, refused: Mapping[str, str]) -> None:
+        #: relative paths resolve against this directory
+        self.base = base
+        #: key path -> why the key is refused (rather than reported as unknown)
+        self.refused = refused
+        self.problems: list[tuple[str, str]] = []
+
+    def table(self, raw: Any, where: str, schema: Mapping[str, Option], extra: tuple[str, ...] = ()) -> dict[str, Any]:
+        """Return every key of ``schema``, checked or defaulted; a bad or missing key is left out."""
+        if not isinstance(raw, dict):
+            self.problems.append((where, f"expected a table, got {show(raw)}"))
+            raw = {}
+        known = [*extra, *schema]
+        for key in raw:
+            if key not in known:
+                self.unknown(f"{where}.{key}", key, known, "key")
+        values: dict[str, Any] = {}
+        for key, option in schema.items():
+            if key not in raw and option.default is REQUIRED:
+                self.problems.append((f"{where}.{key}", "required key is missing"))
+                continue
+            try:
+                value = option.check(raw[key]) if key in raw else option.default
+            except Invalid as exc:
+                got = show(raw[key] if exc.got is None else exc.got)
+                self.problems.append((f"{where}.{key}{exc.at}", f"expected {exc.expected}, got {got}"))
+                continue
+            values[key] = resolve(self.base, value) if option.path and value is not None else value
+        return values
+
+    def unknown(self, where: str, key: str, known: list[str], what: str) -> None:
+        """Report an unknown key or table: the reason if it is refused, else the nearest known name."""
+        if where in self.refused:
+            self.problems.append((where, self.refused[where]))
+            return
+        close = difflib.get_close_matches(key, known, n=1)
+        hint = f"did you mean {close[0]!r}?" if close else "known: " + ", ".join(known)
+        self.problems.append((where, f"unknown {what} ({hint})"))
