@@ -101,9 +101,10 @@ def ingest(fetched: Fetched, document: Document, deps: Deps, settings: Settings)
     with deps.store.transaction():
         doc_id = deps.store.save_document(fetched, document, now)
         found, _dropped = claims_mod.split(document.text, deps.normalizer.normalize_many, key_of)
-        for claim in found:
-            fp = fingerprint(claim.key)
-            exact = deps.store.find_exact(fp)
+        prints = [fingerprint(claim.key) for claim in found]
+        known = deps.store.find_exact_many(prints)  # claims added below join it, for repeats in this document
+        for claim, fp in zip(found, prints, strict=True):
+            exact = known.get(fp)
             if exact is not None:
                 match = Match(exact, "exact", 1.0)
             else:
@@ -114,7 +115,8 @@ def ingest(fetched: Fetched, document: Document, deps: Deps, settings: Settings)
                     claim.key, claim.normalized, candidates, shingle=novelty.shingle, threshold=novelty.threshold
                 )
                 if match.claim_id is None:
-                    match = Match(deps.store.add_claim(claim, fp, sketch, doc_id, now), "new", 1.0)
+                    known[fp] = deps.store.add_claim(claim, fp, sketch, doc_id, now)
+                    match = Match(known[fp], "new", 1.0)
             occurrences.append((match.claim_id or 0, claim, match))
         deps.store.add_occurrences(doc_id, occurrences, now)
     return sum(1 for _, _, m in occurrences if m.kind == "new")

@@ -202,6 +202,16 @@ class Store:
 
     # -- claims ----------------------------------------------------------------------------------
 
+    def find_exact_many(self, fingerprints: Sequence[int]) -> dict[int, int]:
+        """fingerprint -> claim id for those of ``fingerprints`` already stored, in one query."""
+        found: dict[int, int] = {}
+        with self._guard():
+            for chunk in _chunks(list(dict.fromkeys(fingerprints)), 500):
+                marks = ",".join("?" * len(chunk))
+                query = f"SELECT fingerprint, id FROM claims WHERE fingerprint IN ({marks})"
+                found.update(self._db.execute(query, chunk))
+        return found
+
     def find_exact(self, fingerprint: int) -> int | None:
         with self._guard():
             row = self._db.execute("SELECT id FROM claims WHERE fingerprint = ?", (fingerprint,)).fetchone()
