@@ -280,7 +280,7 @@ def detail_pass(docs: Sequence[Copy], workdir: Path) -> tuple[_Timer, float, flo
     timer = _Timer()
     with pipeline_deps(workdir) as (settings, deps), contextlib.ExitStack() as patches:
         store, signer = deps.store, deps.signer
-        for name in ("save_document", "find_exact", "candidates", "claim_texts", "add_claim", "add_occurrences"):
+        for name in ("save_document", "find_exact_many", "candidates", "claim_texts", "add_claim", "add_occurrences"):
             patches.enter_context(_patched(store, name, timer.wrap(f"store.{name}", getattr(store, name))))
         patches.enter_context(_patched(store, "transaction", _timed_transaction(timer, store.transaction)))
         patches.enter_context(_patched(signer, "sketch", timer.wrap("signer.sketch", signer.sketch)))
