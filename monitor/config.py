@@ -20,15 +20,11 @@ from typing import Any, ClassVar
 
 from monitor.checks import REQUIRED, Checker, Invalid, Option, check, choice, number, resolve, show
 from monitor.errors import ConfigError
+from monitor.normalize import OPENCC_CONFIGS
 
 #: the file ``load`` looks for in the working directory when given no path
 DEFAULT_FILENAME = "corpus-monitor.toml"
 DEFAULT_ADDRESS = "corpus-monitor@localhost"
-#: the conversion configs the opencc package ships (``opencc/clib/share/opencc/*.json``)
-OPENCC_CONFIGS = (
-    "s2t", "t2s", "s2tw", "tw2s", "s2hk", "hk2s", "s2twp", "tw2sp",
-    "t2tw", "hk2t", "t2hk", "t2jp", "jp2t", "tw2t", "s2hkp", "hk2sp",
-)  # fmt: skip
 #: smtp.security -> the port used when smtp.port is not given
 SECURITY_PORTS = {"starttls": 587, "tls": 465, "none": 25}
 

@@ -18,10 +18,11 @@ import opencc
 
 _SPACE = re.compile(r"\s+")
 
-#: the OpenCC configurations the ``opencc`` package ships
-OPENCC_CONFIGS = frozenset(
-    ["s2t", "t2s", "s2tw", "tw2s", "s2hk", "hk2s", "s2twp", "tw2sp", "t2tw", "hk2t", "t2hk", "t2jp", "jp2t", "tw2t"]
-)
+#: the OpenCC configurations the ``opencc`` package ships (``opencc/clib/share/opencc/*.json``)
+OPENCC_CONFIGS = (
+    "s2t", "t2s", "s2tw", "tw2s", "s2hk", "hk2s", "s2twp", "tw2sp",
+    "t2tw", "hk2t", "t2hk", "t2jp", "jp2t", "tw2t", "s2hkp", "hk2sp",
+)  # fmt: skip
 
 
 #: everything but letters and digits (Python's \w is Unicode letters and digits, and "_")
