@@ -6,7 +6,7 @@ What it measures
 For stores of 10^3, 10^5 and 10^6 claims (``--sizes``), the time of the per-claim novelty path
 exactly as ``monitor.pipeline.ingest`` runs it, starting from a claim's matching key::
 
-    fingerprint(key) -> store.find_exact -> signer.sketch(key) -> store.candidates(sketch.buckets)
+    fingerprint(key) -> store.find_exact_many -> signer.sketch(key) -> store.candidates(sketch.buckets)
         -> novelty.plausible (signature screen) -> store.claim_texts -> novelty.decide
 
 (an exact hit stops after find_exact, as in the pipeline) over M query claims (``--queries``):
@@ -448,7 +448,7 @@ def measure(path: Path, n: int, count: int, warmup: int, seed: int, novelty: Nov
     with Store(path) as store:
         for text, _kind, _source in warm:
             key = key_of(text)
-            exact = store.find_exact(fingerprint(key))
+            exact = store.find_exact_many([fingerprint(key)]).get(fingerprint(key))
             if exact is None:
                 sketch = signer.sketch(key)
                 ids = plausible(sketch.signature, store.candidates(sketch.buckets), threshold)
@@ -462,7 +462,7 @@ def measure(path: Path, n: int, count: int, warmup: int, seed: int, novelty: Nov
             t0 = clock()
             fp = fingerprint(key)
             t1 = clock()
-            exact = store.find_exact(fp)
+            exact = store.find_exact_many([fp]).get(fp)
             t2 = clock()
             if exact is not None:
                 match = Match(exact, "exact", 1.0)

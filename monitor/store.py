@@ -212,11 +212,6 @@ class Store:
                 found.update(self._db.execute(query, chunk))
         return found
 
-    def find_exact(self, fingerprint: int) -> int | None:
-        with self._guard():
-            row = self._db.execute("SELECT id FROM claims WHERE fingerprint = ?", (fingerprint,)).fetchone()
-        return int(row[0]) if row else None
-
     def candidates(self, buckets: Sequence[int]) -> list[tuple[int, bytes]]:
         """Stored claims sharing LSH buckets with a claim, as (id, signature), those sharing the most first.
 
