@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import difflib
 import math
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -63,6 +64,20 @@ def number(low: float, high: float | None = None, *, integer: bool = False, abov
         return (value > low if above else value >= low) and (high is None or value <= high)
 
     return check(expected, ok, int if integer else float)
+
+
+_DURATION = re.compile(r"(\d+(?:\.\d+)?)\s*(s|m|h|d)")
+_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def duration(value: Any) -> float:
+    """A duration like "30s", "15m", "2h" or "1d" (or a number of seconds) -> seconds, greater than 0."""
+    if type(value) in (int, float) and math.isfinite(value) and value > 0:
+        return float(value)
+    match = _DURATION.fullmatch(value.strip().lower()) if isinstance(value, str) else None
+    if match is None or float(match[1]) <= 0:
+        raise Invalid('a duration like "30s", "15m", "2h" or "1d"')
+    return float(match[1]) * _UNIT_SECONDS[match[2]]
 
 
 def choice(*choices: str) -> Check:

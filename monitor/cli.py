@@ -13,14 +13,11 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
-from monitor import __version__, config, digest
+from monitor import __version__, config
 from monitor.delivery import Mailer, OutboxMailer, SmtpMailer
 from monitor.errors import ConfigError, ExtractError, MonitorError
-from monitor.extract import extract
 from monitor.models import Fetched, RunReport
-from monitor.normalize import Normalizer
-from monitor.novelty import Signer
-from monitor.pipeline import Deps, run_once
+from monitor.pipeline import Deps, run_once, select
 from monitor.sources.folder import KINDS
 from monitor.store import Store
 
@@ -35,6 +32,9 @@ def _parser() -> argparse.ArgumentParser:
     paths.add_argument("--folder", type=Path, help="watch this folder instead of the configured sources")
     paths.add_argument("--store", type=Path, help="SQLite store file")
     paths.add_argument("--outbox", type=Path, help="outbox folder for .eml files (when no SMTP is set)")
+    only = argparse.ArgumentParser(add_help=False)
+    only.add_argument("--source", action="append", default=[], metavar="NAME",
+                      help="poll only this source (repeatable), whether or not it is due")
 
     parser = argparse.ArgumentParser(
         prog="corpus-monitor", parents=[common],
@@ -43,16 +43,18 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    p = sub.add_parser("digest", parents=[common, paths], help="scan, then deliver a digest of all unreported claims",
+    p = sub.add_parser("digest", parents=[common, paths, only],
+                       help="scan, then deliver a digest of all unreported claims",
                        description="Scan the sources, ingest what is new or changed, and deliver a digest of every "
                        "claim not yet reported. Prints a summary, or the digest in --format.")
     p.add_argument("--dry-run", action="store_true", help="do all the work but persist and deliver nothing")
     p.add_argument("--format", choices=FORMATS,
                    help="print the digest as text, html, json or the raw email (default: a summary; text in a dry run)")
-    sub.add_parser("scan", parents=[common, paths], help="ingest new or changed documents; deliver nothing",
+    sub.add_parser("scan", parents=[common, paths, only], help="ingest new or changed documents; deliver nothing",
                    description="Scan the sources and ingest what is new or changed, without building a digest.")
     p = sub.add_parser("status", parents=[common, paths], help="show what the store holds",
-                       description="Documents, claims, unreported claims and the last digest.")
+                       description="Documents, claims, unreported claims, the last digest, and for each "
+                       "source its last successful poll, its last error and how many polls failed in a row.")
     p.add_argument("--format", choices=("text", "json"), default="text")
     p = sub.add_parser("extract", parents=[common], help="show what the extractor sees in files",
                        description="Print each file's extracted title, date and main text, for debugging sources.")
@@ -60,7 +62,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--format", choices=("text", "json"), default="text",
                    help="json: one object per line with path, title, published, site, url, encoding, text")
     sub.add_parser("check-config", parents=[common, paths], help="validate the config and show what it would do",
-                   description="Load and validate the configuration; print the sources, store and delivery.")
+                   description="Load and validate the configuration; print the sources it would poll, "
+                   "the store, the HTTP settings, the topic and the delivery.")
     return parser
 
 
@@ -101,16 +104,13 @@ def _mailer(settings: config.Settings) -> Mailer:
 def _run(settings: config.Settings, args: argparse.Namespace) -> int:
     deliver = args.command == "digest"
     dry_run = deliver and args.dry_run
+    select(settings, args.source)  # an unknown --source is a usage error before anything is opened
     with Store(settings.store_path) as store:
-        deps = Deps(
-            store=store, normalizer=Normalizer(settings.opencc),
-            signer=Signer(shingle=settings.novelty.shingle, bands=settings.novelty.bands, rows=settings.novelty.rows),
-            templates=digest.environment(), mailer=_mailer(settings),
-        )
-        report = run_once(settings, deps, deliver=deliver, dry_run=dry_run)
+        deps = Deps(store, opencc=settings.opencc, novelty=settings.novelty, mailer=_mailer(settings))
+        report = run_once(settings, deps, deliver=deliver, dry_run=dry_run, only=args.source)
     for outcome in report.outcomes:
-        for error in outcome.errors:
-            print(f"corpus-monitor: warning: {error}", file=sys.stderr)
+        for message in (*outcome.errors, *outcome.warnings):
+            print(f"corpus-monitor: warning: {message}", file=sys.stderr)
     fmt = getattr(args, "format", None) or ("text" if dry_run else None)
     if fmt is None:
         print(_summary(report, deliver))
@@ -124,14 +124,19 @@ def _run(settings: config.Settings, args: argparse.Namespace) -> int:
 
 
 def _summary(report: RunReport, deliver: bool) -> str:
-    scanned = sum(o.scanned for o in report.outcomes)
-    ingested = sum(o.ingested for o in report.outcomes)
-    unchanged = sum(o.unchanged for o in report.outcomes)
-    failed = sum(len(o.errors) for o in report.outcomes)
+    polled = [o for o in report.outcomes if o.polled]
+    scanned = sum(o.scanned for o in polled)
+    ingested = sum(o.ingested for o in polled)
+    unchanged = sum(o.unchanged for o in polled)
+    off_topic = sum(o.off_topic for o in polled)
+    failed = sum(len(o.errors) for o in polled)
+    waiting = len(report.outcomes) - len(polled)
     lines = [
-        f"Scanned {scanned} document{'s' * (scanned != 1)} in {len(report.outcomes)} "
-        f"source{'s' * (len(report.outcomes) != 1)}: {ingested} new or changed, {unchanged} unchanged"
-        + (f", {failed} skipped with a warning." if failed else "."),
+        f"Scanned {scanned} document{'s' * (scanned != 1)} in {len(polled)} "
+        f"source{'s' * (len(polled) != 1)}: {ingested} new or changed, {unchanged} unchanged"
+        + (f", {off_topic} off topic" if off_topic else "")
+        + (f", {failed} failed with a warning." if failed else ".")
+        + (f" {waiting} source{'s' * (waiting != 1)} not due yet." if waiting else ""),
         f"{report.new_claims} new claim{'s' * (report.new_claims != 1)}.",
     ]
     if not deliver:
@@ -151,6 +156,8 @@ def _summary(report: RunReport, deliver: bool) -> str:
 
 
 def _digest_as(report: RunReport, fmt: str) -> str:
+    from monitor import digest
+
     if fmt == "json":
         empty = {"generated_at": datetime.now(UTC).isoformat(), "documents": [], "claims": []}
         payload = digest.to_json(report.digest) if report.digest else empty
@@ -170,8 +177,19 @@ def _status(settings: config.Settings, fmt: str) -> int:
         return 0
     with Store(settings.store_path) as store:
         st = store.status()
+        health = store.health()
+    sources = []
+    for source in settings.sources:
+        h = health.get(source.name)
+        sources.append({
+            "name": source.name, "kind": source.kind,
+            "last_attempt": h.last_attempt if h else None, "last_success": h.last_success if h else None,
+            "last_error": h.last_error if h else None, "last_error_at": h.last_error_at if h else None,
+            "failures_in_a_row": h.failures if h else 0,
+        })
     if fmt == "json":
-        print(json.dumps({"store": str(settings.store_path), **st.__dict__}, ensure_ascii=False, indent=2))
+        payload = {"store": str(settings.store_path), **st.__dict__, "sources": sources}
+        print(json.dumps(payload, ensure_ascii=False, indent=2))
         return 0
     print(f"Store: {settings.store_path}")
     print(f"Documents: {st.documents}")
@@ -180,10 +198,20 @@ def _status(settings: config.Settings, fmt: str) -> int:
         print(f"Last digest: {st.last_digest_at}, {st.last_digest_claims} claims, to {st.last_digest_to}")
     else:
         print("Last digest: none yet")
+    for row in sources:
+        if row["last_attempt"] is None:
+            print(f"Source {row['name']} ({row['kind']}): never polled")
+            continue
+        state = "ok" if not row["failures_in_a_row"] else f"FAILING, {row['failures_in_a_row']} polls in a row"
+        print(f"Source {row['name']} ({row['kind']}): {state}; last success {row['last_success'] or 'never'}")
+        if row["last_error"]:
+            print(f"  last error at {row['last_error_at']}: {row['last_error']}")
     return 0
 
 
 def _extract(args: argparse.Namespace) -> int:
+    from monitor.extract import extract
+
     status = 0
     for path in args.files:
         try:

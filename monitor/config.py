@@ -18,15 +18,22 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
 
-from monitor.checks import REQUIRED, Checker, Invalid, Option, check, choice, number, resolve, show
+from monitor import __version__
+from monitor.checks import REQUIRED, Checker, Invalid, Option, check, choice, duration, number, resolve, show
 from monitor.errors import ConfigError
+from monitor.models import HttpPolicy
 from monitor.normalize import OPENCC_CONFIGS
+from monitor.sources.urls import BadUrl
+from monitor.sources.urls import normalize as normalize_url
 
 #: the file ``load`` looks for in the working directory when given no path
 DEFAULT_FILENAME = "corpus-monitor.toml"
 DEFAULT_ADDRESS = "corpus-monitor@localhost"
 #: smtp.security -> the port used when smtp.port is not given
 SECURITY_PORTS = {"starttls": 587, "tls": 465, "none": 25}
+#: the shipped topic: the Huang-Zuckerberg conversation at SIGGRAPH 2024 (any one keyword is a match;
+#: Traditional spellings meet these after OpenCC; 祖克柏 is Taiwan's name for Zuckerberg)
+DEFAULT_KEYWORDS = ("黄仁勋", "扎克伯格", "祖克柏", "SIGGRAPH", "Jensen Huang", "Zuckerberg")
 
 
 @dataclass(frozen=True)
@@ -40,10 +47,41 @@ class FolderSource:
     path: Path
     #: a file modified more recently than this is still being written: skipped until the next run
     settle_seconds: float = 0.0
+    #: seconds between two polls of this source; None: every run
+    every: float | None = None
 
 
-#: any configured source; a union once there are more kinds
-Source = FolderSource
+@dataclass(frozen=True)
+class PageSource:
+    """One article URL, fetched (conditionally) on every poll."""
+
+    kind: ClassVar[str] = "page"
+    name: str
+    #: the URL, normalized (its identity as a document)
+    url: str
+    every: float | None = None
+    #: extra request headers for this source
+    headers: Mapping[str, str] = field(default_factory=dict)
+    #: leave the page out unless its text mentions a [topic] keyword
+    topic_filter: bool = False
+
+
+@dataclass(frozen=True)
+class FeedSource:
+    """An RSS or Atom feed: each entry's article is fetched once and ingested."""
+
+    kind: ClassVar[str] = "feed"
+    name: str
+    url: str
+    every: float | None = None
+    headers: Mapping[str, str] = field(default_factory=dict)
+    #: leave an entry's article out unless its text mentions a [topic] keyword
+    topic_filter: bool = True
+
+
+#: any configured source
+Source = FolderSource | PageSource | FeedSource
+WebSource = PageSource | FeedSource
 
 
 @dataclass(frozen=True)
@@ -107,6 +145,9 @@ class Settings:
     novelty: NoveltySettings
     #: the file the settings came from; None for pure defaults
     config_path: Path | None
+    http: HttpPolicy = HttpPolicy(user_agent=f"corpus-monitor/{__version__}")
+    #: the topic filter's keywords as written (matched after normalization)
+    topic_keywords: tuple[str, ...] = DEFAULT_KEYWORDS
 
 
 @dataclass(frozen=True)
@@ -123,7 +164,7 @@ class Overrides:
 class SourceKind:
     """A kind of source: the dataclass it builds and the options of its ``[[sources]]`` table."""
 
-    factory: type[Source]
+    factory: type[FolderSource] | type[PageSource] | type[FeedSource]
     options: Mapping[str, Option]
     #: the option whose value as written makes the default name ``<kind>:<value>``
     names_by: str
@@ -140,6 +181,40 @@ _address = check(
 )
 
 
+def _url(value: Any) -> str:
+    if not isinstance(value, str):
+        raise Invalid("an http or https URL")
+    try:
+        return normalize_url(value)
+    except BadUrl as exc:
+        raise Invalid(f"an http or https URL ({exc})") from None
+
+
+#: headers a source may not set: the fetcher owns them
+_OWN_HEADERS = {"host", "if-none-match", "if-modified-since", "content-length", "transfer-encoding", "connection"}
+_TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
+
+
+def _headers(value: Any) -> Mapping[str, str]:
+    if not isinstance(value, dict):
+        raise Invalid("a table of header names and string values")
+    for name, text in value.items():
+        if not _TOKEN.fullmatch(name) or name.lower() in _OWN_HEADERS:
+            raise Invalid("a header name that is a token and not one the fetcher sets", at=f".{name}", got=name)
+        if not isinstance(text, str) or any(c in text for c in "\r\n\0"):
+            raise Invalid("a string on one line", at=f".{name}", got=text)
+    return dict(value)
+
+
+def _keywords(value: Any) -> tuple[str, ...]:
+    if not isinstance(value, list) or not value or not all(isinstance(v, str) and v.strip() for v in value):
+        raise Invalid("a non-empty array of non-empty strings")
+    return tuple(v.strip() for v in value)
+
+
+_flag = check("true or false", lambda v: isinstance(v, bool))
+
+
 def _addresses(value: Any) -> tuple[str, ...]:
     if not isinstance(value, list) or not value:
         raise Invalid("a non-empty array of email addresses")
@@ -151,11 +226,24 @@ def _addresses(value: Any) -> tuple[str, ...]:
     return tuple(map(_address, value))
 
 
+_EVERY = Option(duration, None)
 SOURCE_KINDS: dict[str, SourceKind] = {
     "folder": SourceKind(
         factory=FolderSource,
-        options={"path": Option(_string, path=True), "settle_seconds": Option(number(0), 0.0)},
+        options={"path": Option(_string, path=True), "settle_seconds": Option(number(0), 0.0), "every": _EVERY},
         names_by="path",
+    ),
+    "page": SourceKind(
+        factory=PageSource,
+        options={"url": Option(_url), "every": _EVERY, "headers": Option(_headers, {}),
+                 "topic_filter": Option(_flag, False)},
+        names_by="url",
+    ),
+    "feed": SourceKind(
+        factory=FeedSource,
+        options={"url": Option(_url), "every": _EVERY, "headers": Option(_headers, {}),
+                 "topic_filter": Option(_flag, True)},
+        names_by="url",
     ),
 }
 #: every [[sources]] table has these besides its kind's options
@@ -177,6 +265,21 @@ TABLES: dict[str, dict[str, Option]] = {
         "from": Option(_address, DEFAULT_ADDRESS),
         "to": Option(_addresses, (DEFAULT_ADDRESS,)),
     },
+    "http": {
+        "user_agent": Option(_string, None),
+        "contact": Option(_string, None),
+        "concurrency": Option(number(1, 1000, integer=True), 20),
+        "per_host_concurrency": Option(number(1, 100, integer=True), 2),
+        "per_host_delay_seconds": Option(number(0, 3600), 1.0),
+        "timeout_seconds": Option(number(0, 600, above=True), 20.0),
+        "max_bytes": Option(number(1024, integer=True), 5_000_000),
+        "max_redirects": Option(number(0, 30, integer=True), 5),
+        "retries": Option(number(0, 10, integer=True), 2),
+        "backoff_seconds": Option(number(0, 600), 1.0),
+        "max_retry_after_seconds": Option(number(0, 86400), 60.0),
+        "respect_robots": Option(_flag, True),
+    },
+    "topic": {"keywords": Option(_keywords, DEFAULT_KEYWORDS)},
     "smtp": {
         "host": Option(_string),
         "port": Option(number(1, 65535, integer=True), None),
@@ -296,6 +399,10 @@ def load(
         raise ConfigError([f"{label}: {where}: {message}" for where, message in checker.problems])
 
     digest = tables["digest"]
+    http = dict(tables["http"])
+    if http["user_agent"] is None:
+        contact = f" (+{http['contact']})" if http["contact"] else ""
+        http["user_agent"] = f"corpus-monitor/{__version__}{contact}"
     return Settings(
         store_path=resolve(cwd, overrides.store) if overrides.store is not None else tables["store"]["path"],
         sources=tuple(sources),
@@ -306,6 +413,8 @@ def load(
         smtp=smtp,
         novelty=NoveltySettings(**tables["novelty"]),
         config_path=config_path,
+        http=HttpPolicy(**http),
+        topic_keywords=tables["topic"]["keywords"],
     )
 
 
@@ -316,9 +425,20 @@ def describe(settings: Settings) -> list[str]:
         options = []
         for option in dataclasses.fields(source)[1:]:
             value = getattr(source, option.name)
+            if value is None or value == {}:
+                continue
             missing = " (does not exist yet)" if isinstance(value, Path) and not value.exists() else ""
-            options.append(f"{option.name}={value}{missing}")
+            shown = f"{value:g}s" if option.name == "every" else value
+            options.append(f"{option.name}={shown}{missing}")
         lines.append(f"source {source.name}: {source.kind}, {', '.join(options)}")
+    http = settings.http
+    lines.append(
+        f"http: User-Agent {http.user_agent!r}{f', From {http.contact}' if http.contact else ''}, "
+        f"{http.concurrency} at once, {http.per_host_concurrency} per host, {http.per_host_delay_seconds:g}s "
+        f"between requests to a host, timeout {http.timeout_seconds:g}s, at most {http.max_bytes:,} bytes, "
+        f"{http.retries} retries, robots.txt {'respected' if http.respect_robots else 'IGNORED'}"
+    )
+    lines.append(f"topic: {', '.join(settings.topic_keywords)} (for sources with topic_filter on)")
     novelty, smtp = settings.novelty, settings.smtp
     lines += [
         f"store: {settings.store_path}",

@@ -6,7 +6,7 @@
     ├── ConfigError              bad config file, key or value; bad usage  -> exit status 2
     ├── LocatedError(locator)    about one document                        -> a warning, run goes on
     │   ├── SourceError          a document could not be read or decoded
-    │   │   └── FetchError(url)  a web source failed (later: web sources)
+    │   │   └── FetchError(url)  a URL could not be fetched (dead, refused, disallowed)
     │   └── ExtractError         bytes that are not a document we can use
     ├── StoreError               the SQLite store failed                   -> exit status 1
     └── DeliveryError            the digest could not be written or sent   -> exit status 1
@@ -47,7 +47,13 @@ class SourceError(LocatedError):
 
 
 class FetchError(SourceError):
-    """A web source could not be fetched."""
+    """A URL could not be fetched; ``permanent`` when trying again later will not help (404, robots.txt)."""
+
+    def __init__(self, locator: str, reason: str, *, permanent: bool = False, status: int | None = None) -> None:
+        super().__init__(locator, reason)
+        self.permanent = permanent
+        #: the HTTP status that ended the fetch, if it came to one
+        self.status = status
 
 
 class ExtractError(LocatedError):

@@ -33,6 +33,91 @@ class Fetched:
 
 
 @dataclass(frozen=True)
+class HttpPolicy:
+    """How web sources are fetched: identity, politeness, limits (built from the [http] table)."""
+
+    #: the User-Agent header: names the project and, when configured, a contact
+    user_agent: str
+    #: an address sent in the From header, for site operators; None to send none
+    contact: str | None = None
+    #: requests in flight at once, over all hosts
+    concurrency: int = 20
+    #: requests in flight at once to one host (scheme, host and port)
+    per_host_concurrency: int = 2
+    #: at least this long between the starts of two requests to one host (robots.txt Crawl-delay may ask more)
+    per_host_delay_seconds: float = 1.0
+    #: connect and read timeout of one request
+    timeout_seconds: float = 20.0
+    #: a larger body is cut off at this many bytes, and the source reports it
+    max_bytes: int = 5_000_000
+    max_redirects: int = 5
+    #: attempts after the first for transient failures (connection errors, 408, 429, 5xx)
+    retries: int = 2
+    #: first wait before a retry; doubled for each further one (a Retry-After header wins)
+    backoff_seconds: float = 1.0
+    #: a Retry-After longer than this is not waited for: the fetch fails and is tried next run
+    max_retry_after_seconds: float = 60.0
+    respect_robots: bool = True
+
+
+@dataclass(frozen=True)
+class Validators:
+    """What the store remembers of a URL to make the next request conditional."""
+
+    etag: str | None = None
+    last_modified: str | None = None
+    #: hex SHA-256 of the body last processed, to skip an unchanged body served without validators
+    content_hash: str | None = None
+
+
+@dataclass(frozen=True)
+class WebResponse:
+    """The outcome of fetching one URL (errors are raised as FetchError instead)."""
+
+    #: the URL asked for (normalized)
+    url: str
+    #: the URL that answered, after redirects
+    final_url: str
+    status: int
+    #: the body (empty for a 304), decoded from its Content-Encoding, at most max_bytes long
+    data: bytes = b""
+    #: media type from Content-Type, lower case, without parameters
+    media_type: str | None = None
+    #: charset parameter of Content-Type, if any
+    charset: str | None = None
+    etag: str | None = None
+    last_modified: str | None = None
+    #: True when the body was longer than max_bytes and was cut off
+    truncated: bool = False
+
+    @property
+    def not_modified(self) -> bool:
+        return self.status == 304
+
+
+@dataclass(frozen=True)
+class RobotsFile:
+    """A site's robots.txt as fetched: kept by the store for a day, so a poll does not fetch it again."""
+
+    #: scheme://host[:port]
+    origin: str
+    #: HTTP status of the robots.txt request (2xx: rules in body; 4xx: no rules, everything allowed)
+    status: int
+    body: str = ""
+
+
+@dataclass(frozen=True)
+class FeedEntry:
+    """One entry of an RSS or Atom feed: the article it links to."""
+
+    #: absolute URL of the article, as the feed gives it (not yet normalized)
+    url: str
+    title: str | None = None
+    #: ISO 8601 date, if the feed gives one
+    published: str | None = None
+
+
+@dataclass(frozen=True)
 class Document:
     """What extraction made of a Fetched: main text and metadata."""
 
@@ -177,6 +262,12 @@ class SourceOutcome:
     unchanged: int = 0
     #: one message per document or source that failed, naming it
     errors: tuple[str, ...] = ()
+    #: things worth telling that are not failures (a file still being written, a body cut off)
+    warnings: tuple[str, ...] = ()
+    #: documents seen but left out by the topic filter
+    off_topic: int = 0
+    #: False when the source was not due for a poll (its ``every`` had not passed) and was skipped
+    polled: bool = True
 
 
 @dataclass(frozen=True)

@@ -14,8 +14,6 @@ import re
 import unicodedata
 from collections.abc import Sequence
 
-import opencc
-
 _SPACE = re.compile(r"\s+")
 
 #: the OpenCC configurations the ``opencc`` package ships (``opencc/clib/share/opencc/*.json``)
@@ -40,6 +38,8 @@ class Normalizer:
     def __init__(self, config: str = "t2s") -> None:
         if config not in OPENCC_CONFIGS:
             raise ValueError(f"unknown OpenCC configuration {config!r}")
+        import opencc  # here, not at the top: a poll that finds nothing new never loads it
+
         self.config = config
         self._converter = opencc.OpenCC(config)
 

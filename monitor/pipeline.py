@@ -10,24 +10,30 @@ transaction that is rolled back at the end, and delivers nothing.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
+from functools import cached_property
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import jinja2
+import httpx
 
 from monitor import claims as claims_mod
-from monitor import digest as digest_mod
-from monitor.config import FolderSource, Settings
+from monitor import poll
+from monitor.config import FeedSource, FolderSource, NoveltySettings, PageSource, Settings, Source
 from monitor.delivery import Mailer, build_message
-from monitor.errors import DeliveryError, LocatedError, SourceError, StoreError
-from monitor.extract import extract
-from monitor.models import Candidate, Claim, Document, Fetched, Match, RunReport, SourceOutcome
-from monitor.normalize import Normalizer, key_of
-from monitor.novelty import Signer, decide, fingerprint, plausible
+from monitor.errors import ConfigError, DeliveryError, LocatedError, SourceError, StoreError
+from monitor.models import Candidate, Claim, Document, Fetched, Match, RunReport, SourceOutcome, Validators
+from monitor.normalize import key_of
 from monitor.sources import folder
 from monitor.store import Store
+
+if TYPE_CHECKING:  # the costly modules are imported where first used: a poll with nothing new never loads them
+    import jinja2
+
+    from monitor.normalize import Normalizer
+    from monitor.novelty import Signer
 
 #: documents ingested per transaction; a crash loses at most one batch, read again next run
 BATCH = 50
@@ -37,27 +43,78 @@ def _utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-@dataclass(frozen=True)
 class Deps:
-    """The long-lived objects a run needs, built once by the caller (CLI or scheduler)."""
+    """The long-lived objects a run needs, built once by the caller (CLI or scheduler).
 
-    store: Store
-    normalizer: Normalizer
-    signer: Signer
-    templates: jinja2.Environment
-    mailer: Mailer | None = None
-    clock: Callable[[], datetime] = field(default=_utcnow)
+    The costly ones (OpenCC's converter, the NumPy signer, Jinja2's templates) are built on first
+    use, from ``opencc`` and ``novelty``, unless given. ``transport`` builds the HTTP transport for
+    web sources (tests inject one; default: aiohttp's)."""
+
+    def __init__(
+        self,
+        store: Store,
+        *,
+        opencc: str = "t2s",
+        novelty: NoveltySettings | None = None,
+        normalizer: Normalizer | None = None,
+        signer: Signer | None = None,
+        templates: jinja2.Environment | None = None,
+        mailer: Mailer | None = None,
+        clock: Callable[[], datetime] = _utcnow,
+        transport: Callable[[], httpx.AsyncBaseTransport] | None = None,
+    ) -> None:
+        self.store, self.mailer, self.clock, self.transport = store, mailer, clock, transport
+        self._opencc, self._novelty = opencc, novelty or NoveltySettings()
+        given = {"normalizer": normalizer, "signer": signer, "templates": templates}
+        self.__dict__.update({name: value for name, value in given.items() if value is not None})
+        self._indexed = False
+
+    @cached_property
+    def normalizer(self) -> Normalizer:
+        from monitor.normalize import Normalizer
+
+        return Normalizer(self._opencc)
+
+    @cached_property
+    def signer(self) -> Signer:
+        from monitor.novelty import Signer
+
+        n = self._novelty
+        return Signer(shingle=n.shingle, bands=n.bands, rows=n.rows)
+
+    @cached_property
+    def templates(self) -> jinja2.Environment:
+        from monitor import digest
+
+        return digest.environment()
+
+    def ensure_index(self) -> None:
+        """Bring the store's near-duplicate index in line with the signer, once per Deps."""
+        if not self._indexed:
+            self.store.ensure_index(self.signer.parameters, lambda text: self.signer.sketch(key_of(text)))
+            self._indexed = True
 
 
 @dataclass(frozen=True)
 class _Pending:
     fetched: Fetched
     document: Document
+    #: web documents: validators to keep for the URL, the feed entry to settle, whether to filter by topic
+    validators: Validators | None = None
+    entry: str | None = None
+    topic_filter: bool = False
+
+
+def _extract(fetched: Fetched) -> Document:
+    from monitor.extract import extract  # trafilatura is slow to import; only documents need it
+
+    return extract(fetched)
 
 
 def _scan_folder(source: FolderSource, deps: Deps, pending: list[_Pending]) -> SourceOutcome:
     scanned = unchanged = 0
     errors: list[str] = []
+    warnings: list[str] = []
     try:
         paths = list(folder.candidates(source.path))
     except SourceError as exc:
@@ -76,25 +133,30 @@ def _scan_folder(source: FolderSource, deps: Deps, pending: list[_Pending]) -> S
                 Path(locator), source.name, stat, settle_seconds=source.settle_seconds, now_ns=now_ns
             )
             if fetched is None:
-                errors.append(f"{path}: still being written; left for the next run")
+                warnings.append(f"{path}: still being written; left for the next run")
                 continue
             if state is not None and state.content_hash == fetched.content_hash:
                 deps.store.touch_document(state.id, fetched.size, fetched.mtime_ns)
                 unchanged += 1
                 continue
             # the raw bytes are not kept: a first scan of a large folder holds only the extracted texts
-            pending.append(_Pending(replace(fetched, data=b""), extract(fetched)))
+            pending.append(_Pending(replace(fetched, data=b""), _extract(fetched)))
         except LocatedError as exc:
             errors.append(f"{path}: skipped: {exc.reason}")
         except StoreError:
             raise
         except Exception as exc:  # noqa: BLE001 - the per-document boundary: one file never stops the run
             errors.append(f"{path}: skipped: unexpected {type(exc).__name__}: {exc}")
-    return SourceOutcome(source.name, scanned=scanned, unchanged=unchanged, errors=tuple(errors))
+    return SourceOutcome(
+        source.name, scanned=scanned, unchanged=unchanged, errors=tuple(errors), warnings=tuple(warnings)
+    )
 
 
 def ingest(fetched: Fetched, document: Document, deps: Deps, settings: Settings) -> int:
     """Store one new or changed document and its claims; returns how many claims were new."""
+    from monitor.novelty import decide, fingerprint, plausible  # NumPy: loaded when a document comes
+
+    deps.ensure_index()
     now = deps.clock()
     novelty = settings.novelty
     occurrences: list[tuple[int, Claim, Match]] = []
@@ -122,42 +184,119 @@ def ingest(fetched: Fetched, document: Document, deps: Deps, settings: Settings)
     return sum(1 for _, _, m in occurrences if m.kind == "new")
 
 
-def scan(settings: Settings, deps: Deps) -> tuple[tuple[SourceOutcome, ...], int]:
-    """Look at every source, ingest what is new or changed (oldest documents first)."""
-    deps.store.ensure_index(deps.signer.parameters, lambda text: deps.signer.sketch(key_of(text)))
+def select(settings: Settings, names: Sequence[str]) -> tuple[Source, ...]:
+    """The configured sources named (all when ``names`` is empty); an unknown name is a ConfigError."""
+    if not names:
+        return settings.sources
+    known = {source.name: source for source in settings.sources}
+    unknown = [name for name in names if name not in known]
+    if unknown:
+        raise ConfigError([f"--source {name}: no such source (known: {', '.join(known)})" for name in unknown])
+    return tuple(known[name] for name in dict.fromkeys(names))
+
+
+def scan(settings: Settings, deps: Deps, only: Sequence[str] = ()) -> tuple[tuple[SourceOutcome, ...], int]:
+    """Poll the sources (those named in ``only``, else every one that is due), ingest what is new or
+    changed (oldest documents first), and record each source's health."""
+    now = deps.clock()
+    chosen = select(settings, only)
+    due = chosen if only else poll.due(chosen, {n: h.last_attempt for n, h in deps.store.health().items()}, now)
     pending: list[_Pending] = []
-    outcomes = [_scan_folder(source, deps, pending) for source in settings.sources]
+    outcomes = {s.name: _scan_folder(s, deps, pending) for s in due if isinstance(s, FolderSource)}
+    web = [s for s in due if isinstance(s, PageSource | FeedSource)]
+    if web:
+        polled = poll.poll(web, settings.http, deps.store, now, deps.transport)
+        outcomes.update(polled.outcomes)
+        for item in polled.items:
+            try:
+                document = _extract(item.fetched)
+            except LocatedError as exc:
+                _web_failed(item, str(exc), outcomes, deps, now)
+                continue
+            pending.append(_Pending(replace(item.fetched, data=b""), document, item.validators, item.entry,
+                                    item.topic_filter))
     pending.sort(key=lambda p: (p.document.published or "9999", p.fetched.locator))
+    topic = _Topic(settings.topic_keywords, deps)
     new = 0
     ingested: dict[str, int] = {}
+    off_topic: dict[str, int] = {}
     for start in range(0, len(pending), BATCH):
         # one commit per batch of documents: a commit costs more than ingesting a short page
         with deps.store.transaction():
-            for item in pending[start : start + BATCH]:
-                new += ingest(item.fetched, item.document, deps, settings)
-                ingested[item.fetched.source] = ingested.get(item.fetched.source, 0) + 1
-    outcomes = [
-        SourceOutcome(o.source, o.scanned, ingested.get(o.source, 0), o.unchanged, o.errors) for o in outcomes
-    ]
-    return tuple(outcomes), new
+            for one in pending[start : start + BATCH]:
+                source = one.fetched.source
+                if one.topic_filter and not topic.matches(one.document):
+                    off_topic[source] = off_topic.get(source, 0) + 1
+                    _settle(one, "off-topic", deps, now)
+                    continue
+                new += ingest(one.fetched, one.document, deps, settings)
+                ingested[source] = ingested.get(source, 0) + 1
+                _settle(one, "ingested", deps, now)
+    result = tuple(
+        replace(outcomes[s.name], ingested=ingested.get(s.name, 0), off_topic=off_topic.get(s.name, 0))
+        if s.name in outcomes else SourceOutcome(s.name, polled=False)
+        for s in chosen
+    )
+    deps.store.record_polls([(o.source, o.errors[0] if o.errors else None) for o in result if o.polled], now)
+    return result, new
 
 
-def run_once(settings: Settings, deps: Deps, *, deliver: bool = True, dry_run: bool = False) -> RunReport:
-    """Scan, then (when ``deliver``) build and deliver the digest of every unreported claim."""
+class _Topic:
+    """The topic filter: does a document mention any keyword? Compared as matching keys (after OpenCC
+    and NFKC, lower case, letters and digits only), so 黃仁勳 meets 黄仁勋 and "Jensen  Huang," meets
+    "jensen huang"."""
+
+    def __init__(self, keywords: Sequence[str], deps: Deps) -> None:
+        self._keywords, self._deps = keywords, deps
+        self._keys: list[str] | None = None
+
+    def matches(self, document: Document) -> bool:
+        normalizer = self._deps.normalizer
+        if self._keys is None:
+            self._keys = [k for k in (key_of(normalizer.normalize(word)) for word in self._keywords) if k]
+        text = key_of(normalizer.normalize(f"{document.title or ''}\n{document.text}"))
+        return any(key in text for key in self._keys)
+
+
+def _settle(item: _Pending, state: str, deps: Deps, now: datetime) -> None:
+    """After ingesting (or filtering out) a web document: keep its validators, settle its feed entry."""
+    if item.validators is not None:
+        deps.store.save_validators(item.fetched.locator, item.validators, now)
+    if item.entry is not None:
+        deps.store.settle_entry(item.entry, state, now)
+
+
+def _web_failed(item: poll.WebItem, error: str, outcomes: dict[str, SourceOutcome], deps: Deps, now: datetime) -> None:
+    """A fetched web document that gave no text: reported once; the same bytes are not tried again."""
+    source = item.fetched.source
+    outcomes[source] = replace(outcomes[source], errors=(*outcomes[source].errors, error))
+    if item.validators is not None:
+        deps.store.save_validators(item.fetched.locator, item.validators, now)
+    if item.entry is not None:
+        deps.store.settle_entry(item.entry, "failed", now, error)
+
+
+def run_once(
+    settings: Settings, deps: Deps, *, deliver: bool = True, dry_run: bool = False, only: Sequence[str] = ()
+) -> RunReport:
+    """Scan (the sources named in ``only``, else all that are due), then (when ``deliver``) build and
+    deliver the digest of every unreported claim."""
     if dry_run:
         with deps.store.rolled_back():
-            return _run(settings, deps, deliver=deliver, dry_run=True)
-    return _run(settings, deps, deliver=deliver, dry_run=False)
+            return _run(settings, deps, deliver=deliver, dry_run=True, only=only)
+    return _run(settings, deps, deliver=deliver, dry_run=False, only=only)
 
 
-def _run(settings: Settings, deps: Deps, *, deliver: bool, dry_run: bool) -> RunReport:
-    outcomes, new = scan(settings, deps)
+def _run(settings: Settings, deps: Deps, *, deliver: bool, dry_run: bool, only: Sequence[str]) -> RunReport:
+    outcomes, new = scan(settings, deps, only)
     if not deliver:
         return RunReport(outcomes, new, dry_run=dry_run)
     now = deps.clock()
     digest = deps.store.unreported(now)
     if not digest.claims:
         return RunReport(outcomes, new, dry_run=dry_run)
+    from monitor import digest as digest_mod
+
     rendered = digest_mod.render(digest, deps.templates)
     message = build_message(rendered, sender=settings.sender, recipients=settings.recipients, date=now)
     if dry_run or deps.mailer is None:

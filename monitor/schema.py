@@ -83,4 +83,47 @@ MIGRATIONS: tuple[str, ...] = (
         PRIMARY KEY (bucket, claim_id)
     ) WITHOUT ROWID;
     """,
+    # 2: web sources: HTTP validators per URL, feed entries, robots.txt files, the health of each source
+    """
+    -- what the last fetch of a URL said, to make the next request conditional
+    CREATE TABLE http_cache (
+        url           TEXT PRIMARY KEY,          -- normalized URL
+        etag          TEXT,
+        last_modified TEXT,
+        content_hash  TEXT,                      -- SHA-256 of the body last processed
+        checked_at    TEXT NOT NULL
+    );
+
+    -- every article a feed has linked to; 'pending' until it is ingested, found off-topic or given up
+    CREATE TABLE feed_entries (
+        url           TEXT PRIMARY KEY,          -- normalized article URL: one row however many feeds carry it
+        feed          TEXT NOT NULL,             -- name of the first source that listed it
+        title         TEXT,
+        published     TEXT,
+        state         TEXT NOT NULL CHECK (state IN ('pending', 'ingested', 'off-topic', 'failed')),
+        attempts      INTEGER NOT NULL DEFAULT 0,
+        last_error    TEXT,
+        first_seen    TEXT NOT NULL,
+        settled_at    TEXT
+    );
+    CREATE INDEX feed_entries_pending ON feed_entries(feed) WHERE state = 'pending';
+
+    -- robots.txt per origin, kept a day
+    CREATE TABLE robots (
+        origin        TEXT PRIMARY KEY,
+        status        INTEGER NOT NULL,
+        body          TEXT NOT NULL,
+        fetched_at    TEXT NOT NULL
+    );
+
+    -- per source: when it was last polled, last worked, last failed and how often in a row
+    CREATE TABLE source_health (
+        source        TEXT PRIMARY KEY,
+        last_attempt  TEXT NOT NULL,
+        last_success  TEXT,
+        last_error    TEXT,
+        last_error_at TEXT,
+        failures      INTEGER NOT NULL DEFAULT 0   -- consecutive failed polls
+    );
+    """,
 )

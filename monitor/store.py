@@ -19,6 +19,7 @@ from pathlib import Path
 from monitor.errors import StoreError
 from monitor.models import Claim, Digest, DigestClaim, DigestDocument, Document, Fetched, Match, Sketch
 from monitor.schema import MIGRATIONS
+from monitor.store_web import WebTables
 
 #: at most this many LSH candidates are screened for one claim (those sharing the most bands).
 #: In a store of a million claims a lookup then costs about 1.5x what it costs in a small one; the
@@ -58,7 +59,7 @@ def _ts(moment: datetime) -> str:
     return moment.isoformat()
 
 
-class Store:
+class Store(WebTables):
     """A connection to one store file; use as a context manager or call :meth:`close`."""
 
     def __init__(self, path: Path) -> None:

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from monitor import config
-from monitor.config import FolderSource, Overrides, Secret, Settings
+from monitor.config import FeedSource, FolderSource, Overrides, PageSource, Secret, Settings
 from monitor.errors import ConfigError
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "deploy" / "corpus-monitor.example.toml"
@@ -162,11 +162,11 @@ def test_every_kind_of_problem_is_reported_together(tmp_path: Path) -> None:
     )
     found = problems(path, tmp_path)
     expected = [
-        "colour: unknown key (known: store, normalize, novelty, digest, smtp, sources)",
+        "colour: unknown key (known: store, normalize, novelty, digest, http, topic, smtp, sources)",
         "stor: unknown table (did you mean 'store'?)",
         "store.pth: unknown key (did you mean 'path'?)",
         "store.path: expected a non-empty string, got 3",
-        "sources[0].kind: unknown source kind 'ftp' (known: folder)",
+        "sources[0].kind: unknown source kind 'ftp' (known: folder, page, feed)",
         "sources[1].path: required key is missing",
         "sources[1].settle_seconds: expected a number >= 0, got -1",
         "sources[3].name: duplicate source name 'folder:news' (also sources[2])",
@@ -267,7 +267,15 @@ def test_smtp_needs_a_host(tmp_path: Path) -> None:
 def test_the_shipped_example_loads(tmp_path: Path) -> None:
     settings = config.load(EXAMPLE, cwd=tmp_path, environ=ENV)
     assert settings.config_path == EXAMPLE
-    assert settings.sources == (FolderSource(name="seeds", path=EXAMPLE.parent / "seeds", settle_seconds=5.0),)
+    assert settings.sources == (
+        FolderSource(name="seeds", path=EXAMPLE.parent / "seeds", settle_seconds=5.0),
+        FeedSource(name="example-tech", url="https://news.example.com/ai/rss.xml", every=900.0,
+                   headers={"Accept-Language": "zh-CN,zh;q=0.9"}, topic_filter=True),
+        PageSource(name="page:https://news.example.com/2024/07/30/huang-zuckerberg.html",
+                   url="https://news.example.com/2024/07/30/huang-zuckerberg.html"),
+    )
+    assert settings.http.user_agent == "corpus-monitor/0.1 (+contact@example.com)"
+    assert settings.http.contact == "contact@example.com"
     assert settings.smtp is not None and settings.smtp.password is not None
     assert settings.smtp.password.reveal() == ENV["CORPUS_MONITOR_SMTP_PASSWORD"]
 
@@ -286,6 +294,9 @@ def test_describe_lists_sources_store_and_outbox(tmp_path: Path) -> None:
     assert lines == [
         "config: no file, defaults",
         f"source folder:seeds: folder, path={tmp_path / 'seeds'}, settle_seconds=0.0",
+        "http: User-Agent 'corpus-monitor/0.1.0', 20 at once, 2 per host, 1s between requests to a host, "
+        "timeout 20s, at most 5,000,000 bytes, 2 retries, robots.txt respected",
+        "topic: 黄仁勋, 扎克伯格, 祖克柏, SIGGRAPH, Jensen Huang, Zuckerberg (for sources with topic_filter on)",
         f"store: {tmp_path / 'var' / 'monitor.sqlite3'}",
         "normalize: opencc t2s",
         "novelty: 2-character shingles, Jaccard threshold 0.3, 16 bands x 3 rows",

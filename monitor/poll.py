@@ -1,0 +1,222 @@
+"""Polling web sources: pages and feeds -> documents for the pipeline to ingest.
+
+One poll runs every due web source at once in an event loop (uvloop where available), under the
+fetcher's limits. A page is fetched conditionally; a 304 or an unchanged body ends there. A feed is
+fetched conditionally too; its new entries are stored as *pending* before anything else, and every
+pending entry of the feed (new now, or left over from a failed attempt) has its article fetched. The
+pipeline ingests what comes back; validators and entry states are written in the transaction that
+ingests the document, so a crash in between means a fetch again, never a lost article.
+
+Errors are values: each becomes a message of its source's :class:`~monitor.models.SourceOutcome`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import sys
+from collections.abc import Callable, Coroutine, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any, TypeVar
+
+import httpx
+
+from monitor.config import FeedSource, PageSource, WebSource
+from monitor.errors import FetchError, SourceError
+from monitor.models import Fetched, HttpPolicy, SourceOutcome, Validators, WebResponse
+from monitor.sources import feeds, web
+from monitor.sources.urls import BadUrl
+from monitor.sources.urls import normalize as normalize_url
+from monitor.store import Store
+
+#: robots.txt files are kept this long (RFC 9309 asks for no more than 24 hours)
+ROBOTS_TTL = timedelta(hours=24)
+#: media types read as HTML or as plain text; anything else is not an article
+_HTML_TYPES = {"text/html", "application/xhtml+xml", "application/xml", "text/xml"}
+_TEXT_TYPES = {"text/plain", "text/markdown"}
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class WebItem:
+    """A fetched article the pipeline should extract and ingest."""
+
+    fetched: Fetched
+    #: validators to store for the URL once the document is ingested (pages), else None
+    validators: Validators | None
+    #: the feed entry (normalized URL) to settle once ingested, else None
+    entry: str | None
+    topic_filter: bool
+
+
+@dataclass
+class _Tally:
+    """What one source did so far in this poll."""
+
+    scanned: int = 0
+    unchanged: int = 0
+    errors: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+    def outcome(self, name: str) -> SourceOutcome:
+        return SourceOutcome(name, self.scanned, 0, self.unchanged, tuple(self.errors), tuple(self.warnings))
+
+
+@dataclass
+class Polled:
+    """The result of one poll: an outcome per source and the articles to ingest."""
+
+    outcomes: dict[str, SourceOutcome]
+    items: list[WebItem]
+
+
+def run(coroutine: Coroutine[Any, Any, T]) -> T:
+    """Run a coroutine to completion in a new event loop (uvloop's, where it is installed)."""
+    if sys.platform != "win32":
+        import uvloop
+
+        with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+            return runner.run(coroutine)
+    return asyncio.run(coroutine)  # pragma: no cover - uvloop is a dependency everywhere but Windows
+
+
+def poll(
+    sources: Sequence[WebSource],
+    policy: HttpPolicy,
+    store: Store,
+    now: datetime,
+    transport: Callable[[], httpx.AsyncBaseTransport] | None = None,
+) -> Polled:
+    """Poll the web sources; ``transport`` builds the HTTP transport (default: aiohttp's)."""
+    return run(_poll(sources, policy, store, now, transport))
+
+
+async def _poll(
+    sources: Sequence[WebSource],
+    policy: HttpPolicy,
+    store: Store,
+    now: datetime,
+    transport: Callable[[], httpx.AsyncBaseTransport] | None,
+) -> Polled:
+    robots = store.robots_since(now - ROBOTS_TTL) if policy.respect_robots else {}
+    async with web.client(policy, transport() if transport else None) as http:
+        fetcher = web.Fetcher(http, policy, robots=robots)
+        poller = _Poller(fetcher, store, now)
+        pages = [s for s in sources if isinstance(s, PageSource)]
+        validators = store.validators_many([s.url for s in pages])
+        tallies = {source.name: _Tally() for source in sources}
+        jobs = [poller.page(s, validators.get(s.url), tallies[s.name]) for s in pages]
+        jobs += [poller.feed(s, tallies[s.name]) for s in sources if isinstance(s, FeedSource)]
+        await asyncio.gather(*jobs)
+    if fetcher.robots_fetched:
+        store.save_robots(list(fetcher.robots_fetched.values()), now)
+    return Polled({name: tally.outcome(name) for name, tally in tallies.items()}, poller.items)
+
+
+class _Poller:
+    def __init__(self, fetcher: web.Fetcher, store: Store, now: datetime) -> None:
+        self.fetcher, self.store, self.now = fetcher, store, now
+        self.items: list[WebItem] = []
+
+    async def page(self, source: PageSource, known: Validators | None, tally: _Tally) -> None:
+        tally.scanned += 1
+        try:
+            response = await self.fetcher.fetch(source.url, known, headers=source.headers)
+            item = self._article(response, source.name, known, tally)
+        except (FetchError, SourceError) as exc:
+            tally.errors.append(str(exc))
+            return
+        if item is None:
+            tally.unchanged += 1
+        else:
+            self.items.append(WebItem(item[0], item[1], None, source.topic_filter))
+
+    async def feed(self, source: FeedSource, tally: _Tally) -> None:
+        known = self.store.validators_many([source.url]).get(source.url)
+        try:
+            response = await self.fetcher.fetch(source.url, known, accept=web.ACCEPT_FEED, headers=source.headers)
+            changed = response.status != 304 and hashlib.sha256(response.data).hexdigest() != (
+                known.content_hash if known else None
+            )
+            if changed:
+                self._entries(source, response, tally)
+            self.store.save_validators(source.url, _validators(response, known), self.now)
+        except (FetchError, SourceError) as exc:
+            tally.errors.append(str(exc))  # entries pending from earlier polls are still fetched below
+        pending = self.store.pending_entries([source.name])
+        await asyncio.gather(*(self._entry(source, entry.url, tally) for entry in pending))
+
+    def _entries(self, source: FeedSource, response: WebResponse, tally: _Tally) -> None:
+        if response.truncated:
+            tally.warnings.append(f"{source.url}: feed cut off at {len(response.data):,} bytes (http.max_bytes)")
+        found = []
+        for entry in feeds.parse(response.data, response.final_url, response.media_type):
+            try:
+                found.append((normalize_url(entry.url), entry))
+            except BadUrl as exc:
+                tally.warnings.append(f"{source.url}: entry {entry.url!r} skipped: {exc}")
+        self.store.add_entries(source.name, found, self.now)
+
+    async def _entry(self, source: FeedSource, url: str, tally: _Tally) -> None:
+        tally.scanned += 1
+        if self.store.document_state(url) is not None:  # already a document (another source has it)
+            self.store.settle_entry(url, "ingested", self.now)
+            tally.unchanged += 1
+            return
+        try:
+            response = await self.fetcher.fetch(url, None, headers=source.headers)
+            item = self._article(response, source.name, None, tally)
+        except (FetchError, SourceError) as exc:
+            tally.errors.append(str(exc))
+            if isinstance(exc, FetchError) and not exc.permanent:
+                self.store.entry_attempt_failed(url, exc.reason)
+            else:
+                self.store.settle_entry(url, "failed", self.now, exc.reason)
+            return
+        if item is not None:
+            self.items.append(WebItem(item[0], None, url, source.topic_filter))
+
+    def _article(
+        self, response: WebResponse, source: str, known: Validators | None, tally: _Tally
+    ) -> tuple[Fetched, Validators] | None:
+        """The article to ingest, or None when it has not changed since ``known``."""
+        if response.status == 304:
+            return None
+        content_hash = hashlib.sha256(response.data).hexdigest()
+        validators = _validators(response, known, content_hash)
+        if known is not None and known.content_hash == content_hash:
+            if validators != known:
+                self.store.save_validators(response.url, validators, self.now)
+            return None
+        media = response.media_type or "text/html"
+        if media not in _HTML_TYPES and media not in _TEXT_TYPES:
+            raise FetchError(response.url, f"not a web page (content type {media})", permanent=True)
+        if response.truncated:
+            tally.warnings.append(f"{response.url}: body cut off at {len(response.data):,} bytes (http.max_bytes)")
+        fetched = Fetched(
+            locator=response.url, data=response.data, content_hash=content_hash, source=source,
+            charset_hint=response.charset, kind="text" if media in _TEXT_TYPES else "html",
+        )
+        return fetched, validators
+
+
+def _validators(response: WebResponse, known: Validators | None, content_hash: str | None = None) -> Validators:
+    """The validators to keep after ``response``: a 304 may omit them, and then the old ones stay."""
+    if response.status == 304 and known is not None:
+        return Validators(response.etag or known.etag, response.last_modified or known.last_modified,
+                          known.content_hash)
+    digest = content_hash or hashlib.sha256(response.data).hexdigest()
+    return Validators(response.etag, response.last_modified, digest)
+
+
+def due(sources: Sequence[Any], last_attempts: Mapping[str, str], now: datetime) -> list[Any]:
+    """The sources whose ``every`` has passed since their last poll (all those without one)."""
+    out = []
+    for source in sources:
+        last = last_attempts.get(source.name)
+        every = getattr(source, "every", None)
+        if every is None or last is None or datetime.fromisoformat(last) + timedelta(seconds=every) <= now:
+            out.append(source)
+    return out
+
