@@ -25,6 +25,7 @@ test: $(STAMP)
 bench: $(STAMP)
 	$(VENV)/bin/python benchmarks/ingest.py
 	$(VENV)/bin/python benchmarks/novelty.py
+	$(VENV)/bin/python benchmarks/poll.py --urlwatch
 
 clean:
 	rm -rf $(VENV) var

@@ -12,14 +12,17 @@ import sys
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from monitor import __version__, config
-from monitor.delivery import Mailer, OutboxMailer, SmtpMailer
 from monitor.errors import ConfigError, ExtractError, MonitorError
 from monitor.models import Fetched, RunReport
 from monitor.pipeline import Deps, run_once, select
 from monitor.sources.folder import KINDS
 from monitor.store import Store
+
+if TYPE_CHECKING:
+    from monitor.delivery import Mailer
 
 FORMATS = ("text", "html", "json", "email")
 
@@ -92,6 +95,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _mailer(settings: config.Settings) -> Mailer:
+    from monitor.delivery import OutboxMailer, SmtpMailer  # email and ssl: not needed for a scan
+
     if settings.smtp is None:
         return OutboxMailer(settings.outbox)
     smtp = settings.smtp
@@ -106,7 +111,8 @@ def _run(settings: config.Settings, args: argparse.Namespace) -> int:
     dry_run = deliver and args.dry_run
     select(settings, args.source)  # an unknown --source is a usage error before anything is opened
     with Store(settings.store_path) as store:
-        deps = Deps(store, opencc=settings.opencc, novelty=settings.novelty, mailer=_mailer(settings))
+        mailer = _mailer(settings) if deliver else None
+        deps = Deps(store, opencc=settings.opencc, novelty=settings.novelty, mailer=mailer)
         report = run_once(settings, deps, deliver=deliver, dry_run=dry_run, only=args.source)
     for outcome in report.outcomes:
         for message in (*outcome.errors, *outcome.warnings):
@@ -145,7 +151,9 @@ def _summary(report: RunReport, deliver: bool) -> str:
     if d is None:
         lines.append("Nothing new to report: no digest sent.")
     else:
-        what = f"Digest of {len(d.claims)} claims from {sum(1 for x in d.documents if x.new_claims)} documents"
+        documents = sum(1 for x in d.documents if x.new_claims)
+        what = (f"Digest of {len(d.claims)} claim{'s' * (len(d.claims) != 1)} from {documents} "
+                f"document{'s' * (documents != 1)}")
         if report.dry_run:
             lines.append(f"{what} (dry run: nothing delivered, nothing saved).")
         elif report.delivery_error:
@@ -202,7 +210,8 @@ def _status(settings: config.Settings, fmt: str) -> int:
         if row["last_attempt"] is None:
             print(f"Source {row['name']} ({row['kind']}): never polled")
             continue
-        state = "ok" if not row["failures_in_a_row"] else f"FAILING, {row['failures_in_a_row']} polls in a row"
+        failures = row["failures_in_a_row"]
+        state = "ok" if not failures else f"FAILING, {failures} poll{'s' * (failures != 1)} in a row"
         print(f"Source {row['name']} ({row['kind']}): {state}; last success {row['last_success'] or 'never'}")
         if row["last_error"]:
             print(f"  last error at {row['last_error_at']}: {row['last_error']}")

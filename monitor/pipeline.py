@@ -10,9 +10,9 @@ transaction that is rolled back at the end, and delivers nothing.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -20,9 +20,7 @@ from typing import TYPE_CHECKING
 import httpx
 
 from monitor import claims as claims_mod
-from monitor import poll
 from monitor.config import FeedSource, FolderSource, NoveltySettings, PageSource, Settings, Source
-from monitor.delivery import Mailer, build_message
 from monitor.errors import ConfigError, DeliveryError, LocatedError, SourceError, StoreError
 from monitor.models import Candidate, Claim, Document, Fetched, Match, RunReport, SourceOutcome, Validators
 from monitor.normalize import key_of
@@ -32,8 +30,10 @@ from monitor.store import Store
 if TYPE_CHECKING:  # the costly modules are imported where first used: a poll with nothing new never loads them
     import jinja2
 
+    from monitor.delivery import Mailer
     from monitor.normalize import Normalizer
     from monitor.novelty import Signer
+    from monitor.poll import WebItem
 
 #: documents ingested per transaction; a crash loses at most one batch, read again next run
 BATCH = 50
@@ -200,11 +200,13 @@ def scan(settings: Settings, deps: Deps, only: Sequence[str] = ()) -> tuple[tupl
     changed (oldest documents first), and record each source's health."""
     now = deps.clock()
     chosen = select(settings, only)
-    due = chosen if only else poll.due(chosen, {n: h.last_attempt for n, h in deps.store.health().items()}, now)
+    due = chosen if only else _due(chosen, {n: h.last_attempt for n, h in deps.store.health().items()}, now)
     pending: list[_Pending] = []
     outcomes = {s.name: _scan_folder(s, deps, pending) for s in due if isinstance(s, FolderSource)}
     web = [s for s in due if isinstance(s, PageSource | FeedSource)]
     if web:
+        from monitor import poll  # httpx and aiohttp: loaded only when there are web sources
+
         polled = poll.poll(web, settings.http, deps.store, now, deps.transport)
         outcomes.update(polled.outcomes)
         for item in polled.items:
@@ -213,6 +215,8 @@ def scan(settings: Settings, deps: Deps, only: Sequence[str] = ()) -> tuple[tupl
             except LocatedError as exc:
                 _web_failed(item, str(exc), outcomes, deps, now)
                 continue
+            if document.url is None:  # no canonical link: the URL it was fetched from is where readers find it
+                document = replace(document, url=item.fetched.locator)
             pending.append(_Pending(replace(item.fetched, data=b""), document, item.validators, item.entry,
                                     item.topic_filter))
     pending.sort(key=lambda p: (p.document.published or "9999", p.fetched.locator))
@@ -266,7 +270,18 @@ def _settle(item: _Pending, state: str, deps: Deps, now: datetime) -> None:
         deps.store.settle_entry(item.entry, state, now)
 
 
-def _web_failed(item: poll.WebItem, error: str, outcomes: dict[str, SourceOutcome], deps: Deps, now: datetime) -> None:
+def _due(sources: Sequence[Source], last_attempts: Mapping[str, str], now: datetime) -> list[Source]:
+    """The sources whose ``every`` has passed since their last poll (all those without one)."""
+    def is_due(source: Source) -> bool:
+        last = last_attempts.get(source.name)
+        if source.every is None or last is None:
+            return True
+        return datetime.fromisoformat(last) + timedelta(seconds=source.every) <= now
+
+    return [source for source in sources if is_due(source)]
+
+
+def _web_failed(item: WebItem, error: str, outcomes: dict[str, SourceOutcome], deps: Deps, now: datetime) -> None:
     """A fetched web document that gave no text: reported once; the same bytes are not tried again."""
     source = item.fetched.source
     outcomes[source] = replace(outcomes[source], errors=(*outcomes[source].errors, error))
@@ -296,6 +311,7 @@ def _run(settings: Settings, deps: Deps, *, deliver: bool, dry_run: bool, only: 
     if not digest.claims:
         return RunReport(outcomes, new, dry_run=dry_run)
     from monitor import digest as digest_mod
+    from monitor.delivery import build_message
 
     rendered = digest_mod.render(digest, deps.templates)
     message = build_message(rendered, sender=settings.sender, recipients=settings.recipients, date=now)

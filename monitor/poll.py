@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import sys
-from collections.abc import Callable, Coroutine, Mapping, Sequence
+from collections.abc import Callable, Coroutine, Sequence, Set
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
@@ -35,6 +35,8 @@ ROBOTS_TTL = timedelta(hours=24)
 #: media types read as HTML or as plain text; anything else is not an article
 _HTML_TYPES = {"text/html", "application/xhtml+xml", "application/xml", "text/xml"}
 _TEXT_TYPES = {"text/plain", "text/markdown"}
+#: a feed entry whose article fails in this many polls in a row (each with its own retries) is given up
+MAX_ENTRY_POLLS = 5
 T = TypeVar("T")
 
 
@@ -102,8 +104,8 @@ async def _poll(
     robots = store.robots_since(now - ROBOTS_TTL) if policy.respect_robots else {}
     async with web.client(policy, transport() if transport else None) as http:
         fetcher = web.Fetcher(http, policy, robots=robots)
-        poller = _Poller(fetcher, store, now)
         pages = [s for s in sources if isinstance(s, PageSource)]
+        poller = _Poller(fetcher, store, now, {s.url for s in pages})
         validators = store.validators_many([s.url for s in pages])
         tallies = {source.name: _Tally() for source in sources}
         jobs = [poller.page(s, validators.get(s.url), tallies[s.name]) for s in pages]
@@ -115,8 +117,10 @@ async def _poll(
 
 
 class _Poller:
-    def __init__(self, fetcher: web.Fetcher, store: Store, now: datetime) -> None:
+    def __init__(self, fetcher: web.Fetcher, store: Store, now: datetime, pages: Set[str] = frozenset()) -> None:
         self.fetcher, self.store, self.now = fetcher, store, now
+        #: the URLs of the page sources in this poll
+        self.pages = pages
         self.items: list[WebItem] = []
 
     async def page(self, source: PageSource, known: Validators | None, tally: _Tally) -> None:
@@ -145,7 +149,7 @@ class _Poller:
         except (FetchError, SourceError) as exc:
             tally.errors.append(str(exc))  # entries pending from earlier polls are still fetched below
         pending = self.store.pending_entries([source.name])
-        await asyncio.gather(*(self._entry(source, entry.url, tally) for entry in pending))
+        await asyncio.gather(*(self._entry(source, entry.url, entry.attempts, tally) for entry in pending))
 
     def _entries(self, source: FeedSource, response: WebResponse, tally: _Tally) -> None:
         if response.truncated:
@@ -158,7 +162,9 @@ class _Poller:
                 tally.warnings.append(f"{source.url}: entry {entry.url!r} skipped: {exc}")
         self.store.add_entries(source.name, found, self.now)
 
-    async def _entry(self, source: FeedSource, url: str, tally: _Tally) -> None:
+    async def _entry(self, source: FeedSource, url: str, attempts: int, tally: _Tally) -> None:
+        if url in self.pages and self.store.document_state(url) is None:
+            return  # a page source is fetching it in this poll: one request; the entry settles next poll
         tally.scanned += 1
         if self.store.document_state(url) is not None:  # already a document (another source has it)
             self.store.settle_entry(url, "ingested", self.now)
@@ -169,7 +175,7 @@ class _Poller:
             item = self._article(response, source.name, None, tally)
         except (FetchError, SourceError) as exc:
             tally.errors.append(str(exc))
-            if isinstance(exc, FetchError) and not exc.permanent:
+            if isinstance(exc, FetchError) and not exc.permanent and attempts + 1 < MAX_ENTRY_POLLS:
                 self.store.entry_attempt_failed(url, exc.reason)
             else:
                 self.store.settle_entry(url, "failed", self.now, exc.reason)
@@ -208,15 +214,3 @@ def _validators(response: WebResponse, known: Validators | None, content_hash: s
                           known.content_hash)
     digest = content_hash or hashlib.sha256(response.data).hexdigest()
     return Validators(response.etag, response.last_modified, digest)
-
-
-def due(sources: Sequence[Any], last_attempts: Mapping[str, str], now: datetime) -> list[Any]:
-    """The sources whose ``every`` has passed since their last poll (all those without one)."""
-    out = []
-    for source in sources:
-        last = last_attempts.get(source.name)
-        every = getattr(source, "every", None)
-        if every is None or last is None or datetime.fromisoformat(last) + timedelta(seconds=every) <= now:
-            out.append(source)
-    return out
-

@@ -1,4 +1,5 @@
-"""Shared fixtures: a real SMTP server (aiosmtpd) on 127.0.0.1, and a port with nothing behind it."""
+"""Shared fixtures: a real SMTP server (aiosmtpd) on 127.0.0.1, a real HTTP server (``webserver``), and a port
+with nothing behind it."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ import pytest
 import trustme
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
+from webserver import WebServer, serving
 
 
 def free_port() -> int:
@@ -99,6 +101,13 @@ def smtp_server() -> Iterator[SmtpServer]:
         yield state
     finally:
         controller.stop()
+
+
+@pytest.fixture
+def web_server() -> Iterator[WebServer]:
+    """A real HTTP/1.1 server on 127.0.0.1 serving ``routes`` (see tests/webserver.py), stopped after the test."""
+    with serving() as server:
+        yield server
 
 
 @dataclass
