@@ -102,7 +102,7 @@ async def _poll(
     transport: Callable[[], httpx.AsyncBaseTransport] | None,
 ) -> Polled:
     robots = store.robots_since(now - ROBOTS_TTL) if policy.respect_robots else {}
-    async with web.client(policy, transport() if transport else None) as http:
+    async with transport() if transport else web.transport(policy) as http:
         fetcher = web.Fetcher(http, policy, robots=robots)
         pages = [s for s in sources if isinstance(s, PageSource)]
         poller = _Poller(fetcher, store, now, {s.url for s in pages})

@@ -47,6 +47,9 @@ class WebTables:
     def _guard(self) -> AbstractContextManager[None]:  # pragma: no cover - Store's wins
         raise NotImplementedError
 
+    def transaction(self) -> AbstractContextManager[None]:  # pragma: no cover - Store's wins
+        raise NotImplementedError
+
     # -- conditional requests ----------------------------------------------------------------------
 
     def validators_many(self, urls: Sequence[str]) -> dict[str, Validators]:
@@ -81,7 +84,7 @@ class WebTables:
         return {origin: RobotsFile(origin, status, body) for origin, status, body in rows}
 
     def save_robots(self, files: Sequence[RobotsFile], now: datetime) -> None:
-        with self._guard():
+        with self.transaction(), self._guard():
             self._db.executemany(
                 "INSERT OR REPLACE INTO robots (origin, status, body, fetched_at) VALUES (?,?,?,?)",
                 [(f.origin, f.status, f.body, now.isoformat()) for f in files],
@@ -91,7 +94,7 @@ class WebTables:
 
     def add_entries(self, feed: str, entries: Sequence[tuple[str, FeedEntry]], now: datetime) -> int:
         """Remember (normalized url, entry) pairs not seen before, as pending; returns how many were new."""
-        with self._guard():
+        with self.transaction(), self._guard():
             before = self._db.total_changes
             self._db.executemany(
                 "INSERT OR IGNORE INTO feed_entries (url, feed, title, published, state, first_seen)"
@@ -130,9 +133,9 @@ class WebTables:
     # -- source health -----------------------------------------------------------------------------
 
     def record_polls(self, polls: Sequence[tuple[str, str | None]], now: datetime) -> None:
-        """Record polls as (source name, error or None for success)."""
+        """Record polls as (source name, error or None for success), in one transaction."""
         stamp = now.isoformat()
-        with self._guard():
+        with self.transaction(), self._guard():
             self._db.executemany(
                 "INSERT INTO source_health (source, last_attempt, last_success, last_error, last_error_at, failures)"
                 " VALUES (?1, ?2, CASE WHEN ?3 IS NULL THEN ?2 END, ?3, CASE WHEN ?3 IS NOT NULL THEN ?2 END,"

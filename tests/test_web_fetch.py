@@ -22,6 +22,7 @@ import httpx
 import pytest
 import respx
 from aiohttp import web as aioweb
+from conftest import TlsPair
 from helpers import DEV
 
 from monitor.errors import FetchError
@@ -81,7 +82,7 @@ def run(
     clock = clock or Clock()
 
     async def main() -> T:
-        async with web.client(policy, httpx.AsyncHTTPTransport(verify=_TLS)) as http:
+        async with httpx.AsyncHTTPTransport(verify=_TLS) as http:
             fetcher = web.Fetcher(http, policy, robots=robots, sleep=clock.sleep, monotonic=clock.monotonic,
                                   wall_clock=wall_clock or (lambda: 0.0))
             return await use(fetcher)
@@ -381,11 +382,40 @@ def test_a_redirect_to_ftp_fails_on_the_production_client() -> None:
             await site.start()
             port = runner.addresses[0][1]
             url = f"http://127.0.0.1:{port}/moved"
-            async with web.client(POLICY) as http:
+            async with web.transport(POLICY) as http:
                 fetcher = web.Fetcher(http, POLICY, sleep=Clock().sleep)
                 with pytest.raises(FetchError) as caught:
                     await fetcher.fetch(url)
             assert url in str(caught.value) and "ftp://" in str(caught.value)
+        finally:
+            await runner.cleanup()
+
+    asyncio.run(main())
+
+
+def test_the_production_transport_verifies_certificates(tls: TlsPair) -> None:
+    """An HTTPS server whose certificate no trusted CA signed is refused (not retried into success),
+    and the same server is fetched once the client trusts its CA: verification is on and is what fails."""
+
+    async def page(request: aioweb.Request) -> aioweb.Response:
+        return aioweb.Response(text="<p>ok</p>", content_type="text/html")
+
+    async def main() -> None:
+        app = aioweb.Application()
+        app.router.add_get("/page", page)
+        runner = aioweb.AppRunner(app)
+        await runner.setup()
+        try:
+            site = aioweb.TCPSite(runner, "127.0.0.1", 0, ssl_context=tls.server)
+            await site.start()
+            url = f"https://127.0.0.1:{runner.addresses[0][1]}/page"
+            policy = replace(POLICY, retries=0)
+            async with web.transport(policy) as http:
+                with pytest.raises(FetchError) as caught:
+                    await web.Fetcher(http, policy).fetch(url)
+            assert url in str(caught.value) and "certificate" in str(caught.value).lower()
+            async with httpx.AsyncHTTPTransport(verify=tls.client) as trusting:
+                assert (await web.Fetcher(trusting, policy).fetch(url)).data == b"<p>ok</p>"
         finally:
             await runner.cleanup()
 
@@ -572,7 +602,7 @@ def test_a_clock_that_stands_still_makes_waits_add_up(router: respx.MockRouter) 
 
     async def main() -> None:
         policy = replace(POLICY, per_host_delay_seconds=1.0)
-        async with web.client(policy, httpx.AsyncHTTPTransport(verify=_TLS)) as http:
+        async with httpx.AsyncHTTPTransport(verify=_TLS) as http:
             fetcher = web.Fetcher(http, policy, sleep=record, monotonic=lambda: 50.0)
             for i in range(3):
                 await fetcher.fetch(f"{SITE}/a/{i}")

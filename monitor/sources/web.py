@@ -1,7 +1,13 @@
 """The web fetcher: one URL in, a :class:`~monitor.models.WebResponse` out, politely.
 
-The HTTP client is an injected ``httpx.AsyncClient`` (:func:`client` builds the production one, on the
-aiohttp transport for speed; tests inject respx or a real local server). Around each request:
+Requests are httpx ``Request`` objects sent through an injected httpx transport (:func:`transport`
+builds the production one, on aiohttp, for speed; tests inject httpx's own, under respx). The
+fetcher talks to the transport, not to an ``httpx.AsyncClient``: on a poll of unchanged pages the
+client's per-request work (building the request through its merge steps, and shimming every
+response into ``urllib`` objects for its cookie jar) took a third of the time (``benchmarks/poll.py``).
+What the client would add is done here instead: default headers, timeouts, redirects (at most
+``max_redirects``, ``http``/``https`` only). No cookies are kept: each request stands alone, as a
+crawler's should. Around each request:
 
 - robots.txt, fetched once per origin and parsed by Protego (RFC 9309: a 4xx means no rules, a 5xx or
   an unreachable file means nothing may be fetched); its ``Crawl-delay`` lengthens the host delay;
@@ -25,21 +31,26 @@ import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC
+from typing import TYPE_CHECKING
 
 import aiohttp
 import httpx
 from httpx_aiohttp import AiohttpTransport
 from protego import Protego
-from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, stop_after_attempt
 
 from monitor.errors import FetchError
 from monitor.models import HttpPolicy, RobotsFile, Validators, WebResponse
 from monitor.sources.urls import origin
 
+if TYPE_CHECKING:
+    from tenacity import RetryCallState
+
 ACCEPT_HTML = "text/html,application/xhtml+xml;q=0.9,text/plain;q=0.8,*/*;q=0.1"
 ACCEPT_FEED = "application/rss+xml,application/atom+xml,application/xml;q=0.9,text/xml;q=0.9,*/*;q=0.1"
 #: statuses worth trying again: the server or the path to it may recover
 TRANSIENT_STATUSES = frozenset({408, 425, 429, 500, 502, 503, 504, 507, 509, 520, 521, 522, 523, 524})
+#: statuses whose Location is followed
+REDIRECTS = frozenset({301, 302, 303, 307, 308})
 #: RFC 9309 asks crawlers to parse at least 500 KiB of a robots.txt
 ROBOTS_MAX_BYTES = 512 * 1024
 
@@ -80,46 +91,30 @@ class _Host:
         self.rules_ready: asyncio.Future[_Rules] | None = None
 
 
-def client(policy: HttpPolicy, transport: httpx.AsyncBaseTransport | None = None) -> httpx.AsyncClient:
-    """The HTTP client for ``policy``: on the aiohttp transport unless one is given (tests pass theirs).
-
-    httpx's own transport spends most of a conditional request in its pool bookkeeping; aiohttp's is
-    about four times faster on a poll of unchanged pages (``benchmarks/poll.py``)."""
-    headers = {"User-Agent": policy.user_agent}
-    if policy.contact:
-        headers["From"] = policy.contact
-    return httpx.AsyncClient(
-        transport=transport or _aiohttp_transport(policy),
-        headers=headers,
-        timeout=httpx.Timeout(policy.timeout_seconds, pool=None),
-        follow_redirects=True,
-        max_redirects=policy.max_redirects,
-    )
-
-
-@functools.cache
-def _ssl_context() -> ssl.SSLContext:
-    """One verifying TLS context per process: loading the CA store costs about 25 ms."""
-    return ssl.create_default_context()
-
-
 @functools.lru_cache(maxsize=65536)
 def _parsed(url: str) -> httpx.URL:
     """httpx's parse of a URL, kept: a service polls the same URLs every cycle, and httpx.URL is immutable."""
     return httpx.URL(url)
 
 
-def _aiohttp_transport(policy: HttpPolicy) -> httpx.AsyncBaseTransport:
-    context = _ssl_context()
+def transport(policy: HttpPolicy) -> httpx.AsyncBaseTransport:
+    """The production transport: aiohttp's, through httpx-aiohttp, with its pool sized by ``policy``.
+
+    httpx's own transport spends most of a conditional request in its pool bookkeeping; aiohttp's is
+    several times faster on a poll of unchanged pages (``benchmarks/poll.py``)."""
 
     def session() -> aiohttp.ClientSession:
+        # ssl=True: certificates are verified with aiohttp's default context, made once at its import
         connector = aiohttp.TCPConnector(
-            limit=policy.concurrency, limit_per_host=policy.per_host_concurrency, ssl=context, ttl_dns_cache=300
+            limit=policy.concurrency, limit_per_host=policy.per_host_concurrency, ssl=True, ttl_dns_cache=300
         )
-        # httpx keeps the cookies; aiohttp's own jar would only add work
+        # no cookies are kept (see Fetcher): aiohttp's jar would only add work
         return aiohttp.ClientSession(connector=connector, cookie_jar=aiohttp.DummyCookieJar())
 
-    return AiohttpTransport(verify=context, client=session)
+    # httpx-aiohttp makes a TLS context in its constructor but uses it only for a session of its own
+    # making; the session above has its own, verifying one. verify=False spares loading a CA store
+    # (25 ms) for a context never used; tests/test_web_fetch.py checks that certificates are verified.
+    return AiohttpTransport(verify=False, client=session)
 
 
 def _retry_after(value: str | None, now: float) -> float | None:
@@ -152,6 +147,7 @@ def _content_type(header: str | None) -> tuple[str | None, str | None]:
 
 
 def _failure(state: RetryCallState) -> BaseException | None:
+    """The exception of a tenacity ``RetryCallState``'s last attempt."""
     return state.outcome.exception() if state.outcome is not None else None
 
 
@@ -164,7 +160,7 @@ class Fetcher:
 
     def __init__(
         self,
-        http: httpx.AsyncClient,
+        http: httpx.AsyncBaseTransport,
         policy: HttpPolicy,
         *,
         robots: Mapping[str, RobotsFile] | None = None,
@@ -180,6 +176,11 @@ class Fetcher:
         self.robots_fetched: dict[str, RobotsFile] = {}
         #: the product token robots.txt groups are matched against: "corpus-monitor"
         self._agent = policy.user_agent.split("/", 1)[0].split()[0] if policy.user_agent.strip() else "*"
+        self._headers = [("User-Agent", policy.user_agent), ("Accept-Encoding", "gzip, deflate")]
+        if policy.contact:
+            self._headers.append(("From", policy.contact))
+        seconds = policy.timeout_seconds
+        self._timeout = {"timeout": {"connect": seconds, "read": seconds, "write": seconds, "pool": None}}
 
     async def fetch(
         self,
@@ -219,6 +220,8 @@ class Fetcher:
             if attempts == 1:
                 raise FetchError(url, exc.reason) from None
             first = exc
+        from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt  # only on a retry
+
         await self._sleep(self._delay(first, 1))
         retrying = AsyncRetrying(
             stop=stop_after_attempt(attempts - 1),
@@ -256,20 +259,13 @@ class Fetcher:
             await self._turn(host)
             async with self._slots:
                 try:
-                    request = self.http.build_request("GET", _parsed(url), headers=headers)
-                    response = await self.http.send(request, stream=True)
+                    response, final_url = await self._send(url, headers)
                     try:
                         data, truncated = await self._body(response, max_bytes)
                     finally:
                         await response.aclose()
-                except httpx.TooManyRedirects:
-                    raise FetchError(url, f"more than {self.policy.max_redirects} redirects", permanent=True) from None
-                except (httpx.UnsupportedProtocol, httpx.InvalidURL) as exc:
-                    raise FetchError(url, f"redirected to an unusable URL: {exc}", permanent=True) from None
-                except httpx.TimeoutException:
-                    raise _Transient(f"timed out after {self.policy.timeout_seconds:g} s") from None
-                except httpx.TransportError as exc:
-                    raise _Transient(f"connection failed: {exc or type(exc).__name__}") from None
+                except (httpx.TransportError, aiohttp.ClientError, TimeoutError, ssl.SSLError) as exc:
+                    raise self._failure(url, exc) from None
         status = response.status_code
         if status in TRANSIENT_STATUSES:
             reason = f"HTTP {status} {response.reason_phrase}".rstrip()
@@ -283,10 +279,41 @@ class Fetcher:
             raise FetchError(url, f"unexpected HTTP {status} {response.reason_phrase}".rstrip())
         media, charset = _content_type(response.headers.get("Content-Type"))
         return WebResponse(
-            url=url, final_url=str(response.url), status=status, data=data, media_type=media, charset=charset,
+            url=url, final_url=final_url, status=status, data=data, media_type=media, charset=charset,
             etag=response.headers.get("ETag"), last_modified=response.headers.get("Last-Modified"),
             truncated=truncated,
         )
+
+    def _failure(self, url: str, exc: BaseException) -> Exception:
+        """What a transport error means. httpx-aiohttp maps aiohttp's errors to httpx's loosely (a
+        certificate error arrives as a ConnectTimeout), so the original, its ``__cause__``, decides."""
+        original = exc.__cause__
+        cause = original if isinstance(original, aiohttp.ClientError | TimeoutError | ssl.SSLError) else exc
+        if isinstance(cause, aiohttp.ClientSSLError | ssl.SSLError) or "CERTIFICATE_VERIFY_FAILED" in str(cause):
+            return FetchError(url, f"TLS failed: {cause}")  # no retry now: a certificate does not mend in seconds
+        if isinstance(cause, TimeoutError | httpx.TimeoutException):
+            return _Transient(f"timed out after {self.policy.timeout_seconds:g} s")
+        return _Transient(f"connection failed: {cause or type(cause).__name__}")
+
+    async def _send(self, url: str, headers: Mapping[str, str]) -> tuple[httpx.Response, str]:
+        """GET ``url`` through the transport, following redirects; the response (unread) and its URL."""
+        target = _parsed(url)
+        for hop in range(self.policy.max_redirects + 1):
+            request = httpx.Request("GET", target, headers=[*self._headers, *headers.items()], extensions=self._timeout)
+            response = await self.http.handle_async_request(request)
+            location = response.headers.get("Location") if response.status_code in REDIRECTS else None
+            if location is None:
+                return response, str(target)
+            await response.aclose()
+            try:
+                target = target.join(location.strip()).copy_with(fragment=None)
+            except httpx.InvalidURL as exc:
+                raise FetchError(url, f"redirected to an unusable URL: {exc}", permanent=True) from None
+            if target.scheme not in ("http", "https") or not target.host:
+                raise FetchError(url, f"redirected to an unusable URL: {target}", permanent=True)
+            if hop == self.policy.max_redirects:
+                break
+        raise FetchError(url, f"more than {self.policy.max_redirects} redirects", permanent=True)
 
     @staticmethod
     async def _body(response: httpx.Response, max_bytes: int) -> tuple[bytes, bool]:
