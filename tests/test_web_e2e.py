@@ -430,6 +430,29 @@ def test_robots_txt_disallowed_article_is_not_fetched_and_a_warning_names_it(sit
     assert len(site.server.gets("/robots.txt")) == 1
 
 
+def test_a_page_over_the_size_cap_is_cut_off_reported_and_still_read(site: Site) -> None:
+    site.seeds_reported()
+    html = (DEV / FILES[DIGIPULSE]).read_text("utf-8")
+    cap = len(html.encode("utf-8")) // 2
+    site.configure(f'[[sources]]\nkind = "page"\nname = "digipulse"\nurl = "{site.server.url(DIGIPULSE)}"\n')
+    config = site.work / "corpus-monitor.toml"
+    config.write_text(config.read_text("utf-8").replace("[http]\n", f"[http]\nmax_bytes = {cap}\n"), encoding="utf-8")
+    res = site.cli("digest", "--format", "json")
+    assert res.returncode == 0, res.stderr
+    (warning,) = [line for line in res.stderr.splitlines() if "warning" in line]
+    assert site.server.url(DIGIPULSE) in warning and f"cut off at {cap:,} bytes" in warning
+    reported = keys_in(" ".join(c["text"] for c in json.loads(res.stdout)["claims"]))
+
+    def ends_at(sentence: str) -> int:  # byte offset of the sentence's end in the served page
+        return len(html[: html.index(sentence) + len(sentence)].encode("utf-8"))
+
+    novel = sentences(DIGIPULSE, "novel")
+    read = [s for s in novel if ends_at(s) < cap - 200]  # inside what was read, clear of the cut sentence
+    cut = [s for s in novel if ends_at(s) - len(s.encode("utf-8")) > cap]  # starting after the cut
+    assert read and all(NORM.key(s) in reported for s in read)
+    assert cut and not any(NORM.key(s) in reported for s in cut)
+
+
 # -- the command line -------------------------------------------------------------------------------------------
 
 
