@@ -52,29 +52,32 @@ class FolderSource:
 
 
 @dataclass(frozen=True)
-class PageSource:
-    """One article URL, fetched (conditionally) on every poll."""
+class _Web:
+    """What page and feed sources share."""
 
-    kind: ClassVar[str] = "page"
     name: str
     #: the URL, normalized (its identity as a document)
     url: str
+    #: seconds between two polls of this source; None: every run
     every: float | None = None
     #: extra request headers for this source
     headers: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class PageSource(_Web):
+    """One article URL, fetched (conditionally) on every poll."""
+
+    kind: ClassVar[str] = "page"
     #: leave the page out unless its text mentions a [topic] keyword
     topic_filter: bool = False
 
 
 @dataclass(frozen=True)
-class FeedSource:
+class FeedSource(_Web):
     """An RSS or Atom feed: each entry's article is fetched once and ingested."""
 
     kind: ClassVar[str] = "feed"
-    name: str
-    url: str
-    every: float | None = None
-    headers: Mapping[str, str] = field(default_factory=dict)
     #: leave an entry's article out unless its text mentions a [topic] keyword
     topic_filter: bool = True
 

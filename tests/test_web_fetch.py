@@ -9,11 +9,12 @@ test that needs a real transport (a redirect to ftp://) runs a server on 127.0.0
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gzip
 import hashlib
 import re
 import ssl
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import replace
 from datetime import UTC, datetime
 from typing import TypeVar
@@ -365,6 +366,23 @@ def test_more_redirects_than_the_limit_fail_for_good(router: respx.MockRouter) -
     assert last.call_count == 0 and clock.waits == []
 
 
+@contextlib.asynccontextmanager
+async def local_site(
+    path: str, handler: Callable[[aioweb.Request], Awaitable[aioweb.StreamResponse]], tls: ssl.SSLContext | None = None
+) -> AsyncIterator[str]:
+    """An aiohttp server on 127.0.0.1 answering ``path``; yields its base URL (https with ``tls``)."""
+    app = aioweb.Application()
+    app.router.add_get(path, handler)
+    runner = aioweb.AppRunner(app)
+    await runner.setup()
+    try:
+        site = aioweb.TCPSite(runner, "127.0.0.1", 0, ssl_context=tls)
+        await site.start()
+        yield f"{'https' if tls else 'http'}://127.0.0.1:{runner.addresses[0][1]}"
+    finally:
+        await runner.cleanup()
+
+
 def test_a_redirect_to_ftp_fails_on_the_production_client() -> None:
     """respx bypasses the transport's scheme check, so this one runs the aiohttp transport against
     a server on 127.0.0.1."""
@@ -373,22 +391,13 @@ def test_a_redirect_to_ftp_fails_on_the_production_client() -> None:
         raise aioweb.HTTPFound("ftp://127.0.0.1/file.html")
 
     async def main() -> None:
-        app = aioweb.Application()
-        app.router.add_get("/moved", redirect)
-        runner = aioweb.AppRunner(app)
-        await runner.setup()
-        try:
-            site = aioweb.TCPSite(runner, "127.0.0.1", 0)
-            await site.start()
-            port = runner.addresses[0][1]
-            url = f"http://127.0.0.1:{port}/moved"
+        async with local_site("/moved", redirect) as base:
+            url = f"{base}/moved"
             async with web.transport(POLICY) as http:
                 fetcher = web.Fetcher(http, POLICY, sleep=Clock().sleep)
                 with pytest.raises(FetchError) as caught:
                     await fetcher.fetch(url)
             assert url in str(caught.value) and "ftp://" in str(caught.value)
-        finally:
-            await runner.cleanup()
 
     asyncio.run(main())
 
@@ -401,14 +410,8 @@ def test_the_production_transport_verifies_certificates(tls: TlsPair) -> None:
         return aioweb.Response(text="<p>ok</p>", content_type="text/html")
 
     async def main() -> None:
-        app = aioweb.Application()
-        app.router.add_get("/page", page)
-        runner = aioweb.AppRunner(app)
-        await runner.setup()
-        try:
-            site = aioweb.TCPSite(runner, "127.0.0.1", 0, ssl_context=tls.server)
-            await site.start()
-            url = f"https://127.0.0.1:{runner.addresses[0][1]}/page"
+        async with local_site("/page", page, tls.server) as base:
+            url = f"{base}/page"
             policy = replace(POLICY, retries=0)
             async with web.transport(policy) as http:
                 with pytest.raises(FetchError) as caught:
@@ -416,8 +419,6 @@ def test_the_production_transport_verifies_certificates(tls: TlsPair) -> None:
             assert url in str(caught.value) and "certificate" in str(caught.value).lower()
             async with httpx.AsyncHTTPTransport(verify=tls.client) as trusting:
                 assert (await web.Fetcher(trusting, policy).fetch(url)).data == b"<p>ok</p>"
-        finally:
-            await runner.cleanup()
 
     asyncio.run(main())
 
