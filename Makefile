@@ -25,7 +25,7 @@ test: $(STAMP)
 bench: $(STAMP)
 	$(VENV)/bin/python benchmarks/ingest.py
 	$(VENV)/bin/python benchmarks/novelty.py
-	$(VENV)/bin/python benchmarks/poll.py --urlwatch
+	$(VENV)/bin/python benchmarks/poll.py --urlwatch --httpx-transport
 
 clean:
 	rm -rf $(VENV) var

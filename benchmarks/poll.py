@@ -22,6 +22,8 @@ Then every timed cycle is all conditional requests answered 304:
   ``benchmarks/.cache/prod-venv``, rebuilt when ``pyproject.toml`` changes): there httpx does not
   import its command-line client, which it does, for 50 ms, whenever ``click`` and ``rich`` (brought
   by import-linter) are installed;
+* **httpx's own transport** (``--httpx-transport``): the in-process cycle again with
+  ``Deps(transport=httpx.AsyncHTTPTransport)``, to show what the aiohttp transport buys;
 * **urlwatch** (``--urlwatch``): urlwatch 2.29 installed in its own virtual environment under
   ``benchmarks/.cache`` (``pip install urlwatch==2.29``; PyPI must answer), one ``url`` job per
   URL, a first untimed run to store the ETags, then ``--rounds`` timed runs of ``urlwatch`` on the
@@ -38,6 +40,7 @@ Run
 
     .venv/bin/python benchmarks/poll.py                  # 1,000 URLs, 7 rounds each
     .venv/bin/python benchmarks/poll.py --urlwatch       # plus urlwatch on the same server
+    .venv/bin/python benchmarks/poll.py --httpx-transport # plus the cycle on httpx's own transport
     .venv/bin/python benchmarks/poll.py --urls 5000 --rounds 3
 
 This is an on-demand measurement (``make bench``), not a test.
@@ -128,16 +131,21 @@ def write_config(workdir: Path, port: int, urls: int) -> Path:
     return path
 
 
-def in_process(config_path: Path, urls: int, rounds: int) -> list[float]:
+def in_process(config_path: Path, urls: int, rounds: int, *, httpx_transport: bool = False) -> list[float]:
+    """Seconds per steady-state cycle; with ``httpx_transport``, on httpx's own transport instead of aiohttp's."""
+    import httpx
+
     from monitor import config, pipeline
     from monitor.store import Store
 
     settings = config.load(config_path, cwd=config_path.parent)
     seconds = []
+    limits = httpx.Limits(max_connections=settings.http.concurrency)
+    transport = (lambda: httpx.AsyncHTTPTransport(limits=limits)) if httpx_transport else None
     with Store(settings.store_path) as store:
-        deps = pipeline.Deps(store, opencc=settings.opencc, novelty=settings.novelty)
-        first, _ = pipeline.scan(settings, deps)  # untimed: every page is new
-        _check(first, urls, fresh=True)
+        deps = pipeline.Deps(store, opencc=settings.opencc, novelty=settings.novelty, transport=transport)
+        first, _ = pipeline.scan(settings, deps)  # untimed: every page is new (unless an earlier pass stored it)
+        _check(first, urls, fresh=not httpx_transport)
         for _ in range(rounds):
             start = time.perf_counter()
             outcomes, new = pipeline.scan(settings, deps)
@@ -224,6 +232,8 @@ def main() -> None:
     parser.add_argument("--urls", type=int, default=1000, help="distinct URLs (default 1000)")
     parser.add_argument("--rounds", type=int, default=7, help="timed cycles or runs of each kind (default 7)")
     parser.add_argument("--urlwatch", action="store_true", help="also time urlwatch 2.29 on the same server")
+    parser.add_argument("--httpx-transport", action="store_true",
+                        help="also time the in-process cycle on httpx's own transport (3 cycles)")
     parser.add_argument("--serve", type=int, metavar="PORT", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve:
@@ -235,6 +245,9 @@ def main() -> None:
         print(f"{args.urls} distinct URLs on http://127.0.0.1:{port}/, all answering 304 to the stored ETag")
         config_path = write_config(workdir, port, args.urls)
         report("in-process (pipeline.scan)", in_process(config_path, args.urls, args.rounds), args.urls)
+        if args.httpx_transport:
+            report("in-process, httpx's own transport", in_process(config_path, args.urls, 3, httpx_transport=True),
+                   args.urls)
         dev = ROOT / ".venv" / "bin" / "corpus-monitor"
         report("whole process (scan, .venv)", whole_process(config_path, args.urls, args.rounds, dev), args.urls)
         ours = report("whole process (scan, production)",
