@@ -23,7 +23,7 @@ from typing import Any, TypeVar
 import httpx
 
 from monitor.config import FeedSource, PageSource, WebSource
-from monitor.errors import FetchError, SourceError
+from monitor.errors import FetchError, SourceError, StoreError
 from monitor.models import Fetched, HttpPolicy, SourceOutcome, Validators, WebResponse
 from monitor.sources import feeds, web
 from monitor.sources.urls import BadUrl
@@ -108,12 +108,27 @@ async def _poll(
         poller = _Poller(fetcher, store, now, {s.url for s in pages})
         validators = store.validators_many([s.url for s in pages])
         tallies = {source.name: _Tally() for source in sources}
-        jobs = [poller.page(s, validators.get(s.url), tallies[s.name]) for s in pages]
-        jobs += [poller.feed(s, tallies[s.name]) for s in sources if isinstance(s, FeedSource)]
+        jobs = [_bounded(poller.page(s, validators.get(s.url), tallies[s.name]), tallies[s.name], s.url) for s in pages]
+        jobs += [
+            _bounded(poller.feed(s, tallies[s.name]), tallies[s.name], s.url)
+            for s in sources
+            if isinstance(s, FeedSource)
+        ]
         await asyncio.gather(*jobs)
     if fetcher.robots_fetched:
         store.save_robots(list(fetcher.robots_fetched.values()), now)
     return Polled({name: tally.outcome(name) for name, tally in tallies.items()}, poller.items)
+
+
+async def _bounded(job: Coroutine[Any, Any, None], tally: _Tally, where: str) -> None:
+    """The per-source (and per-entry) error boundary: an error nobody foresaw becomes one message
+    naming the URL, and the other sources go on. A store failure still ends the run."""
+    try:
+        await job
+    except StoreError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - the boundary itself
+        tally.errors.append(f"{where}: unexpected {type(exc).__name__}: {exc}")
 
 
 class _Poller:
@@ -149,7 +164,9 @@ class _Poller:
         except (FetchError, SourceError) as exc:
             tally.errors.append(str(exc))  # entries pending from earlier polls are still fetched below
         pending = self.store.pending_entries([source.name])
-        await asyncio.gather(*(self._entry(source, entry.url, entry.attempts, tally) for entry in pending))
+        await asyncio.gather(
+            *(_bounded(self._entry(source, entry.url, entry.attempts, tally), tally, entry.url) for entry in pending)
+        )
 
     def _entries(self, source: FeedSource, response: WebResponse, tally: _Tally) -> None:
         if response.truncated:
