@@ -147,6 +147,8 @@ def _summary(report: RunReport, deliver: bool) -> str:
     ]
     if not deliver:
         return "\n".join(lines)
+    for message_id, destination in report.resent:
+        lines.append(f"Delivered an earlier digest that had failed, {message_id}, to {destination}")
     d = report.digest
     if d is None:
         lines.append("Nothing new to report: no digest sent.")
@@ -156,10 +158,13 @@ def _summary(report: RunReport, deliver: bool) -> str:
                 f"document{'s' * (documents != 1)}")
         if report.dry_run:
             lines.append(f"{what} (dry run: nothing delivered, nothing saved).")
-        elif report.delivery_error:
-            lines.append(f"{what} NOT delivered; its claims stay unreported for the next digest.")
+        elif report.delivered_to is None:
+            lines.append(f"{what} NOT delivered; it is kept and sent again, with the same Message-ID, next run.")
         else:
             lines.append(f"{what} delivered to {report.delivered_to}")
+    if report.pending:
+        lines.append(f"{report.pending} digest{'s' * (report.pending != 1)} waiting to be delivered "
+                     "(tried again on the next run).")
     return "\n".join(lines)
 
 
@@ -202,6 +207,8 @@ def _status(settings: config.Settings, fmt: str) -> int:
     print(f"Store: {settings.store_path}")
     print(f"Documents: {st.documents}")
     print(f"Claims: {st.claims} ({st.unreported} not yet reported)")
+    if st.pending_digests:
+        print(f"Digests waiting to be delivered: {st.pending_digests} (last error: {st.pending_error or 'none'})")
     if st.last_digest_at:
         print(f"Last digest: {st.last_digest_at}, {st.last_digest_claims} claims, to {st.last_digest_to}")
     else:

@@ -249,6 +249,22 @@ class Rendered:
 
 
 @dataclass(frozen=True)
+class PendingDelivery:
+    """A digest recorded but not yet accepted by the mail server (or the outbox)."""
+
+    id: int
+    message_id: str
+    subject: str
+    #: the message exactly as first built
+    message: bytes
+    claim_count: int
+    #: failed attempts so far
+    attempts: int
+    last_error: str | None
+    created_at: str
+
+
+@dataclass(frozen=True)
 class SourceOutcome:
     """What one source did in a run; errors are values here, not exceptions."""
 
@@ -288,3 +304,7 @@ class RunReport:
     dry_run: bool = False
     #: why delivery failed, if it did (nothing was marked reported then)
     delivery_error: str | None = None
+    #: earlier digests delivered in this run (they had failed before), as (message id, destination)
+    resent: tuple[tuple[str, str], ...] = ()
+    #: digests still waiting to be delivered after this run
+    pending: int = 0

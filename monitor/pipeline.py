@@ -306,23 +306,64 @@ def _run(settings: Settings, deps: Deps, *, deliver: bool, dry_run: bool, only: 
     outcomes, new = scan(settings, deps, only)
     if not deliver:
         return RunReport(outcomes, new, dry_run=dry_run)
+    sending = not dry_run and deps.mailer is not None
+    resent, errors = retry_deliveries(deps) if sending else ((), [])
     now = deps.clock()
     digest = deps.store.unreported(now)
-    if not digest.claims:
-        return RunReport(outcomes, new, dry_run=dry_run)
-    from monitor import digest as digest_mod
-    from monitor.delivery import build_message
+    report = RunReport(outcomes, new, dry_run=dry_run, resent=resent)
+    if digest.claims:
+        from monitor import digest as digest_mod
+        from monitor.delivery import build_message
 
-    rendered = digest_mod.render(digest, deps.templates)
-    message = build_message(rendered, sender=settings.sender, recipients=settings.recipients, date=now)
-    if dry_run or deps.mailer is None:
-        return RunReport(outcomes, new, digest, None, rendered, bytes(message), dry_run=dry_run)
+        rendered = digest_mod.render(digest, deps.templates)
+        message = build_message(rendered, sender=settings.sender, recipients=settings.recipients, date=now)
+        data = bytes(message)
+        report = replace(report, digest=digest, rendered=rendered, message=data)
+        if sending:
+            delivery = deps.store.queue_digest(
+                digest, subject=rendered.subject, message_id=str(message["Message-ID"]), message=data,
+                sender=settings.sender, recipients=settings.recipients, now=now,
+            )
+            destination, error = _deliver(deps, delivery, data, attempts=0)
+            report = replace(report, delivered_to=destination)
+            errors += [error] if error else []
+    pending = len(deps.store.pending_deliveries()) if sending else 0
+    return replace(report, delivery_error="; ".join(errors) or None, pending=pending)
+
+
+#: a failed delivery is tried again after this long, doubled for each failure, up to RETRY_MAX
+RETRY_FIRST = timedelta(minutes=1)
+RETRY_MAX = timedelta(hours=1)
+
+
+def retry_deliveries(deps: Deps, due: datetime | None = None) -> tuple[tuple[tuple[str, str], ...], list[str]]:
+    """Send the digests recorded earlier and not yet accepted (those due by ``due``; all without it), each
+    as first built, with its Message-ID. Returns (message id, destination) of those delivered, and the errors."""
+    delivered: list[tuple[str, str]] = []
+    errors: list[str] = []
+    for pending in deps.store.pending_deliveries(due):
+        destination, error = _deliver(deps, pending.id, pending.message, attempts=pending.attempts)
+        if destination is not None:
+            delivered.append((pending.message_id, destination))
+        if error is not None:
+            errors.append(error)
+    return tuple(delivered), errors
+
+
+def _deliver(deps: Deps, delivery: int, data: bytes, *, attempts: int) -> tuple[str | None, str | None]:
+    """One attempt to deliver a recorded digest; (destination, None) or (None, error)."""
+    import email
+    import email.policy
+    from email.message import EmailMessage
+
+    assert deps.mailer is not None
+    message = email.message_from_bytes(data, policy=email.policy.SMTP)
+    assert isinstance(message, EmailMessage)
     try:
         destination = deps.mailer.deliver(message)
     except DeliveryError as exc:
-        return RunReport(outcomes, new, digest, None, rendered, bytes(message), delivery_error=str(exc))
-    deps.store.record_digest(
-        digest, subject=rendered.subject, message_id=str(message["Message-ID"]), sender=settings.sender,
-        recipients=settings.recipients, destination=destination, now=deps.clock(),
-    )
-    return RunReport(outcomes, new, digest, destination, rendered, bytes(message), dry_run=False)
+        wait = min(RETRY_FIRST * 2**attempts, RETRY_MAX)
+        deps.store.delivery_failed(delivery, str(exc), deps.clock() + wait)
+        return None, str(exc)
+    deps.store.delivery_sent(delivery, destination, deps.clock())
+    return destination, None

@@ -126,4 +126,28 @@ MIGRATIONS: tuple[str, ...] = (
         failures      INTEGER NOT NULL DEFAULT 0   -- consecutive failed polls
     );
     """,
+    # 3: dependable delivery: a digest is recorded, with its message, before it is sent
+    """
+    CREATE TABLE deliveries (
+        id              INTEGER PRIMARY KEY,
+        message_id      TEXT NOT NULL UNIQUE,
+        subject         TEXT NOT NULL,
+        message         BLOB NOT NULL,           -- the message as built: every attempt sends these bytes
+        sender          TEXT NOT NULL,
+        recipients      TEXT NOT NULL,           -- JSON list
+        claim_count     INTEGER NOT NULL,
+        created_at      TEXT NOT NULL,
+        state           TEXT NOT NULL CHECK (state IN ('pending', 'sent')),
+        attempts        INTEGER NOT NULL DEFAULT 0,
+        next_attempt_at TEXT NOT NULL,
+        last_error      TEXT,
+        digest_id       INTEGER REFERENCES digests(id)   -- the record of its delivery, once accepted
+    );
+    CREATE INDEX deliveries_pending ON deliveries(next_attempt_at) WHERE state = 'pending';
+
+    -- the delivery a claim went out in, or waits to go out in; NULL while in no digest
+    ALTER TABLE claims ADD COLUMN delivery_id INTEGER REFERENCES deliveries(id);
+    DROP INDEX claims_unreported;
+    CREATE INDEX claims_unreported ON claims(document_id, position) WHERE digest_id IS NULL AND delivery_id IS NULL;
+    """,
 )

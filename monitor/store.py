@@ -7,7 +7,6 @@ savepoints, so a dry run can wrap a whole run in one transaction and roll it bac
 
 from __future__ import annotations
 
-import json
 import sqlite3
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -19,6 +18,7 @@ from pathlib import Path
 from monitor.errors import StoreError
 from monitor.models import Claim, Digest, DigestClaim, DigestDocument, Document, Fetched, Match, Sketch
 from monitor.schema import MIGRATIONS
+from monitor.store_outbox import DeliveryTables
 from monitor.store_web import WebTables
 
 #: at most this many LSH candidates are screened for one claim (those sharing the most bands).
@@ -51,6 +51,9 @@ class Status:
     last_digest_at: str | None
     last_digest_to: str | None
     last_digest_claims: int | None
+    #: digests recorded but not yet delivered, and the last error of the oldest of them
+    pending_digests: int = 0
+    pending_error: str | None = None
 
 
 def _ts(moment: datetime) -> str:
@@ -59,7 +62,7 @@ def _ts(moment: datetime) -> str:
     return moment.isoformat()
 
 
-class Store(WebTables):
+class Store(WebTables, DeliveryTables):
     """A connection to one store file; use as a context manager or call :meth:`close`."""
 
     def __init__(self, path: Path) -> None:
@@ -263,11 +266,12 @@ class Store(WebTables):
     # -- digests ---------------------------------------------------------------------------------
 
     def unreported(self, generated_at: datetime) -> Digest:
-        """Every claim not yet reported, grouped by first document, in order of the documents' dates."""
+        """Every claim in no digest yet (neither delivered nor waiting to be), grouped by first document,
+        in order of the documents' dates."""
         with self._guard():
             rows = self._db.execute(
                 "SELECT c.id, c.text, c.normalized, c.document_id, c.speaker FROM claims AS c"
-                " JOIN documents AS d ON d.id = c.document_id WHERE c.digest_id IS NULL"
+                " JOIN documents AS d ON d.id = c.document_id WHERE c.digest_id IS NULL AND c.delivery_id IS NULL"
                 " ORDER BY coalesce(d.published, '9999'), d.first_seen, d.id, c.position"
             ).fetchall()
             ids = [r[0] for r in rows]
@@ -300,25 +304,6 @@ class Store(WebTables):
         documents.sort(key=lambda d: order[d.id])
         return Digest(generated_at, tuple(documents), tuple(claims))
 
-    def record_digest(
-        self, digest: Digest, *, subject: str, message_id: str, sender: str, recipients: Sequence[str],
-        destination: str, now: datetime,
-    ) -> int:
-        """Record a delivered digest and mark its claims reported, in one transaction."""
-        with self.transaction(), self._guard():
-            cur = self._db.execute(
-                "INSERT INTO digests (created_at, delivered_at, subject, message_id, sender, recipients,"
-                " destination, claim_count) VALUES (?,?,?,?,?,?,?,?)",
-                (_ts(digest.generated_at), _ts(now), subject, message_id, sender,
-                 json.dumps(list(recipients)), destination, len(digest.claims)),
-            )
-            digest_id = int(cur.lastrowid or 0)
-            self._db.executemany(
-                "UPDATE claims SET digest_id = ? WHERE id = ? AND digest_id IS NULL",
-                [(digest_id, c.id) for c in digest.claims],
-            )
-        return digest_id
-
     def status(self) -> Status:
         with self._guard():
             (documents,) = self._db.execute("SELECT count(*) FROM documents").fetchone()
@@ -327,7 +312,11 @@ class Store(WebTables):
             last = self._db.execute(
                 "SELECT delivered_at, destination, claim_count FROM digests ORDER BY id DESC LIMIT 1"
             ).fetchone()
-        return Status(documents, claims, unreported, *(last or (None, None, None)))
+            pending = self._db.execute(
+                "SELECT count(*), (SELECT last_error FROM deliveries WHERE state = 'pending' ORDER BY id LIMIT 1)"
+                " FROM deliveries WHERE state = 'pending'"
+            ).fetchone()
+        return Status(documents, claims, unreported, *(last or (None, None, None)), *pending)
 
 
 @cache
