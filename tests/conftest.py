@@ -1,21 +1,24 @@
-"""Shared fixtures: a real SMTP server (aiosmtpd) on 127.0.0.1, a real HTTP server (``webserver``), and a port
-with nothing behind it."""
+"""Shared fixtures: a real SMTP server (aiosmtpd) on 127.0.0.1, a real HTTP server (``webserver``), a port
+with nothing behind it, and a work dir holding a copy of the seeds."""
 
 from __future__ import annotations
 
 import email
 import email.policy
+import shutil
 import socket
 import ssl
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from email.message import EmailMessage
+from pathlib import Path
 from typing import Any
 
 import pytest
 import trustme
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
+from helpers import SEEDS
 from webserver import WebServer, serving
 
 
@@ -41,6 +44,8 @@ class SmtpServer:
     refuse: dict[str, str] = field(default_factory=dict)
     #: login -> password the server accepts (AUTH is offered without TLS, for tests only)
     credentials: dict[str, str] = field(default_factory=dict)
+    #: called after a message is recorded and before the server answers 250 (e.g. to kill the client)
+    before_accept: Callable[[], None] | None = None
 
 
 class _Handler:
@@ -65,6 +70,8 @@ class _Handler:
         assert isinstance(parsed, EmailMessage)
         self.state.messages.append(parsed)
         self.state.recipients.append(list(envelope.rcpt_tos))
+        if self.state.before_accept is not None:
+            self.state.before_accept()
         return "250 Message accepted for delivery"
 
     def authenticate(self, server: SMTP, session: Session, envelope: Envelope, mechanism: str, data: Any) -> AuthResult:
@@ -72,6 +79,13 @@ class _Handler:
             return AuthResult(success=False, handled=False)
         login, password = data.login.decode(), data.password.decode()
         return AuthResult(success=self.state.credentials.get(login) == password, handled=False)
+
+
+@pytest.fixture
+def work(tmp_path: Path) -> Path:
+    """A temp dir with a copy of the seeds where the default config applies."""
+    shutil.copytree(SEEDS, tmp_path / "seeds")
+    return tmp_path
 
 
 @pytest.fixture

@@ -13,7 +13,6 @@ import sys
 from email.message import EmailMessage
 from pathlib import Path
 
-import pytest
 from conftest import SmtpServer
 from helpers import DEV, SEEDS, seed
 
@@ -26,13 +25,6 @@ def cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "monitor", *args], cwd=cwd, capture_output=True, text=True, timeout=300
     )
-
-
-@pytest.fixture
-def work(tmp_path: Path) -> Path:
-    """A temp dir with a copy of the seeds where the default config applies."""
-    shutil.copytree(SEEDS, tmp_path / "seeds")
-    return tmp_path
 
 
 def eml_files(work: Path) -> list[Path]:

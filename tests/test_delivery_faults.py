@@ -1,0 +1,124 @@
+"""Dependable delivery, through the real command line and a real SMTP server (aiosmtpd on 127.0.0.1):
+a server that is down, one that answers 4xx, a process killed between the server's acceptance and our
+commit. No claim is lost; none is reported twice; a resent digest carries its first Message-ID."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+from conftest import SmtpServer
+from test_cli import cli, novel_sentences
+
+from monitor.normalize import Normalizer
+
+NORM = Normalizer("t2s")
+
+
+def smtp_config(work: Path, port: int) -> None:
+    (work / "corpus-monitor.toml").write_text(
+        '[digest]\nfrom = "monitor@example.org"\nto = ["reader@example.org"]\n'
+        f'[smtp]\nhost = "127.0.0.1"\nport = {port}\nsecurity = "none"\ntimeout_seconds = 10\n',
+        encoding="utf-8",
+    )
+
+
+def store(work: Path) -> sqlite3.Connection:
+    return sqlite3.connect(work / "var" / "monitor.sqlite3")
+
+
+def claim_states(work: Path) -> tuple[int, int, int]:
+    """(claims in no digest, claims waiting in a pending digest, claims reported)."""
+    with store(work) as db:
+        row = db.execute(
+            "SELECT count(*) FILTER (WHERE delivery_id IS NULL AND digest_id IS NULL),"
+            " count(*) FILTER (WHERE delivery_id IS NOT NULL AND digest_id IS NULL),"
+            " count(*) FILTER (WHERE digest_id IS NOT NULL) FROM claims"
+        ).fetchone()
+    return row[0], row[1], row[2]
+
+
+def stored_message_ids(work: Path) -> list[str]:
+    with store(work) as db:
+        return [row[0] for row in db.execute("SELECT message_id FROM deliveries ORDER BY id")]
+
+
+def add_document(work: Path, name: str, sentences: list[str]) -> None:
+    (work / "seeds" / name).write_text("新稿\n\n" + "\n".join(sentences) + "\n", encoding="utf-8")
+
+
+def test_server_down_then_up_the_digest_arrives_once_with_its_first_message_id(
+    work: Path, smtp_server: SmtpServer, closed_port: int
+) -> None:
+    smtp_config(work, closed_port)
+    down = cli("digest", cwd=work)
+    assert down.returncode == 1
+    assert f"127.0.0.1:{closed_port}" in down.stderr and "NOT delivered" in down.stdout
+    unassigned, pending, reported = claim_states(work)
+    assert (unassigned, reported) == (0, 0) and pending > 0
+    (message_id,) = stored_message_ids(work)
+
+    add_document(work, "later.txt", novel_sentences(3))  # new claims arrive while the server is down
+    smtp_config(work, smtp_server.port)  # the server is up
+    up = cli("digest", cwd=work)
+    assert up.returncode == 0, up.stderr
+    assert f"Delivered an earlier digest that had failed, {message_id}" in up.stdout
+    first, second = smtp_server.messages
+    assert first["Message-ID"] == message_id and f"{pending} new claims" in str(first["Subject"])
+    assert "3 new claims" in str(second["Subject"])  # only the new ones: nothing of the first repeated
+    body = second.get_body(("plain",))
+    assert body is not None
+    assert all(NORM.key(s) in NORM.key(body.get_content()) for s in novel_sentences(3))
+    assert claim_states(work) == (0, 0, pending + 3)
+
+    again = cli("digest", cwd=work)
+    assert again.returncode == 0 and "Nothing new" in again.stdout
+    assert len(smtp_server.messages) == 2
+
+
+def test_a_4xx_answer_then_acceptance_delivers_the_same_message_once(work: Path, smtp_server: SmtpServer) -> None:
+    smtp_config(work, smtp_server.port)
+    smtp_server.refuse["DATA"] = "451 4.3.0 mailbox busy, try again later"
+    refused = cli("digest", cwd=work)
+    assert refused.returncode == 1 and "451" in refused.stderr
+    assert smtp_server.messages == []
+    status = cli("status", cwd=work)
+    assert "Digests waiting to be delivered: 1" in status.stdout and "451" in status.stdout
+    (message_id,) = stored_message_ids(work)
+
+    del smtp_server.refuse["DATA"]
+    accepted = cli("digest", cwd=work)
+    assert accepted.returncode == 0, accepted.stderr
+    (msg,) = smtp_server.messages
+    assert msg["Message-ID"] == message_id
+    assert claim_states(work)[:2] == (0, 0)
+    assert "Digests waiting" not in cli("status", cwd=work).stdout
+
+
+def test_killed_after_the_server_accepted_and_before_commit_resends_with_the_same_message_id(
+    work: Path, smtp_server: SmtpServer
+) -> None:
+    smtp_config(work, smtp_server.port)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "monitor", "digest"], cwd=work, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
+    # the server has the message; the client dies before it reads the "250" and records the delivery
+    smtp_server.before_accept = lambda: os.kill(process.pid, signal.SIGKILL)
+    process.communicate(timeout=120)
+    assert process.returncode == -signal.SIGKILL
+    (delivered,) = smtp_server.messages
+    unassigned, pending, reported = claim_states(work)
+    assert (unassigned, reported) == (0, 0) and pending > 0  # recorded before sending: nothing lost
+
+    smtp_server.before_accept = None
+    restarted = cli("digest", cwd=work)
+    assert restarted.returncode == 0, restarted.stderr
+    first, resent = smtp_server.messages
+    assert resent["Message-ID"] == first["Message-ID"] == delivered["Message-ID"]
+    assert resent.get_body(("plain",)).get_content() == first.get_body(("plain",)).get_content()  # type: ignore[union-attr]
+    assert claim_states(work) == (0, 0, pending)
+    assert "Nothing new" in cli("digest", cwd=work).stdout and len(smtp_server.messages) == 2
