@@ -9,13 +9,15 @@ import argparse
 import hashlib
 import json
 import sys
-from collections.abc import Sequence
+import tempfile
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from monitor import __version__, config
 from monitor.errors import ConfigError, ExtractError, MonitorError
+from monitor.lock import store_lock
 from monitor.models import Fetched, RunReport
 from monitor.pipeline import Deps, run_once, select
 from monitor.sources.folder import KINDS
@@ -55,10 +57,17 @@ def _parser() -> argparse.ArgumentParser:
                    help="print the digest as text, html, json or the raw email (default: a summary; text in a dry run)")
     sub.add_parser("scan", parents=[common, paths, only], help="ingest new or changed documents; deliver nothing",
                    description="Scan the sources and ingest what is new or changed, without building a digest.")
+    sub.add_parser("run", parents=[common, paths], help="run as a service: poll and send digests on a schedule",
+                   description="Run until stopped (SIGTERM or SIGINT; SIGHUP reloads the config): poll the "
+                   "sources every [schedule] poll_every, scan watched folders as files arrive, send digests at "
+                   "the [schedule] digest times (or as it happens), retry failed deliveries. Logs one line per "
+                   "event on stderr ([log] format: text or json). One service per store.")
     p = sub.add_parser("status", parents=[common, paths], help="show what the store holds",
                        description="Documents, claims, unreported claims, the last digest, and for each "
                        "source its last successful poll, its last error and how many polls failed in a row.")
     p.add_argument("--format", choices=("text", "json"), default="text")
+    p.add_argument("--health", action="store_true",
+                   help="exit 0 if a service has polled the store within 3 poll intervals, else 1 (health checks)")
     p = sub.add_parser("extract", parents=[common], help="show what the extractor sees in files",
                        description="Print each file's extracted title, date and main text, for debugging sources.")
     p.add_argument("files", nargs="+", type=Path, metavar="FILE")
@@ -75,15 +84,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "extract":
             return _extract(args)
-        settings = config.load(
-            getattr(args, "config", None), cwd=Path.cwd(),
-            overrides=config.Overrides(folder=args.folder, store=args.store, outbox=args.outbox),
-        )
+        cwd, path = Path.cwd(), getattr(args, "config", None)
+        overrides = config.Overrides(folder=args.folder, store=args.store, outbox=args.outbox)
+        settings = config.load(path, cwd=cwd, overrides=overrides)
         if args.command == "check-config":
             print("\n".join(config.describe(settings)))
             return 0
         if args.command == "status":
-            return _status(settings, args.format)
+            return _health(settings) if args.health else _status(settings, args.format)
+        if args.command == "run":
+            return _serve(settings, lambda: config.load(path, cwd=cwd, overrides=overrides))
         return _run(settings, args)
     except ConfigError as exc:
         for problem in exc.problems:
@@ -106,14 +116,32 @@ def _mailer(settings: config.Settings) -> Mailer:
     )
 
 
+def _serve(settings: config.Settings, load: Callable[[], config.Settings]) -> int:
+    from monitor import logs
+    from monitor.scheduler import Service
+
+    logs.setup(settings.log_format)
+    return Service(settings, load, _mailer).run()
+
+
 def _run(settings: config.Settings, args: argparse.Namespace) -> int:
     deliver = args.command == "digest"
     dry_run = deliver and args.dry_run
     select(settings, args.source)  # an unknown --source is a usage error before anything is opened
-    with Store(settings.store_path) as store:
-        mailer = _mailer(settings) if deliver else None
-        deps = Deps(store, opencc=settings.opencc, novelty=settings.novelty, mailer=mailer)
-        report = run_once(settings, deps, deliver=deliver, dry_run=dry_run, only=args.source)
+    if dry_run:  # on a copy of the store: a running service is neither held up nor touched
+        with tempfile.TemporaryDirectory(prefix="corpus-monitor-dry-run-") as scratch:
+            copy = Path(scratch) / settings.store_path.name
+            if settings.store_path.exists():
+                with Store(settings.store_path) as store:
+                    store.snapshot(copy)
+            with Store(copy) as store:
+                deps = Deps(store, opencc=settings.opencc, novelty=settings.novelty)
+                report = run_once(settings, deps, deliver=True, dry_run=True, only=args.source)
+    else:
+        with store_lock(settings.store_path), Store(settings.store_path) as store:
+            mailer = _mailer(settings) if deliver else None
+            deps = Deps(store, opencc=settings.opencc, novelty=settings.novelty, mailer=mailer)
+            report = run_once(settings, deps, deliver=deliver, dry_run=False, only=args.source)
     for outcome in report.outcomes:
         for message in (*outcome.errors, *outcome.warnings):
             print(f"corpus-monitor: warning: {message}", file=sys.stderr)
@@ -182,6 +210,19 @@ def _digest_as(report: RunReport, fmt: str) -> str:
     if fmt == "email":
         return (report.message or b"").decode("utf-8", errors="replace")
     return report.rendered.text
+
+
+def _health(settings: config.Settings) -> int:
+    """For container health checks: 0 when a service polls the store on time, else 1; one line either way."""
+    from monitor.scheduler import health
+
+    if not settings.store_path.exists():
+        print(f"unhealthy: no store at {settings.store_path}")
+        return 1
+    with Store(settings.store_path) as store:
+        healthy, why = health(store, datetime.now(UTC))
+    print(why if healthy else f"unhealthy: {why}")
+    return 0 if healthy else 1
 
 
 def _status(settings: config.Settings, fmt: str) -> int:

@@ -121,6 +121,20 @@ class SmtpSettings:
 
 
 @dataclass(frozen=True)
+class ScheduleSettings:
+    """When the service (``corpus-monitor run``) polls and sends digests."""
+
+    #: seconds between polls (``poll_every`` as a duration); a source's own ``every`` may ask more often
+    poll_seconds: float | None = 900.0
+    #: ``poll_every`` as a cron expression instead
+    poll_cron: str | None = None
+    #: cron expression of digest times; None means "as-it-happens" (right after a poll that found new claims)
+    digest_cron: str | None = "0 8 * * *"
+    #: IANA time zone of the cron expressions
+    timezone: str = "UTC"
+
+
+@dataclass(frozen=True)
 class NoveltySettings:
     """Near-duplicates: Jaccard threshold over character shingles, found by MinHash LSH (bands x rows)."""
 
@@ -151,6 +165,9 @@ class Settings:
     http: HttpPolicy = HttpPolicy(user_agent=f"corpus-monitor/{__version__}")
     #: the topic filter's keywords as written (matched after normalization)
     topic_keywords: tuple[str, ...] = DEFAULT_KEYWORDS
+    schedule: ScheduleSettings = ScheduleSettings()
+    #: "text" or "json" (one JSON object per line)
+    log_format: str = "text"
 
 
 @dataclass(frozen=True)
@@ -218,6 +235,45 @@ def _keywords(value: Any) -> tuple[str, ...]:
 _flag = check("true or false", lambda v: isinstance(v, bool))
 
 
+def _cron(value: str) -> str:
+    from apscheduler.triggers.cron import CronTrigger
+
+    try:
+        CronTrigger.from_crontab(value)
+    except ValueError as exc:
+        raise Invalid(f'a duration like "15m" or a cron expression like "*/15 * * * *" ({exc})') from None
+    return value
+
+
+def _poll_every(value: Any) -> float | str:
+    """A duration (seconds, as a float) or a five-field cron expression (the string)."""
+    try:
+        return duration(value)
+    except Invalid:
+        if not isinstance(value, str) or len(value.split()) != 5:
+            raise Invalid('a duration like "15m" or a cron expression like "*/15 * * * *"') from None
+    return _cron(value.strip())
+
+
+def _digest_when(value: Any) -> str | None:
+    """A cron expression, or "as-it-happens" (None)."""
+    if value == "as-it-happens":
+        return None
+    if not isinstance(value, str) or len(value.split()) != 5:
+        raise Invalid('a cron expression like "0 8 * * *", or "as-it-happens"')
+    return _cron(value.strip())
+
+
+def _timezone(value: Any) -> str:
+    import zoneinfo
+
+    try:
+        zoneinfo.ZoneInfo(value)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError, TypeError):
+        raise Invalid('an IANA time zone like "Asia/Shanghai" or "UTC"') from None
+    return str(value)
+
+
 def _addresses(value: Any) -> tuple[str, ...]:
     if not isinstance(value, list) or not value:
         raise Invalid("a non-empty array of email addresses")
@@ -283,19 +339,26 @@ TABLES: dict[str, dict[str, Option]] = {
         "respect_robots": Option(_flag, True),
     },
     "topic": {"keywords": Option(_keywords, DEFAULT_KEYWORDS)},
+    "schedule": {
+        "poll_every": Option(_poll_every, 900.0),
+        "digest": Option(_digest_when, "0 8 * * *"),
+        "timezone": Option(_timezone, "UTC"),
+    },
+    "log": {"format": Option(choice("text", "json"), "text")},
     "smtp": {
         "host": Option(_string),
         "port": Option(number(1, 65535, integer=True), None),
         "security": Option(choice(*SECURITY_PORTS), "starttls"),
         "username": Option(_string, None),
         "password_env": Option(_env_name, None),
+        "password_file": Option(_string, None),
         "timeout_seconds": Option(number(0, above=True), 30.0),
     },
 }
 #: keys refused with a reason rather than as unknown
 REFUSED = {
-    "smtp.password": "passwords are never read from the file; "
-    "set password_env to the name of an environment variable holding it",
+    "smtp.password": "passwords are never read from the config file; set password_env to the name of an "
+    "environment variable holding it, or password_file to a file holding it",
 }
 
 
@@ -342,22 +405,53 @@ def _read(path: Path, label: str) -> dict[str, Any]:
         raise ConfigError(f"{label}: {where}invalid TOML: {match[1] if match else exc}") from exc
 
 
-def _smtp(values: dict[str, Any], environ: Mapping[str, str], problems: list[tuple[str, str]]) -> SmtpSettings | None:
-    """Cross-key checks of [smtp] and the password from the environment; None if a key was bad."""
-    username, env = values.get("username"), values.get("password_env")
+def _smtp(
+    values: dict[str, Any], environ: Mapping[str, str], base: Path, problems: list[tuple[str, str]]
+) -> SmtpSettings | None:
+    """Cross-key checks of [smtp], and the password from the environment or a file; None if a key was bad."""
+    username, env, file = values.get("username"), values.get("password_env"), values.get("password_file")
     password = None
-    if (username is None) != (env is None) and not ({"username", "password_env"} - values.keys()):
-        missing = "password_env" if env is None else "username"
-        problems.append((f"smtp.{missing}", "username and password_env go together: set both or neither"))
+    if env is not None and file is not None:
+        problems.append(("smtp.password_file", "give the password one way: password_env or password_file, not both"))
+    elif (username is None) != (env is None and file is None) and not ({"username", "password_env"} - values.keys()):
+        missing = "password_env or password_file" if username is not None else "username"
+        problems.append((f"smtp.{missing.split()[0]}", f"a login needs both username and a password: set {missing}"))
     elif env is not None:
         if environ.get(env):
             password = Secret(environ[env])
         else:
             problems.append(("smtp.password_env", f"environment variable {env} is not set (or is empty)"))
+    elif file is not None:
+        password = _password_file(file, environ, base, problems)
     if len(values) < len(TABLES["smtp"]):
         return None
     port = values["port"] if values["port"] is not None else SECURITY_PORTS[values["security"]]
+    values = {key: value for key, value in values.items() if key != "password_file"}
     return SmtpSettings(**{**values, "port": port, "password": password})
+
+
+_VARIABLE = re.compile(r"\$\{(\w+)\}|\$(\w+)")
+
+
+def _password_file(
+    written: str, environ: Mapping[str, str], base: Path, problems: list[tuple[str, str]]
+) -> Secret | None:
+    """The password in a file (its first line); ``${VAR}`` in the path come from the environment, e.g.
+    systemd's ``${CREDENTIALS_DIRECTORY}``."""
+    missing = [m[1] or m[2] for m in _VARIABLE.finditer(written) if (m[1] or m[2]) not in environ]
+    if missing:
+        problems.append(("smtp.password_file", f"environment variable {missing[0]} is not set (in {written!r})"))
+        return None
+    path = resolve(base, _VARIABLE.sub(lambda m: environ[m[1] or m[2]], written))
+    try:
+        text = path.read_text(encoding="utf-8").split("\n", 1)[0].strip()
+    except (OSError, UnicodeDecodeError) as exc:
+        problems.append(("smtp.password_file", f"cannot read {path}: {getattr(exc, 'strerror', None) or exc}"))
+        return None
+    if not text:
+        problems.append(("smtp.password_file", f"{path} is empty"))
+        return None
+    return Secret(text)
 
 
 def load(
@@ -391,7 +485,7 @@ def load(
         for name, schema in TABLES.items()
         if name in raw or REQUIRED not in (option.default for option in schema.values())
     }
-    smtp = _smtp(tables["smtp"], environ, checker.problems) if "smtp" in tables else None
+    smtp = _smtp(tables["smtp"], environ, checker.base, checker.problems) if "smtp" in tables else None
     sources = _sources(checker, raw.get("sources", _DEFAULT_SOURCES))
     if overrides.folder is not None:
         folder = FolderSource(name=f"folder:{overrides.folder}", path=resolve(cwd, overrides.folder))
@@ -418,6 +512,18 @@ def load(
         config_path=config_path,
         http=HttpPolicy(**http),
         topic_keywords=tables["topic"]["keywords"],
+        schedule=_schedule(tables["schedule"]),
+        log_format=tables["log"]["format"],
+    )
+
+
+def _schedule(values: dict[str, Any]) -> ScheduleSettings:
+    every = values["poll_every"]
+    return ScheduleSettings(
+        poll_seconds=every if isinstance(every, float) else None,
+        poll_cron=every if isinstance(every, str) else None,
+        digest_cron=values["digest"],
+        timezone=values["timezone"],
     )
 
 

@@ -9,6 +9,7 @@ transaction that is rolled back at the end, and delivers nothing.
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
@@ -48,7 +49,8 @@ class Deps:
 
     The costly ones (OpenCC's converter, the NumPy signer, Jinja2's templates) are built on first
     use, from ``opencc`` and ``novelty``, unless given. ``transport`` builds the HTTP transport for
-    web sources (tests inject one; default: aiohttp's)."""
+    web sources (tests inject one; default: aiohttp's). ``stop``, once set, ends a scan early and
+    cleanly: what was committed stays, the rest is found again next time."""
 
     def __init__(
         self,
@@ -62,8 +64,11 @@ class Deps:
         mailer: Mailer | None = None,
         clock: Callable[[], datetime] = _utcnow,
         transport: Callable[[], httpx.AsyncBaseTransport] | None = None,
+        stop: threading.Event | None = None,
     ) -> None:
         self.store, self.mailer, self.clock, self.transport = store, mailer, clock, transport
+        #: set by the service on SIGTERM: a poll is abandoned, ingestion stops after the batch in hand
+        self.stop = stop
         self._opencc, self._novelty = opencc, novelty or NoveltySettings()
         given = {"normalizer": normalizer, "signer": signer, "templates": templates}
         self.__dict__.update({name: value for name, value in given.items() if value is not None})
@@ -195,19 +200,23 @@ def select(settings: Settings, names: Sequence[str]) -> tuple[Source, ...]:
     return tuple(known[name] for name in dict.fromkeys(names))
 
 
-def scan(settings: Settings, deps: Deps, only: Sequence[str] = ()) -> tuple[tuple[SourceOutcome, ...], int]:
-    """Poll the sources (those named in ``only``, else every one that is due), ingest what is new or
-    changed (oldest documents first), and record each source's health."""
+def scan(
+    settings: Settings, deps: Deps, only: Sequence[str] = (), default_every: float | None = None
+) -> tuple[tuple[SourceOutcome, ...], int]:
+    """Poll the sources (those named in ``only``, else every one that is due: its ``every``, else
+    ``default_every``, has passed), ingest what is new or changed (oldest documents first), and record
+    each source's health."""
     now = deps.clock()
     chosen = select(settings, only)
-    due = chosen if only else _due(chosen, {n: h.last_attempt for n, h in deps.store.health().items()}, now)
+    last = {n: h.last_attempt for n, h in deps.store.health().items()}
+    due = chosen if only else _due(chosen, last, now, default_every)
     pending: list[_Pending] = []
     outcomes = {s.name: _scan_folder(s, deps, pending) for s in due if isinstance(s, FolderSource)}
     web = [s for s in due if isinstance(s, PageSource | FeedSource)]
     if web:
         from monitor import poll  # httpx and aiohttp: loaded only when there are web sources
 
-        polled = poll.poll(web, settings.http, deps.store, now, deps.transport)
+        polled = poll.poll(web, settings.http, deps.store, now, deps.transport, deps.stop)
         outcomes.update(polled.outcomes)
         for item in polled.items:
             try:
@@ -225,6 +234,8 @@ def scan(settings: Settings, deps: Deps, only: Sequence[str] = ()) -> tuple[tupl
     ingested: dict[str, int] = {}
     off_topic: dict[str, int] = {}
     for start in range(0, len(pending), BATCH):
+        if deps.stop is not None and deps.stop.is_set():
+            break  # shutting down: what is not ingested is found again next time
         # one commit per batch of documents: a commit costs more than ingesting a short page
         with deps.store.transaction():
             for one in pending[start : start + BATCH]:
@@ -270,13 +281,20 @@ def _settle(item: _Pending, state: str, deps: Deps, now: datetime) -> None:
         deps.store.settle_entry(item.entry, state, now)
 
 
-def _due(sources: Sequence[Source], last_attempts: Mapping[str, str], now: datetime) -> list[Source]:
-    """The sources whose ``every`` has passed since their last poll (all those without one)."""
+def _due(
+    sources: Sequence[Source], last_attempts: Mapping[str, str], now: datetime, default_every: float | None
+) -> list[Source]:
+    """The sources whose ``every`` (else ``default_every``) has passed since their last poll; a source
+    with neither is always due."""
+
     def is_due(source: Source) -> bool:
-        last = last_attempts.get(source.name)
-        if source.every is None or last is None:
+        last, every = last_attempts.get(source.name), source.every or default_every
+        if every is None or last is None:
             return True
-        return datetime.fromisoformat(last) + timedelta(seconds=source.every) <= now
+        # a tenth of the interval (at most a minute) early still counts: a scheduled poll fires on the
+        # interval, and the last one's clock was read a little after its own firing time
+        slack = min(every / 10, 60.0)
+        return datetime.fromisoformat(last) + timedelta(seconds=every - slack) <= now
 
     return [source for source in sources if is_due(source)]
 
@@ -306,11 +324,17 @@ def _run(settings: Settings, deps: Deps, *, deliver: bool, dry_run: bool, only: 
     outcomes, new = scan(settings, deps, only)
     if not deliver:
         return RunReport(outcomes, new, dry_run=dry_run)
+    return replace(digest_now(settings, deps, dry_run=dry_run), outcomes=outcomes, new_claims=new)
+
+
+def digest_now(settings: Settings, deps: Deps, *, dry_run: bool = False) -> RunReport:
+    """Deliver the digests that failed before, then a digest of every claim in none yet (recorded before
+    it is sent). In a dry run, or with no mailer, the digest is built and returned, not recorded or sent."""
     sending = not dry_run and deps.mailer is not None
     resent, errors = retry_deliveries(deps) if sending else ((), [])
     now = deps.clock()
     digest = deps.store.unreported(now)
-    report = RunReport(outcomes, new, dry_run=dry_run, resent=resent)
+    report = RunReport((), 0, dry_run=dry_run, resent=resent)
     if digest.claims:
         from monitor import digest as digest_mod
         from monitor.delivery import build_message

@@ -13,8 +13,10 @@ Errors are values: each becomes a message of its source's :class:`~monitor.model
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import sys
+import threading
 from collections.abc import Callable, Coroutine, Sequence, Set
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -89,9 +91,12 @@ def poll(
     store: Store,
     now: datetime,
     transport: Callable[[], httpx.AsyncBaseTransport] | None = None,
+    stop: threading.Event | None = None,
 ) -> Polled:
-    """Poll the web sources; ``transport`` builds the HTTP transport (default: aiohttp's)."""
-    return run(_poll(sources, policy, store, now, transport))
+    """Poll the web sources; ``transport`` builds the HTTP transport (default: aiohttp's). Once ``stop``
+    is set the poll is abandoned: its requests are cancelled and it returns no article (nothing was
+    stored for them, so the next poll fetches them again)."""
+    return run(_poll(sources, policy, store, now, transport, stop))
 
 
 async def _poll(
@@ -100,6 +105,7 @@ async def _poll(
     store: Store,
     now: datetime,
     transport: Callable[[], httpx.AsyncBaseTransport] | None,
+    stop: threading.Event | None,
 ) -> Polled:
     robots = store.robots_since(now - ROBOTS_TTL) if policy.respect_robots else {}
     async with transport() if transport else web.transport(policy) as http:
@@ -114,10 +120,37 @@ async def _poll(
             for s in sources
             if isinstance(s, FeedSource)
         ]
-        await asyncio.gather(*jobs)
+        if not await _until_stopped(asyncio.gather(*jobs), stop):
+            for tally in tallies.values():
+                tally.warnings.append("poll abandoned: the service is stopping")
+            poller.items.clear()
     if fetcher.robots_fetched:
         store.save_robots(list(fetcher.robots_fetched.values()), now)
     return Polled({name: tally.outcome(name) for name, tally in tallies.items()}, poller.items)
+
+
+async def _until_stopped(work: asyncio.Future[Any], stop: threading.Event | None) -> bool:
+    """Await ``work``; False (and ``work`` cancelled) if ``stop`` is set first."""
+    if stop is None:
+        await work
+        return True
+
+    async def stopped() -> None:
+        while not stop.is_set():
+            await asyncio.sleep(0.1)
+
+    watcher = asyncio.ensure_future(stopped())
+    try:
+        done, _ = await asyncio.wait({work, watcher}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        watcher.cancel()
+    if work in done:
+        work.result()
+        return True
+    work.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await work
+    return False
 
 
 async def _bounded(job: Coroutine[Any, Any, None], tally: _Tally, where: str) -> None:

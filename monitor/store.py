@@ -7,6 +7,7 @@ savepoints, so a dry run can wrap a whole run in one transaction and roll it bac
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -65,11 +66,13 @@ def _ts(moment: datetime) -> str:
 class Store(WebTables, DeliveryTables):
     """A connection to one store file; use as a context manager or call :meth:`close`."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, *, any_thread: bool = False) -> None:
+        """Open (creating or migrating) the store. ``any_thread``: the connection may be used from another
+        thread than this one (the service opens it in its main thread, its one worker thread uses it)."""
         self.path = path
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
-            self._db = sqlite3.connect(path, isolation_level=None, timeout=30)
+            self._db = sqlite3.connect(path, isolation_level=None, timeout=30, check_same_thread=not any_thread)
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA foreign_keys=ON")
             self._db.execute("PRAGMA synchronous=NORMAL")
@@ -168,6 +171,20 @@ class Store(WebTables, DeliveryTables):
                     count += 1
                 self._db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('lsh', ?)", (parameters,))
         return count
+
+    def get_meta(self, key: str) -> str | None:
+        with self._guard():
+            row = self._db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return str(row[0]) if row else None
+
+    def set_meta(self, key: str, value: str) -> None:
+        with self._guard():
+            self._db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (key, value))
+
+    def snapshot(self, target: Path) -> None:
+        """Copy the store, consistently, to ``target`` (SQLite's backup: writers are not held up)."""
+        with self._guard(), contextlib.closing(sqlite3.connect(target)) as copy:
+            self._db.backup(copy)
 
     # -- documents -------------------------------------------------------------------------------
 

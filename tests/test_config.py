@@ -162,7 +162,7 @@ def test_every_kind_of_problem_is_reported_together(tmp_path: Path) -> None:
     )
     found = problems(path, tmp_path)
     expected = [
-        "colour: unknown key (known: store, normalize, novelty, digest, http, topic, smtp, sources)",
+        "colour: unknown key (known: store, normalize, novelty, digest, http, topic, schedule, log, smtp, sources)",
         "stor: unknown table (did you mean 'store'?)",
         "store.pth: unknown key (did you mean 'path'?)",
         "store.path: expected a non-empty string, got 3",
@@ -247,8 +247,8 @@ def test_missing_password_variable_is_named(tmp_path: Path) -> None:
 def test_password_in_the_file_is_refused(tmp_path: Path) -> None:
     path = write(tmp_path / "smtp.toml", SMTP.format(extra='username = "monitor"\npassword = "hunter2"'))
     found = problems(path, tmp_path, environ=ENV)
-    assert found[0].startswith(f"{path}: smtp.password: passwords are never read from the file; set password_env")
-    assert f"{path}: smtp.password_env: username and password_env go together: set both or neither" in found
+    assert found[0].startswith(f"{path}: smtp.password: passwords are never read from the config file; set password_env")
+    assert f"{path}: smtp.password_env: a login needs both username and a password: set password_env or password_file" in found
     assert not any("hunter2" in problem for problem in found)
 
 
@@ -284,7 +284,10 @@ def test_the_shipped_example_mentions_every_key() -> None:
     text = EXAMPLE.read_text(encoding="utf-8")
     keys = {key for schema in config.TABLES.values() for key in schema}
     keys |= {"kind", "name"} | {key for kind in config.SOURCE_KINDS.values() for key in kind.options}
-    assert not [key for key in sorted(keys) if f"\n{key} = " not in text]
+    # password_file is the alternative to password_env (setting both is an error): shown commented out
+    alternatives = {"password_file"}
+    assert not [key for key in sorted(keys - alternatives) if f"\n{key} = " not in text]
+    assert not [key for key in sorted(alternatives) if f"\n# {key} = " not in text]
     assert not [table for table in config.TABLES if f"[{table}]" not in text]
 
 
