@@ -235,14 +235,18 @@ def _keywords(value: Any) -> tuple[str, ...]:
 _flag = check("true or false", lambda v: isinstance(v, bool))
 
 
-def _cron(value: str) -> str:
+def _cron(value: str, expected: str) -> str:
     from apscheduler.triggers.cron import CronTrigger
 
     try:
         CronTrigger.from_crontab(value)
     except ValueError as exc:
-        raise Invalid(f'a duration like "15m" or a cron expression like "*/15 * * * *" ({exc})') from None
+        raise Invalid(f"{expected} ({exc})") from None
     return value
+
+
+_POLL_EVERY = 'a duration like "15m" or a cron expression like "*/15 * * * *"'
+_DIGEST_WHEN = 'a cron expression like "0 8 * * *", or "as-it-happens"'
 
 
 def _poll_every(value: Any) -> float | str:
@@ -251,8 +255,8 @@ def _poll_every(value: Any) -> float | str:
         return duration(value)
     except Invalid:
         if not isinstance(value, str) or len(value.split()) != 5:
-            raise Invalid('a duration like "15m" or a cron expression like "*/15 * * * *"') from None
-    return _cron(value.strip())
+            raise Invalid(_POLL_EVERY) from None
+    return _cron(value.strip(), _POLL_EVERY)
 
 
 def _digest_when(value: Any) -> str | None:
@@ -260,8 +264,8 @@ def _digest_when(value: Any) -> str | None:
     if value == "as-it-happens":
         return None
     if not isinstance(value, str) or len(value.split()) != 5:
-        raise Invalid('a cron expression like "0 8 * * *", or "as-it-happens"')
-    return _cron(value.strip())
+        raise Invalid(_DIGEST_WHEN)
+    return _cron(value.strip(), _DIGEST_WHEN)
 
 
 def _timezone(value: Any) -> str:

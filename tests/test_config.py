@@ -247,8 +247,9 @@ def test_missing_password_variable_is_named(tmp_path: Path) -> None:
 def test_password_in_the_file_is_refused(tmp_path: Path) -> None:
     path = write(tmp_path / "smtp.toml", SMTP.format(extra='username = "monitor"\npassword = "hunter2"'))
     found = problems(path, tmp_path, environ=ENV)
-    assert found[0].startswith(f"{path}: smtp.password: passwords are never read from the config file; set password_env")
-    assert f"{path}: smtp.password_env: a login needs both username and a password: set password_env or password_file" in found
+    assert found[0].startswith(f"{path}: smtp.password: passwords are never read from the config file; set ")
+    missing = "smtp.password_env: a login needs both username and a password: set password_env or password_file"
+    assert f"{path}: {missing}" in found
     assert not any("hunter2" in problem for problem in found)
 
 
@@ -313,3 +314,56 @@ def test_every_source_kind_is_declared_with_a_frozen_dataclass() -> None:
         assert dataclasses.is_dataclass(kind.factory)
         assert kind.factory.kind == name
         assert kind.names_by in kind.options
+
+
+def test_the_password_can_come_from_a_file_named_with_environment_variables(tmp_path: Path) -> None:
+    """systemd's LoadCredential puts the secret in a file under $CREDENTIALS_DIRECTORY."""
+    credentials = tmp_path / "credentials"
+    write(credentials / "smtp-password", "s3cret-from-file\nignored second line\n")
+    extra = 'username = "monitor"\npassword_file = "${CREDENTIALS_DIRECTORY}/smtp-password"'
+    path = write(tmp_path / "smtp.toml", SMTP.format(extra=extra))
+    settings = config.load(path, cwd=tmp_path, environ={"CREDENTIALS_DIRECTORY": str(credentials)})
+    assert settings.smtp is not None and settings.smtp.password is not None
+    assert settings.smtp.password.reveal() == "s3cret-from-file"
+    assert "s3cret" not in repr(settings)
+
+
+@pytest.mark.parametrize(
+    ("extra", "environ", "expected"),
+    [
+        ('password_file = "${NOT_SET}/pw"', {}, "smtp.password_file: environment variable NOT_SET is not set"),
+        ('password_file = "no-such-file"', {}, "smtp.password_file: cannot read "),
+        ('password_file = "pw"\npassword_env = "PW"', {"PW": "x"}, "smtp.password_file: give the password one way"),
+    ],
+)
+def test_password_file_problems_are_named(tmp_path: Path, extra: str, environ: dict[str, str], expected: str) -> None:
+    path = write(tmp_path / "smtp.toml", SMTP.format(extra=f'username = "monitor"\n{extra}'))
+    found = problems(path, tmp_path, environ=environ)
+    assert any(problem.startswith(f"{path}: {expected}") for problem in found), found
+
+
+def test_schedule_and_log_defaults_and_forms(tmp_path: Path) -> None:
+    defaults = config.load(None, cwd=tmp_path, environ={})
+    assert defaults.schedule == config.ScheduleSettings(900.0, None, "0 8 * * *", "UTC")
+    assert defaults.log_format == "text"
+    path = write(
+        tmp_path / "c.toml",
+        '[schedule]\npoll_every = "*/10 6-22 * * *"\ndigest = "as-it-happens"\ntimezone = "Asia/Shanghai"\n'
+        '[log]\nformat = "json"\n',
+    )
+    settings = config.load(path, cwd=tmp_path, environ={})
+    assert settings.schedule == config.ScheduleSettings(None, "*/10 6-22 * * *", None, "Asia/Shanghai")
+    assert settings.log_format == "json"
+    path = write(tmp_path / "d.toml", '[schedule]\npoll_every = "90s"\n')
+    assert config.load(path, cwd=tmp_path, environ={}).schedule.poll_seconds == 90.0
+
+
+def test_schedule_problems_are_all_named(tmp_path: Path) -> None:
+    path = write(
+        tmp_path / "c.toml",
+        '[schedule]\npoll_every = "often"\ndigest = "0 25 * * *"\ntimezone = "Mars/Olympus"\n[log]\nformat = "xml"\n',
+    )
+    found = problems(path, tmp_path, environ={})
+    for key, hint in [("schedule.poll_every", "a duration like"), ("schedule.digest", "higher than the maximum"),
+                      ("schedule.timezone", "IANA time zone"), ("log.format", "'text', 'json'")]:
+        assert any(p.startswith(f"{path}: {key}: ") and hint in p for p in found), (key, found)
