@@ -552,6 +552,11 @@ def describe(settings: Settings) -> list[str]:
         f"{http.retries} retries, robots.txt {'respected' if http.respect_robots else 'IGNORED'}"
     )
     lines.append(f"topic: {', '.join(settings.topic_keywords)} (for sources with topic_filter on)")
+    schedule = settings.schedule
+    polls = f"every {schedule.poll_seconds:g}s" if schedule.poll_seconds is not None else f"at {schedule.poll_cron!r}"
+    digests = f"at {schedule.digest_cron!r}" if schedule.digest_cron else "as it happens"
+    lines.append(f"schedule (corpus-monitor run): poll {polls}, digest {digests}, time zone {schedule.timezone}; "
+                 f"log {settings.log_format}")
     novelty, smtp = settings.novelty, settings.smtp
     lines += [
         f"store: {settings.store_path}",

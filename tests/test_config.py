@@ -301,6 +301,7 @@ def test_describe_lists_sources_store_and_outbox(tmp_path: Path) -> None:
         "http: User-Agent 'corpus-monitor/0.1.0', 20 at once, 2 per host, 1s between requests to a host, "
         "timeout 20s, at most 5,000,000 bytes, 2 retries, robots.txt respected",
         "topic: 黄仁勋, 扎克伯格, 祖克柏, SIGGRAPH, Jensen Huang, Zuckerberg (for sources with topic_filter on)",
+        "schedule (corpus-monitor run): poll every 900s, digest at '0 8 * * *', time zone UTC; log text",
         f"store: {tmp_path / 'var' / 'monitor.sqlite3'}",
         "normalize: opencc t2s",
         "novelty: 2-character shingles, Jaccard threshold 0.3, 16 bands x 3 rows",
