@@ -205,7 +205,7 @@ def scan(
 ) -> tuple[tuple[SourceOutcome, ...], int]:
     """Poll the sources (those named in ``only``, else every one that is due: its ``every``, else
     ``default_every``, has passed), ingest what is new or changed (oldest documents first), and record
-    each source's health."""
+    each source's health (not when ``deps.stop`` cut the scan short: its sources stay due)."""
     now = deps.clock()
     chosen = select(settings, only)
     last = {n: h.last_attempt for n, h in deps.store.health().items()}
@@ -252,7 +252,9 @@ def scan(
         if s.name in outcomes else SourceOutcome(s.name, polled=False)
         for s in chosen
     )
-    deps.store.record_polls([(o.source, o.errors[0] if o.errors else None) for o in result if o.polled], now)
+    if deps.stop is None or not deps.stop.is_set():
+        # a scan cut short by a stop is no poll: its sources stay due, and the next start polls them at once
+        deps.store.record_polls([(o.source, o.errors[0] if o.errors else None) for o in result if o.polled], now)
     return result, new
 
 

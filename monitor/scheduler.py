@@ -68,6 +68,19 @@ def poll_interval(settings: Settings) -> float | None:
     return min([settings.schedule.poll_seconds, *everys])
 
 
+class _Either:
+    """A stop event for one watcher: set by itself (the watched folders changed) or by the service's stop."""
+
+    def __init__(self, service_stop: threading.Event) -> None:
+        self._own, self._service = threading.Event(), service_stop
+
+    def set(self) -> None:
+        self._own.set()
+
+    def is_set(self) -> bool:
+        return self._own.is_set() or self._service.is_set()
+
+
 def _job(name: str) -> Callable[[Callable[[Service], None]], Callable[[Service], None]]:
     """A job's error boundary: a failure is logged, and the service goes on."""
 
@@ -99,6 +112,8 @@ class Service:
         self.stop = threading.Event()
         self._scheduler: BackgroundScheduler | None = None
         self._deps: Deps | None = None
+        self._watched: list[Path] = []
+        self._watch_stop = _Either(self.stop)
 
     # -- the main thread ---------------------------------------------------------------------------
 
@@ -242,6 +257,7 @@ class Service:
         self.settings = settings
         self._deps = self._make_deps(self._deps.store, settings)
         self._schedule(settings)
+        self._watch_folders()
         log.info("config reloaded", extra=fields(**self._describe(settings)))
 
     def _heartbeat(self) -> None:
@@ -256,15 +272,20 @@ class Service:
     # -- file events -------------------------------------------------------------------------------
 
     def _watch_folders(self) -> None:
+        """(Re)start the watcher thread on the folder sources of the settings in force."""
         folders = [s.path for s in self.settings.sources if isinstance(s, FolderSource) and s.path.is_dir()]
+        if folders == self._watched:
+            return
+        self._watch_stop.set()  # the watcher of the old folders, if any, ends within its timeout
+        self._watch_stop, self._watched = _Either(self.stop), folders
         if folders:
-            threading.Thread(target=self._watch, args=(folders,), name="watch", daemon=True).start()
+            threading.Thread(target=self._watch, args=(folders, self._watch_stop), name="watch", daemon=True).start()
 
-    def _watch(self, folders: list[Path]) -> None:
+    def _watch(self, folders: list[Path], stop: _Either) -> None:
         import watchfiles
 
         try:
-            for _changes in watchfiles.watch(*folders, stop_event=self.stop, debounce=800, rust_timeout=1000,
+            for _changes in watchfiles.watch(*folders, stop_event=stop, debounce=800, rust_timeout=1000,
                                              raise_interrupt=False):
                 if self._scheduler is not None and not self.stop.is_set():
                     self._scheduler.add_job(self._folder_scan, id="folder-scan", replace_existing=True)

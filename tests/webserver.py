@@ -5,7 +5,8 @@
 carries Content-Length). A 200 answer gets a strong ETag (a hash of its body) unless the route sets
 one, and a request whose ``If-None-Match`` matches it gets a 304. Every request is recorded (path with
 its query, method, headers, the status answered) so a test can assert what was asked and how. ``/robots.txt`` allows
-everything unless the test sets a route for it.
+everything unless the test sets a route for it. A route with a ``delay`` answers that many seconds after the
+request is recorded (a slow server); a server shutting down stops waiting and answers nothing.
 """
 
 from __future__ import annotations
@@ -24,11 +25,12 @@ ALLOW_ALL = b"User-agent: *\nAllow: /\n"
 
 @dataclass(frozen=True)
 class Route:
-    """What one path answers: a status, extra headers and the body bytes."""
+    """What one path answers: a status, extra headers and the body bytes, after ``delay`` seconds."""
 
     status: int = 200
     headers: Mapping[str, str] = field(default_factory=dict)
     body: bytes = b""
+    delay: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -62,13 +64,16 @@ class WebServer:
     routes: dict[str, Route] = field(repr=False)
     requests: list[Request] = field(repr=False)
     lock: threading.Lock = field(repr=False)
+    #: set when the server shuts down: a delayed answer stops waiting
+    closing: threading.Event = field(default_factory=threading.Event, repr=False)
 
     def url(self, path: str) -> str:
         return f"http://{self.host}:{self.port}{path}"
 
     def set(self, path: str, body: bytes | str, *, status: int = 200, content_type: str | None = None,
-            headers: Mapping[str, str] | None = None) -> None:
-        """Serve ``body`` at ``path`` (text is sent as UTF-8; ``content_type`` "" sends no Content-Type)."""
+            headers: Mapping[str, str] | None = None, delay: float = 0.0) -> None:
+        """Serve ``body`` at ``path`` (text is sent as UTF-8; ``content_type`` "" sends no Content-Type), answering
+        ``delay`` seconds after the request is recorded."""
         data = body.encode("utf-8") if isinstance(body, str) else body
         all_headers = dict(headers or {})
         if content_type is None:
@@ -76,7 +81,7 @@ class WebServer:
         if content_type:
             all_headers["Content-Type"] = content_type
         with self.lock:
-            self.routes[path] = Route(status, all_headers, data)
+            self.routes[path] = Route(status, all_headers, data, delay)
 
     def log(self) -> list[Request]:
         with self.lock:
@@ -121,6 +126,9 @@ class _Handler(BaseHTTPRequestHandler):
                 status, extra, send_body = 304, {"ETag": tag}, False
         with state.lock:
             state.requests.append(Request(self.command, self.path, headers, status))
+        if route.delay and state.closing.wait(route.delay):
+            self.close_connection = True  # the server is shutting down: no answer
+            return
         self.send_response(status)
         for name, value in extra.items():
             self.send_header(name, value)
@@ -158,6 +166,7 @@ def serving() -> Iterator[WebServer]:
     try:
         yield state
     finally:
+        state.closing.set()
         httpd.shutdown()
         httpd.server_close()
         thread.join(timeout=5)
