@@ -282,6 +282,8 @@ class SourceOutcome:
     warnings: tuple[str, ...] = ()
     #: documents seen but left out by the topic filter
     off_topic: int = 0
+    #: files still being written (younger than settle_seconds, or changing while read): left for later
+    waiting: int = 0
     #: False when the source was not due for a poll (its ``every`` had not passed) and was skipped
     polled: bool = True
 

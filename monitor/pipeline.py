@@ -153,7 +153,8 @@ def _scan_folder(source: FolderSource, deps: Deps, pending: list[_Pending]) -> S
         except Exception as exc:  # noqa: BLE001 - the per-document boundary: one file never stops the run
             errors.append(f"{path}: skipped: unexpected {type(exc).__name__}: {exc}")
     return SourceOutcome(
-        source.name, scanned=scanned, unchanged=unchanged, errors=tuple(errors), warnings=tuple(warnings)
+        source.name, scanned=scanned, unchanged=unchanged, errors=tuple(errors), warnings=tuple(warnings),
+        waiting=len(warnings),
     )
 
 

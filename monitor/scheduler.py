@@ -213,6 +213,12 @@ class Service:
         ))
         if not only:
             self._heartbeat()
+        if any(o.waiting for o in polled) and not self.stop.is_set():
+            # files still being written: look again once they have had time to settle, not at the next poll
+            settle = max([s.settle_seconds for s in self.settings.sources if isinstance(s, FolderSource)] + [0.0])
+            assert self._scheduler is not None
+            self._scheduler.add_job(self._folder_scan, "date", id="folder-scan", replace_existing=True,
+                                    run_date=datetime.now(UTC) + timedelta(seconds=settle + 1))
         if new and self.settings.schedule.digest_cron is None and not self.stop.is_set():
             self._send_digest()
 

@@ -349,3 +349,16 @@ def test_a_folder_added_by_a_reload_is_watched_at_once(work: Path, smtp_server: 
         assert svc.wait_event("folder scan", 10)["claims_new"] == 2
         wait_for(lambda: len(smtp_server.messages) > before or None, 10, "the digest of the dropped file")
         assert svc.stop(30) == 0
+
+
+def test_a_file_still_settling_is_scanned_again_once_settled_not_at_the_next_poll(
+    work: Path, smtp_server: SmtpServer
+) -> None:
+    write_config(work, smtp_server.port, extra='[[sources]]\nkind = "folder"\npath = "seeds"\nsettle_seconds = 2\n')
+    with service(work) as svc:
+        wait_for(lambda: len(smtp_server.messages) == 1 or None, 30, "the seeds digest")
+        add_document(work, "settling.txt", novel_sentences(2))
+        # seen at once by the watcher, too young to read; read ~settle_seconds later, hours before the next poll
+        wait_for(lambda: len(smtp_server.messages) == 2 or None, 15, "the digest of the settled file")
+        assert any(e["event"] == "folder scan" and e["claims_new"] == 2 for e in svc.events())
+        assert svc.stop(30) == 0

@@ -1,0 +1,415 @@
+"""The deployment files of deploy/: systemd units that systemd-analyze accepts, hardened and consistent with their
+example config; a Docker image, its compose file and its example config consistent with each other and with the
+repository. There is no Docker engine here: the Docker files are checked as text, never built or run."""
+
+from __future__ import annotations
+
+import fnmatch
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+
+import pytest
+from helpers import ROOT
+
+from monitor import config
+
+SYSTEMD = ROOT / "deploy" / "systemd"
+DOCKER = ROOT / "deploy" / "docker"
+SERVICE = SYSTEMD / "corpus-monitor.service"
+DIGEST_SERVICE = SYSTEMD / "corpus-monitor-digest.service"
+TIMER = SYSTEMD / "corpus-monitor-digest.timer"
+UNITS = (SERVICE, DIGEST_SERVICE, TIMER)
+SYSTEMD_CONFIG = SYSTEMD / "corpus-monitor.toml"
+DOCKER_CONFIG = DOCKER / "corpus-monitor.toml"
+DOCKERFILE = DOCKER / "Dockerfile"
+COMPOSE = DOCKER / "compose.yaml"
+#: where both deployments read their config
+CONFIG_PATH = "/etc/corpus-monitor/corpus-monitor.toml"
+#: the executable as the units name it
+EXECUTABLE = "/usr/local/bin/corpus-monitor"
+
+#: what both services must set, each exactly once, to exactly this value
+HARDENING = {
+    "DynamicUser": "yes",
+    "CapabilityBoundingSet": "",
+    "NoNewPrivileges": "yes",
+    "ProtectSystem": "strict",
+    "ProtectHome": "yes",
+    "PrivateTmp": "yes",
+    "PrivateDevices": "yes",
+    "ProtectKernelTunables": "yes",
+    "ProtectKernelModules": "yes",
+    "ProtectKernelLogs": "yes",
+    "ProtectControlGroups": "yes",
+    "ProtectClock": "yes",
+    "ProtectHostname": "yes",
+    "RestrictAddressFamilies": "AF_INET AF_INET6 AF_UNIX",
+    "RestrictNamespaces": "yes",
+    "LockPersonality": "yes",
+    "MemoryDenyWriteExecute": "yes",
+    "SystemCallFilter": "@system-service",
+    "SystemCallArchitectures": "native",
+    "UMask": "0077",
+}
+
+
+# -- systemd ------------------------------------------------------------------------------------------------------
+
+
+def unit(path: Path) -> dict[str, dict[str, list[str]]]:
+    """A unit file as section -> key -> every value given, in order."""
+    sections: dict[str, dict[str, list[str]]] = {}
+    current: dict[str, list[str]] | None = None
+    for number, raw in enumerate(path.read_text("utf-8").splitlines(), 1):
+        line = raw.strip()
+        if not line or line[0] in "#;":
+            continue
+        if line.startswith("[") and line.endswith("]"):
+            current = sections.setdefault(line[1:-1], {})
+            continue
+        assert current is not None and "=" in line and not line.endswith("\\"), f"{path.name}:{number}: {raw}"
+        key, value = line.split("=", 1)
+        current.setdefault(key.strip(), []).append(value.strip())
+    return sections
+
+
+@pytest.mark.parametrize("path", [SERVICE, DIGEST_SERVICE], ids=lambda p: p.name)
+def test_services_are_hardened_with_a_dynamic_user_state_and_credential(path: Path) -> None:
+    service = unit(path)["Service"]
+    for key, value in HARDENING.items():
+        assert service.get(key) == [value], key
+    # one dynamic user's name for both units (and deploy/README.md's systemd-run line)
+    assert service["User"] == ["corpus-monitor"]
+    assert "corpus-monitor" in service["StateDirectory"][0].split()
+    assert service["LoadCredential"] == ["smtp-password:/etc/corpus-monitor/smtp-password"]
+    (exec_start,) = service["ExecStart"]
+    command = "run" if path == SERVICE else "digest"
+    assert exec_start == f"{EXECUTABLE} {command} --config {CONFIG_PATH}"
+
+
+def test_the_service_runs_reloads_restarts_and_stops_in_time() -> None:
+    sections = unit(SERVICE)
+    service = sections["Service"]
+    assert service["Type"] in (["exec"], ["simple"])
+    assert service["ExecReload"] == ["/bin/kill -HUP $MAINPID"]
+    assert service["Restart"] == ["on-failure"]
+    # the service exits within about 30 s of SIGTERM
+    assert service["TimeoutStopSec"] == ["45"]
+    assert sections["Install"]["WantedBy"] == ["multi-user.target"]
+
+
+def test_the_digest_is_a_oneshot_on_a_persistent_daily_timer() -> None:
+    assert unit(DIGEST_SERVICE)["Service"]["Type"] == ["oneshot"]
+    sections = unit(TIMER)
+    timer = sections["Timer"]
+    assert timer["OnCalendar"] == ["*-*-* 08:00:00"]
+    assert timer["Persistent"] == ["true"]
+    assert "RandomizedDelaySec" in timer
+    assert timer.get("Unit", [DIGEST_SERVICE.name]) == [DIGEST_SERVICE.name]
+    assert sections["Install"]["WantedBy"] == ["timers.target"]
+
+
+def test_the_systemd_config_keeps_its_files_where_the_units_let_it_write() -> None:
+    service = unit(SERVICE)["Service"]
+    state = "/var/lib/" + service["StateDirectory"][0].split()[0]
+    settings = tomllib.loads(SYSTEMD_CONFIG.read_text("utf-8"))
+    assert settings["store"]["path"].startswith(state + "/")
+    assert settings["digest"]["outbox"].startswith(state + "/")
+    (folder,) = (source for source in settings["sources"] if source["kind"] == "folder")
+    assert folder["path"].startswith(state + "/")
+    # the units make the folder before the service starts
+    for path in (SERVICE, DIGEST_SERVICE):
+        assert unit(path)["Service"]["ExecStartPre"] == [f"/bin/mkdir -p {folder['path']}"], path.name
+    credential = service["LoadCredential"][0].split(":", 1)[0]
+    assert settings["smtp"]["password_file"] == "${CREDENTIALS_DIRECTORY}/" + credential
+    assert "password_env" not in settings["smtp"]
+    assert settings["log"]["format"] == "json"
+
+
+SYSTEMD_ANALYZE = shutil.which("systemd-analyze")
+needs_systemd_analyze = pytest.mark.skipif(
+    SYSTEMD_ANALYZE is None, reason="systemd-analyze is not installed (Debian: the systemd package)"
+)
+
+
+def _systemd_version() -> int:
+    assert SYSTEMD_ANALYZE is not None
+    shown = subprocess.run([SYSTEMD_ANALYZE, "--version"], capture_output=True, text=True, check=True).stdout
+    match = re.match(r"systemd (\d+)", shown)
+    return int(match[1]) if match else 0
+
+
+def _analyze(*args: str | Path) -> subprocess.CompletedProcess[str]:
+    assert SYSTEMD_ANALYZE is not None
+    env = {**os.environ, "SYSTEMD_COLORS": "0", "SYSTEMD_LOG_COLOR": "0", "SYSTEMD_PAGER": ""}
+    return subprocess.run([SYSTEMD_ANALYZE, *map(str, args)], capture_output=True, text=True, env=env, timeout=60)
+
+
+def _copies(directory: Path, *, broken: bool = False) -> list[Path]:
+    """The units in ``directory``, their ExecStart= naming an executable that exists on this machine (verify
+    checks that it does; /usr/local/bin/corpus-monitor exists only on a real install): the venv's own
+    corpus-monitor, else /bin/true. ``broken``: with a misspelt key and a bad value, to show that the check
+    sees them."""
+    executable = Path(sys.executable).with_name("corpus-monitor")
+    if not executable.is_file():
+        executable = Path(shutil.which("true") or "/bin/true")
+    copies = []
+    for path in UNITS:
+        text = path.read_text("utf-8")
+        text, count = re.subn(rf"^ExecStart={re.escape(EXECUTABLE)} ", f"ExecStart={executable} ", text, flags=re.M)
+        assert count == int(path.suffix == ".service"), path.name
+        if broken:
+            text = text.replace("ProtectSystem=strict", "ProtectSystm=strict")
+            text = text.replace("Persistent=true", "Persistent=ture")
+        copy = directory / path.name
+        copy.write_text(text, encoding="utf-8")
+        copies.append(copy)
+    return copies
+
+
+def _verify(copies: list[Path]) -> tuple[int, list[str], list[str]]:
+    """Exit status of `systemd-analyze verify`, its lines about our units, and its other lines."""
+    # --recursive-errors=no (systemd 250+): the exit status counts only the units given, not the host's
+    # units they pull in; --man=no: the units have no Documentation= man pages to look up.
+    options = ["--recursive-errors=no"] if _systemd_version() >= 250 else []
+    result = _analyze("verify", "--man=no", *options, *copies)
+    lines = [line for line in (result.stdout + result.stderr).splitlines() if line.strip()]
+    names = [path.name for path in UNITS] + [str(copies[0].parent)]
+    ours = [line for line in lines if any(name in line for name in names)]
+    return result.returncode, ours, [line for line in lines if line not in ours]
+
+
+@needs_systemd_analyze
+def test_systemd_analyze_verify_accepts_the_units(tmp_path: Path) -> None:
+    status, ours, others = _verify(_copies(tmp_path))
+    # Any line naming one of our units is a failure: an unknown key, a bad value, a missing executable.
+    assert not ours, "\n".join(ours + others)
+    # Other lines are tolerated: verify also loads, from the host, the units ours pull in (network-online.target,
+    # multi-user.target, timers.target and what they need), and prints any problem of the host's own unit
+    # files; such a line names none of our units and says nothing about them. On the machine this test was
+    # written on, verify printed nothing at all. (The credential source /etc/corpus-monitor/smtp-password
+    # need not exist: verify does not look for it.)
+    if _systemd_version() >= 250:
+        assert status == 0, "\n".join(others)
+
+
+@needs_systemd_analyze
+def test_systemd_analyze_verify_sees_a_broken_unit(tmp_path: Path) -> None:
+    """The check above can fail: a misspelt key and a bad boolean are reported, naming their units."""
+    _, ours, _ = _verify(_copies(tmp_path, broken=True))
+    assert any(SERVICE.name in line and "ProtectSystm" in line for line in ours), ours
+    assert any(TIMER.name in line and "ture" in line for line in ours), ours
+
+
+@needs_systemd_analyze
+def test_systemd_analyze_security_rates_the_services_ok(tmp_path: Path) -> None:
+    if _systemd_version() < 250:
+        pytest.skip("systemd-analyze security --offline needs systemd 250 or newer")
+    services = [path for path in _copies(tmp_path) if path.suffix == ".service"]
+    # exposure 0-10 shown, 0-100 as threshold: at most 2.0, "OK" (the units score 1.6 on systemd 252)
+    result = _analyze("security", "--offline=true", "--threshold=20", *services)
+    assert result.returncode == 0, "\n".join(re.findall(r".*Overall exposure.*", result.stdout)) or result.stderr
+
+
+# -- the example configs ------------------------------------------------------------------------------------------
+
+
+def test_the_systemd_example_config_loads(tmp_path: Path) -> None:
+    (tmp_path / "smtp-password").write_text("s3cret\n", encoding="utf-8")
+    settings = config.load(SYSTEMD_CONFIG, cwd=tmp_path, environ={"CREDENTIALS_DIRECTORY": str(tmp_path)})
+    assert settings.store_path == Path("/var/lib/corpus-monitor/monitor.sqlite3")
+    assert settings.outbox == Path("/var/lib/corpus-monitor/outbox")
+    assert [source.kind for source in settings.sources] == ["folder"]
+    assert settings.smtp is not None and settings.smtp.password is not None
+    assert settings.smtp.password.reveal() == "s3cret"
+    assert settings.log_format == "json"
+    schedule = settings.schedule
+    assert (schedule.poll_seconds, schedule.digest_cron, schedule.timezone) == (900.0, "0 8 * * *", "Asia/Shanghai")
+
+
+def test_the_docker_example_config_loads(tmp_path: Path) -> None:
+    settings = config.load(DOCKER_CONFIG, cwd=tmp_path, environ={})
+    assert settings.store_path == Path("/data/monitor.sqlite3")
+    assert settings.outbox == Path("/data/outbox")
+    assert [(source.kind, getattr(source, "path", None)) for source in settings.sources] == [
+        ("folder", Path("/data/inbox"))
+    ]
+    assert settings.smtp is not None
+    assert (settings.smtp.host, settings.smtp.port, settings.smtp.security) == ("mailpit", 1025, "none")
+    assert settings.log_format == "json"
+    assert (settings.schedule.poll_seconds, settings.schedule.digest_cron) == (900.0, None)  # None: as it happens
+
+
+# -- Docker -------------------------------------------------------------------------------------------------------
+
+
+def instructions(path: Path) -> list[tuple[str, str]]:
+    """A Dockerfile as (INSTRUCTION, arguments), continuation lines joined, comments left out."""
+    found: list[tuple[str, str]] = []
+    pending = ""
+    for raw in path.read_text("utf-8").splitlines():
+        line = raw.strip()
+        if not pending and (not line or line.startswith("#")):
+            continue
+        if line.startswith("#"):  # a comment inside a continued instruction
+            continue
+        pending += line[:-1] + " " if line.endswith("\\") else line
+        if not line.endswith("\\"):
+            word, _, rest = pending.partition(" ")
+            found.append((word.upper(), " ".join(rest.split())))
+            pending = ""
+    assert not pending
+    return found
+
+
+def _all(name: str) -> list[str]:
+    return [args for word, args in instructions(DOCKERFILE) if word == name]
+
+
+def test_the_dockerfile_builds_a_venv_and_runs_it_as_a_user_with_a_volume() -> None:
+    (image,) = [args.split("=", 1)[1] for args in _all("ARG") if args.startswith("PYTHON_IMAGE=")]
+    assert image == "python:3.11-slim"
+    # two stages on the same image: a build stage and a runtime stage that takes only the venv from it
+    assert _all("FROM") == ["${PYTHON_IMAGE} AS build", "${PYTHON_IMAGE}"]
+    assert "--from=build /opt/corpus-monitor /opt/corpus-monitor" in _all("COPY")
+    user = _all("USER")[-1].split(":")[0]
+    assert user not in ("root", "0") and user == "10001"
+    assert _all("VOLUME") == ["/data"]
+    assert _all("WORKDIR")[-1] == "/data"
+    assert _all("STOPSIGNAL") == ["SIGTERM"]
+    assert any("PYTHONUNBUFFERED=1" in args for args in _all("ENV"))
+    assert json.loads(_all("ENTRYPOINT")[0]) == ["corpus-monitor"]
+    assert json.loads(_all("CMD")[-1]) == ["run", "--config", CONFIG_PATH]
+    (healthcheck,) = _all("HEALTHCHECK")
+    command = json.loads(healthcheck.split(" CMD ", 1)[1])
+    assert command == ["corpus-monitor", "status", "--health", "--config", CONFIG_PATH]
+
+
+def _dockerignore() -> list[str]:
+    lines = (ROOT / ".dockerignore").read_text("utf-8").splitlines()
+    return [line.strip() for line in lines if line.strip() and not line.startswith("#")]
+
+
+def _ignored(path: str) -> bool:
+    """Whether a .dockerignore pattern leaves ``path`` (relative to the repository) out of the build context."""
+    parts = path.split("/")
+    prefixes = ["/".join(parts[: i + 1]) for i in range(len(parts))]
+    for pattern in _dockerignore():
+        pattern = pattern.removeprefix("/")
+        bare = pattern.removeprefix("**/")
+        if any(fnmatch.fnmatchcase(prefix, pattern) for prefix in prefixes):
+            return True
+        if pattern.startswith("**/") and any(fnmatch.fnmatchcase(part, bare) for part in parts):
+            return True
+    return False
+
+
+def test_the_dockerfile_copies_what_exists_and_is_in_the_build_context() -> None:
+    copies = [args.split() for args in _all("COPY") if not args.startswith("--from=")]
+    sources = [source for *sources, _ in copies for source in sources]
+    assert {"pyproject.toml", "README.md", "monitor", "templates", "deploy/docker/corpus-monitor.toml"} <= set(sources)
+    for source in sources:
+        assert (ROOT / source).exists(), source
+        assert not _ignored(source), source
+    # what the wheel must carry besides code: pyproject puts templates/ at monitor/templates, and monitor/data
+    # is package data; neither is left out of the context
+    pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text("utf-8"))
+    assert pyproject["tool"]["hatch"]["build"]["targets"]["wheel"]["force-include"]["templates"] == "monitor/templates"
+    for data in [*(ROOT / "templates").iterdir(), *(ROOT / "monitor" / "data").iterdir()]:
+        assert not _ignored(data.relative_to(ROOT).as_posix()), data
+    (config_copy,) = [copy for copy in copies if copy[0] == "deploy/docker/corpus-monitor.toml"]
+    assert config_copy[1] == CONFIG_PATH
+
+
+def test_the_dockerignore_leaves_out_local_and_large_things() -> None:
+    for path in [".venv", "var", "benchmarks/.cache", ".git", "monitor/__pycache__", "tests/__pycache__"]:
+        assert _ignored(path), path
+
+
+def compose_services() -> dict[str, str]:
+    """compose.yaml's services, each as the text of its block (PyYAML is not a dependency: read as text)."""
+    text = COMPOSE.read_text("utf-8")
+    assert "\t" not in text
+    top = re.findall(r"^(\w[\w-]*):", text, re.M)
+    assert "services" in top and "volumes" in top
+    block = re.search(r"^services:\n(.*?)(?=^\S)", text, re.M | re.S)
+    assert block
+    parts = re.split(r"^  ([\w-]+):\n", block.group(1), flags=re.M)
+    assert not parts[0].strip()
+    return dict(zip(parts[1::2], parts[2::2], strict=True))
+
+
+def test_compose_runs_the_image_beside_mailpit() -> None:
+    text = COMPOSE.read_text("utf-8")
+    for number, line in enumerate(text.splitlines(), 1):
+        indent = len(line) - len(line.lstrip(" "))
+        assert indent % 2 == 0, f"compose.yaml:{number}: odd indentation"
+    services = compose_services()
+    assert set(services) == {"corpus-monitor", "mailpit"}
+    monitor = services["corpus-monitor"]
+    context = re.search(r"^\s+context: (\S+)$", monitor, re.M)
+    dockerfile = re.search(r"^\s+dockerfile: (\S+)$", monitor, re.M)
+    assert context and dockerfile
+    assert (COMPOSE.parent / context[1]).resolve() == ROOT
+    assert (ROOT / dockerfile[1]).resolve() == DOCKERFILE
+    mounts = re.findall(r"^\s+- (\S+:/data\S*)$", monitor, re.M)
+    assert "data:/data" in mounts and "./inbox:/data/inbox:ro" in mounts
+    assert (COMPOSE.parent / "inbox").is_dir()
+    assert re.search(r"^\s+stop_grace_period: 45s$", monitor, re.M)
+    mailpit = services["mailpit"]
+    assert re.search(r"^\s+image: axllent/mailpit$", mailpit, re.M)
+    assert re.search(r'^\s+- "(127\.0\.0\.1:)?8025:8025"$', mailpit, re.M)
+    assert re.search(r"^  data:", text.split("\nvolumes:\n", 1)[1], re.M)
+
+
+def test_the_docker_config_uses_the_volume_the_inbox_and_mailpit() -> None:
+    settings = tomllib.loads(DOCKER_CONFIG.read_text("utf-8"))
+    (volume,) = _all("VOLUME")
+    assert settings["store"]["path"].startswith(volume + "/")
+    assert settings["digest"]["outbox"].startswith(volume + "/")
+    assert [source["path"] for source in settings["sources"]] == ["/data/inbox"]
+    smtp = settings["smtp"]
+    assert (smtp["host"], smtp["port"], smtp["security"]) == ("mailpit", 1025, "none")
+    assert settings["schedule"] == {"poll_every": "15m", "digest": "as-it-happens"}
+    assert settings["log"]["format"] == "json"
+
+
+# -- the files themselves and the READMEs -------------------------------------------------------------------------
+
+
+def test_no_deploy_file_is_ignored_by_git() -> None:
+    git = shutil.which("git")
+    if git is None or not (ROOT / ".git").exists():
+        pytest.skip("not a git checkout")
+    files = [*UNITS, SYSTEMD_CONFIG, DOCKER_CONFIG, DOCKERFILE, COMPOSE, ROOT / ".dockerignore"]
+    files.append(DOCKER / "inbox" / ".gitignore")
+    result = subprocess.run([git, "check-ignore", *map(str, files)], cwd=ROOT, capture_output=True, text=True)
+    assert result.returncode == 1 and not result.stdout, result.stdout  # 1: none of them is ignored
+
+
+def test_the_readmes_describe_each_way_with_files_that_exist() -> None:
+    readme = (ROOT / "README.md").read_text("utf-8")
+    deploy = (ROOT / "deploy" / "README.md").read_text("utf-8")
+    assert readme.index("\n## Deployment\n") < readme.index("\n## Development\n")
+    section = readme.split("\n## Deployment\n", 1)[1].split("\n## ", 1)[0]
+    for text in (section, deploy):
+        for needed in [
+            "systemctl daemon-reload",
+            "systemctl enable --now corpus-monitor",
+            "journalctl -u corpus-monitor",
+            "systemctl reload corpus-monitor",
+            "systemctl enable --now corpus-monitor-digest.timer",
+            "docker compose up -d --build",
+            "http://localhost:8025",
+            "/etc/corpus-monitor/smtp-password",
+        ]:
+            assert needed in text, needed
+        for path in re.findall(r"\bdeploy/[\w./*-]*[\w*]", text):  # a glob such as corpus-monitor*.service too
+            assert any(ROOT.glob(path)), path
+    assert "statically" in section and "statically" in deploy  # no Docker engine checked them here
