@@ -80,6 +80,12 @@ def duration(value: Any) -> float:
     return float(match[1]) * _UNIT_SECONDS[match[2]]
 
 
+#: a non-empty string
+text = check("a non-empty string", lambda v: isinstance(v, str) and bool(v.strip()))
+#: true or false (a TOML boolean)
+flag = check("true or false", lambda v: isinstance(v, bool))
+
+
 def choice(*choices: str) -> Check:
     return check("one of " + ", ".join(map(repr, choices)), lambda v: v in choices)
 
@@ -134,3 +140,32 @@ class Checker:
         close = difflib.get_close_matches(key, known, n=1)
         hint = f"did you mean {close[0]!r}?" if close else "known: " + ", ".join(known)
         self.problems.append((where, f"unknown {what} ({hint})"))
+
+
+def cron(value: str, expected: str) -> str:
+    """A five-field cron expression as APScheduler reads it; ``expected`` describes a good value."""
+    from apscheduler.triggers.cron import CronTrigger
+
+    try:
+        CronTrigger.from_crontab(value)
+    except ValueError as exc:
+        raise Invalid(f"{expected} ({exc})") from None
+    return value
+
+
+def timezone_name(value: Any) -> str:
+    """An IANA time zone name the system (or the tzdata package) knows."""
+    import zoneinfo
+
+    try:
+        zoneinfo.ZoneInfo(value)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError, TypeError):
+        raise Invalid('an IANA time zone like "Asia/Shanghai" or "UTC"') from None
+    return str(value)
+
+
+def strings(value: Any) -> tuple[str, ...]:
+    """A non-empty array of non-empty strings, stripped."""
+    if not isinstance(value, list) or not value or not all(isinstance(v, str) and v.strip() for v in value):
+        raise Invalid("a non-empty array of non-empty strings")
+    return tuple(v.strip() for v in value)

@@ -2,7 +2,8 @@
 
 Each table is described by a schema (key -> ``Option``); one pass checks a table against its schema
 and collects every problem as ``"<file>: <key path>: <message>"``; all of them are raised together in
-one ``ConfigError``. Source kinds live in ``SOURCE_KINDS``: adding a kind is one entry there.
+one ``ConfigError``. Source kinds live in ``monitor.config_sources.SOURCE_KINDS``: adding a kind is one
+entry there.
 Secrets never come from the file: the SMTP password is read from the environment variable that
 ``smtp.password_env`` names, and is wrapped in ``Secret`` so that no ``repr`` shows it.
 """
@@ -16,15 +17,46 @@ import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
 
 from monitor import __version__
-from monitor.checks import REQUIRED, Checker, Invalid, Option, check, choice, duration, number, resolve, show
+from monitor.checks import (
+    REQUIRED,
+    Checker,
+    Invalid,
+    Option,
+    check,
+    choice,
+    cron,
+    duration,
+    flag,
+    number,
+    resolve,
+    strings,
+    text,
+    timezone_name,
+)
+from monitor.config_sources import (
+    DEFAULT_SOURCES,
+    SOURCE_KINDS,
+    FeedSource,
+    FolderSource,
+    PageSource,
+    Source,
+    SourceKind,
+    WebSource,
+)
+from monitor.config_sources import sources as read_sources
 from monitor.errors import ConfigError
 from monitor.models import HttpPolicy
 from monitor.normalize import OPENCC_CONFIGS
-from monitor.sources.urls import BadUrl
-from monitor.sources.urls import normalize as normalize_url
+
+#: the source kinds are defined in monitor.config_sources and offered from here with the rest of the config
+__all__ = [
+    "SOURCE_KINDS", "FeedSource", "FolderSource", "PageSource", "Source", "SourceKind", "WebSource",
+    "Settings", "SmtpSettings", "ScheduleSettings", "NoveltySettings", "Secret", "Overrides", "TABLES",
+    "REFUSED", "DEFAULT_KEYWORDS", "SECURITY_PORTS", "load", "describe",
+]
 
 #: the file ``load`` looks for in the working directory when given no path
 DEFAULT_FILENAME = "corpus-monitor.toml"
@@ -34,57 +66,6 @@ SECURITY_PORTS = {"starttls": 587, "tls": 465, "none": 25}
 #: the shipped topic: the Huang-Zuckerberg conversation at SIGGRAPH 2024 (any one keyword is a match;
 #: Traditional spellings meet these after OpenCC; 祖克柏 is Taiwan's name for Zuckerberg)
 DEFAULT_KEYWORDS = ("黄仁勋", "扎克伯格", "祖克柏", "SIGGRAPH", "Jensen Huang", "Zuckerberg")
-
-
-@dataclass(frozen=True)
-class FolderSource:
-    """A local folder whose text and HTML files are the corpus."""
-
-    kind: ClassVar[str] = "folder"
-    #: unique name of the source; default ``folder:<path as written>``
-    name: str
-    #: the folder, absolute and resolved
-    path: Path
-    #: a file modified more recently than this is still being written: skipped until the next run
-    settle_seconds: float = 0.0
-    #: seconds between two polls of this source; None: every run
-    every: float | None = None
-
-
-@dataclass(frozen=True)
-class _Web:
-    """What page and feed sources share."""
-
-    name: str
-    #: the URL, normalized (its identity as a document)
-    url: str
-    #: seconds between two polls of this source; None: every run
-    every: float | None = None
-    #: extra request headers for this source
-    headers: Mapping[str, str] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class PageSource(_Web):
-    """One article URL, fetched (conditionally) on every poll."""
-
-    kind: ClassVar[str] = "page"
-    #: leave the page out unless its text mentions a [topic] keyword
-    topic_filter: bool = False
-
-
-@dataclass(frozen=True)
-class FeedSource(_Web):
-    """An RSS or Atom feed: each entry's article is fetched once and ingested."""
-
-    kind: ClassVar[str] = "feed"
-    #: leave an entry's article out unless its text mentions a [topic] keyword
-    topic_filter: bool = True
-
-
-#: any configured source
-Source = FolderSource | PageSource | FeedSource
-WebSource = PageSource | FeedSource
 
 
 @dataclass(frozen=True)
@@ -180,69 +161,14 @@ class Overrides:
     outbox: Path | None = None
 
 
-@dataclass(frozen=True)
-class SourceKind:
-    """A kind of source: the dataclass it builds and the options of its ``[[sources]]`` table."""
-
-    factory: type[FolderSource] | type[PageSource] | type[FeedSource]
-    options: Mapping[str, Option]
-    #: the option whose value as written makes the default name ``<kind>:<value>``
-    names_by: str
-
-
 _ADDRESS = r"[^@\s<>,;\"]+@[^@\s<>,;\".][^@\s<>,;\"]*"
 _ADDRESS_FORMS = re.compile(rf"{_ADDRESS}|[^<>@\"]*<{_ADDRESS}>")
-_string = check("a non-empty string", lambda v: isinstance(v, str) and bool(v.strip()))
 _env_name = check("an environment variable name", lambda v: isinstance(v, str) and v.isascii() and v.isidentifier())
 _address = check(
     "an email address like 'you@example.com' or 'You <you@example.com>'",
     lambda v: isinstance(v, str) and bool(_ADDRESS_FORMS.fullmatch(v.strip())),
     str.strip,
 )
-
-
-def _url(value: Any) -> str:
-    if not isinstance(value, str):
-        raise Invalid("an http or https URL")
-    try:
-        return normalize_url(value)
-    except BadUrl as exc:
-        raise Invalid(f"an http or https URL ({exc})") from None
-
-
-#: headers a source may not set: the fetcher owns them
-_OWN_HEADERS = {"host", "if-none-match", "if-modified-since", "content-length", "transfer-encoding", "connection"}
-_TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
-
-
-def _headers(value: Any) -> Mapping[str, str]:
-    if not isinstance(value, dict):
-        raise Invalid("a table of header names and string values")
-    for name, text in value.items():
-        if not _TOKEN.fullmatch(name) or name.lower() in _OWN_HEADERS:
-            raise Invalid("a header name that is a token and not one the fetcher sets", at=f".{name}", got=name)
-        if not isinstance(text, str) or any(c in text for c in "\r\n\0"):
-            raise Invalid("a string on one line", at=f".{name}", got=text)
-    return dict(value)
-
-
-def _keywords(value: Any) -> tuple[str, ...]:
-    if not isinstance(value, list) or not value or not all(isinstance(v, str) and v.strip() for v in value):
-        raise Invalid("a non-empty array of non-empty strings")
-    return tuple(v.strip() for v in value)
-
-
-_flag = check("true or false", lambda v: isinstance(v, bool))
-
-
-def _cron(value: str, expected: str) -> str:
-    from apscheduler.triggers.cron import CronTrigger
-
-    try:
-        CronTrigger.from_crontab(value)
-    except ValueError as exc:
-        raise Invalid(f"{expected} ({exc})") from None
-    return value
 
 
 _POLL_EVERY = 'a duration like "15m" or a cron expression like "*/15 * * * *"'
@@ -256,7 +182,7 @@ def _poll_every(value: Any) -> float | str:
     except Invalid:
         if not isinstance(value, str) or len(value.split()) != 5:
             raise Invalid(_POLL_EVERY) from None
-    return _cron(value.strip(), _POLL_EVERY)
+    return cron(value.strip(), _POLL_EVERY)
 
 
 def _digest_when(value: Any) -> str | None:
@@ -265,17 +191,7 @@ def _digest_when(value: Any) -> str | None:
         return None
     if not isinstance(value, str) or len(value.split()) != 5:
         raise Invalid(_DIGEST_WHEN)
-    return _cron(value.strip(), _DIGEST_WHEN)
-
-
-def _timezone(value: Any) -> str:
-    import zoneinfo
-
-    try:
-        zoneinfo.ZoneInfo(value)
-    except (zoneinfo.ZoneInfoNotFoundError, ValueError, TypeError):
-        raise Invalid('an IANA time zone like "Asia/Shanghai" or "UTC"') from None
-    return str(value)
+    return cron(value.strip(), _DIGEST_WHEN)
 
 
 def _addresses(value: Any) -> tuple[str, ...]:
@@ -289,33 +205,9 @@ def _addresses(value: Any) -> tuple[str, ...]:
     return tuple(map(_address, value))
 
 
-_EVERY = Option(duration, None)
-SOURCE_KINDS: dict[str, SourceKind] = {
-    "folder": SourceKind(
-        factory=FolderSource,
-        options={"path": Option(_string, path=True), "settle_seconds": Option(number(0), 0.0), "every": _EVERY},
-        names_by="path",
-    ),
-    "page": SourceKind(
-        factory=PageSource,
-        options={"url": Option(_url), "every": _EVERY, "headers": Option(_headers, {}),
-                 "topic_filter": Option(_flag, False)},
-        names_by="url",
-    ),
-    "feed": SourceKind(
-        factory=FeedSource,
-        options={"url": Option(_url), "every": _EVERY, "headers": Option(_headers, {}),
-                 "topic_filter": Option(_flag, True)},
-        names_by="url",
-    ),
-}
-#: every [[sources]] table has these besides its kind's options
-_SOURCE_COMMON = {"name": Option(_string, None)}
-_DEFAULT_SOURCES = [{"kind": "folder", "path": "seeds"}]
-
 #: the tables besides [[sources]]; an absent table takes these defaults, unless it has a required key
 TABLES: dict[str, dict[str, Option]] = {
-    "store": {"path": Option(_string, "var/monitor.sqlite3", path=True)},
+    "store": {"path": Option(text, "var/monitor.sqlite3", path=True)},
     "normalize": {"opencc": Option(choice(*OPENCC_CONFIGS), "t2s")},
     "novelty": {
         "shingle": Option(number(1, 8, integer=True), 2),
@@ -324,13 +216,13 @@ TABLES: dict[str, dict[str, Option]] = {
         "rows": Option(number(1, integer=True), 3),
     },
     "digest": {
-        "outbox": Option(_string, "var/outbox", path=True),
+        "outbox": Option(text, "var/outbox", path=True),
         "from": Option(_address, DEFAULT_ADDRESS),
         "to": Option(_addresses, (DEFAULT_ADDRESS,)),
     },
     "http": {
-        "user_agent": Option(_string, None),
-        "contact": Option(_string, None),
+        "user_agent": Option(text, None),
+        "contact": Option(text, None),
         "concurrency": Option(number(1, 1000, integer=True), 20),
         "per_host_concurrency": Option(number(1, 100, integer=True), 2),
         "per_host_delay_seconds": Option(number(0, 3600), 1.0),
@@ -340,22 +232,22 @@ TABLES: dict[str, dict[str, Option]] = {
         "retries": Option(number(0, 10, integer=True), 2),
         "backoff_seconds": Option(number(0, 600), 1.0),
         "max_retry_after_seconds": Option(number(0, 86400), 60.0),
-        "respect_robots": Option(_flag, True),
+        "respect_robots": Option(flag, True),
     },
-    "topic": {"keywords": Option(_keywords, DEFAULT_KEYWORDS)},
+    "topic": {"keywords": Option(strings, DEFAULT_KEYWORDS)},
     "schedule": {
         "poll_every": Option(_poll_every, 900.0),
         "digest": Option(_digest_when, "0 8 * * *"),
-        "timezone": Option(_timezone, "UTC"),
+        "timezone": Option(timezone_name, "UTC"),
     },
     "log": {"format": Option(choice("text", "json"), "text")},
     "smtp": {
-        "host": Option(_string),
+        "host": Option(text),
         "port": Option(number(1, 65535, integer=True), None),
         "security": Option(choice(*SECURITY_PORTS), "starttls"),
-        "username": Option(_string, None),
+        "username": Option(text, None),
         "password_env": Option(_env_name, None),
-        "password_file": Option(_string, None),
+        "password_file": Option(text, None),
         "timeout_seconds": Option(number(0, above=True), 30.0),
     },
 }
@@ -364,33 +256,6 @@ REFUSED = {
     "smtp.password": "passwords are never read from the config file; set password_env to the name of an "
     "environment variable holding it, or password_file to a file holding it",
 }
-
-
-def _sources(checker: Checker, raw: Any) -> list[Source]:
-    """Check the [[sources]] array of tables, each against its kind's options; names are unique."""
-    if not isinstance(raw, list) or not all(isinstance(item, dict) for item in raw):
-        checker.problems.append(("sources", f"expected an array of tables ([[sources]]), got {show(raw)}"))
-        return []
-    built: list[Source] = []
-    seen: dict[str, str] = {}
-    for index, item in enumerate(raw):
-        where = f"sources[{index}]"
-        kind = SOURCE_KINDS.get(item["kind"]) if isinstance(item.get("kind"), str) else None
-        if kind is None:
-            got = f"unknown source kind {item['kind']!r}" if "kind" in item else "required key is missing"
-            checker.problems.append((f"{where}.kind", f"{got} (known: {', '.join(SOURCE_KINDS)})"))
-            continue
-        schema = {**_SOURCE_COMMON, **kind.options}
-        values = checker.table(item, where, schema, extra=("kind",))
-        if "name" not in values:  # a bad name, already reported
-            continue
-        name = values["name"] or f"{item['kind']}:{item.get(kind.names_by)}"
-        if name in seen:
-            checker.problems.append((f"{where}.name", f"duplicate source name {name!r} (also {seen[name]})"))
-        seen.setdefault(name, where)
-        if len(values) == len(schema):
-            built.append(kind.factory(**{**values, "name": name}))
-    return built
 
 
 def _read(path: Path, label: str) -> dict[str, Any]:
@@ -490,7 +355,7 @@ def load(
         if name in raw or REQUIRED not in (option.default for option in schema.values())
     }
     smtp = _smtp(tables["smtp"], environ, checker.base, checker.problems) if "smtp" in tables else None
-    sources = _sources(checker, raw.get("sources", _DEFAULT_SOURCES))
+    sources = read_sources(checker, raw.get("sources", DEFAULT_SOURCES))
     if overrides.folder is not None:
         folder = FolderSource(name=f"folder:{overrides.folder}", path=resolve(cwd, overrides.folder))
         sources = [folder, *(source for source in sources if not isinstance(source, FolderSource))]

@@ -13,24 +13,16 @@ our commit carries the same Message-ID.
 from __future__ import annotations
 
 import json
-import sqlite3
 from collections.abc import Sequence
-from contextlib import AbstractContextManager
 from datetime import datetime
 
 from monitor.models import Digest, PendingDelivery
+from monitor.store_part import StorePart
 
 
-class DeliveryTables:
+class DeliveryTables(StorePart):
     """Methods over ``deliveries``; mixed into Store, which provides the connection and the guard."""
 
-    _db: sqlite3.Connection
-
-    def _guard(self) -> AbstractContextManager[None]:  # pragma: no cover - Store's wins
-        raise NotImplementedError
-
-    def transaction(self) -> AbstractContextManager[None]:  # pragma: no cover - Store's wins
-        raise NotImplementedError
 
     def queue_digest(
         self, digest: Digest, *, subject: str, message_id: str, message: bytes, sender: str,

@@ -6,13 +6,12 @@ became of it, ``robots`` the robots.txt files of a day, ``source_health`` each s
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Iterator, Sequence
-from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime
 
 from monitor.models import FeedEntry, RobotsFile, Validators
+from monitor.store_part import StorePart
 
 
 @dataclass(frozen=True)
@@ -39,16 +38,9 @@ class PendingEntry:
     attempts: int
 
 
-class WebTables:
+class WebTables(StorePart):
     """Methods over the web tables; mixed into Store, which provides the connection and the guard."""
 
-    _db: sqlite3.Connection
-
-    def _guard(self) -> AbstractContextManager[None]:  # pragma: no cover - Store's wins
-        raise NotImplementedError
-
-    def transaction(self) -> AbstractContextManager[None]:  # pragma: no cover - Store's wins
-        raise NotImplementedError
 
     # -- conditional requests ----------------------------------------------------------------------
 
