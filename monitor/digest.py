@@ -98,6 +98,9 @@ def to_json(digest: Digest) -> dict[str, Any]:
                 "document": claim.document,
                 "sources": list(claim.sources),
                 "speaker": claim.speaker,
+                "conflicts": [
+                    {"claim": c.claim, "text": c.text, "sources": list(c.sources)} for c in claim.conflicts
+                ],
             }
             for claim in digest.claims
         ],
@@ -118,18 +121,18 @@ def view_model(digest: Digest) -> dict[str, Any]:
     order = [doc.id for doc in digest.documents if doc.id in by_document]
     order += [doc_id for doc_id in by_document if doc_id not in documents]
 
-    groups = [
-        {
-            "document": lookup(doc_id),
-            "claims": [_claim_view(claim, doc_id, lookup) for claim in by_document[doc_id]],
-        }
-        for doc_id in order
-    ]
+    groups: list[dict[str, Any]] = []
+    conflicts: list[dict[str, Any]] = []
+    for doc_id in order:
+        claims = [_claim_view(claim, doc_id, lookup) for claim in by_document[doc_id]]
+        groups.append({"document": lookup(doc_id), "claims": claims})
+        conflicts += [{"claim": claim, "document": lookup(doc_id)} for claim in claims if claim["conflicts"]]
     return {
         "generated_at": _utc(digest.generated_at).strftime("%Y-%m-%d %H:%M UTC"),
         "claim_count": len(digest.claims),
         "document_count": len(groups),
         "groups": groups,
+        "conflicts": conflicts,
     }
 
 
@@ -169,6 +172,10 @@ def _claim_view(claim: DigestClaim, group_id: int, lookup: Callable[[int], dict[
         "text": claim.text,
         "speaker": speaker,
         "also": [lookup(source) for source in also_ids],
+        "conflicts": [
+            {"text": conflict.text, "sources": [lookup(source) for source in dict.fromkeys(conflict.sources)]}
+            for conflict in claim.conflicts
+        ],
     }
 
 

@@ -173,6 +173,8 @@ class Match:
     kind: str
     #: similarity to the matched claim (1.0 for exact, 0.0 for new)
     score: float = 0.0
+    #: a new claim only: the stored claim it repeats in everything but its figures (35万 against 50万)
+    conflict: int | None = None
 
 
 @dataclass(frozen=True)
@@ -213,6 +215,18 @@ class DigestDocument:
 
 
 @dataclass(frozen=True)
+class DigestConflict:
+    """A known claim that a digest's new claim contradicts in a figure."""
+
+    #: store id of the known claim
+    claim: int
+    #: its wording as first seen
+    text: str
+    #: ids of the documents carrying it, first seen first
+    sources: tuple[int, ...]
+
+
+@dataclass(frozen=True)
 class DigestClaim:
     """A new claim as the digest reports it."""
 
@@ -228,6 +242,8 @@ class DigestClaim:
     sources: tuple[int, ...]
     #: speaker of the transcript turn, if any
     speaker: str | None = None
+    #: known claims it contradicts in a figure
+    conflicts: tuple[DigestConflict, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,10 @@ Pure decisions over what the store returns. Two tests, in order:
    (``bands`` x ``rows`` hash values per claim, one indexed row per band), so a lookup reads a few
    index entries whatever the store's size; only the candidates are compared exactly.
 
-A near-duplicate that differs in a figure ("35万块" against "50万块") is not a reprint: it stays new.
+A near-duplicate that differs in a figure ("35万块" against "50万块") is not a reprint: it stays new,
+and is a *conflict* with the stored claim when the two agree in everything else: as many figures,
+at least one of them different, and a Jaccard similarity of at least ``CONFLICT_SIMILARITY`` once
+every number is masked.
 """
 
 from __future__ import annotations
@@ -32,6 +35,8 @@ ESTIMATE_MARGIN = 0.15
 #: at most this many candidates, the best estimated, get the exact comparison
 MAX_VERIFIED = 2
 _NUMBER = re.compile(r"\d+(?:\.\d+)?")
+#: how alike two claims must be, numbers masked, for differing figures to be a conflict
+CONFLICT_SIMILARITY = 0.6
 
 
 def fingerprint(key: str) -> int:
@@ -117,12 +122,27 @@ def plausible(signature: bytes, candidates: Sequence[tuple[int, bytes]], thresho
 
 
 def decide(key: str, normalized: str, candidates: Iterable[Candidate], *, shingle: int, threshold: float) -> Match:
-    """The near-duplicate verdict on a claim with no exact match, given its (plausible) LSH candidates."""
+    """The near-duplicate verdict on a claim with no exact match, given its (plausible) LSH candidates.
+
+    A new claim carries the candidate it conflicts with, if any (see the module docstring)."""
     grams = shingles(key, shingle)
     mine = figures(normalized)
     best: Match = Match(None, "new", 0.0)
+    conflict, conflict_score = None, 0.0
     for cand in candidates:
+        theirs = figures(cand.normalized)
         score = jaccard(grams, shingles(cand.key, shingle))
-        if score >= threshold and score > best.score and figures(cand.normalized) == mine:
+        if score >= threshold and score > best.score and theirs == mine:
             best = Match(cand.claim_id, "near", round(score, 4))
+        elif mine and len(theirs) == len(mine) and theirs != mine:
+            masked = jaccard(shingles(_masked(key), shingle), shingles(_masked(cand.key), shingle))
+            if masked >= CONFLICT_SIMILARITY and masked > conflict_score:
+                conflict, conflict_score = cand.claim_id, masked
+    if best.claim_id is None and conflict is not None:
+        return Match(None, "new", 0.0, conflict=conflict)
     return best
+
+
+def _masked(key: str) -> str:
+    """A matching key with every number replaced by one placeholder letter."""
+    return _NUMBER.sub("#", key)

@@ -184,7 +184,9 @@ def ingest(fetched: Fetched, document: Document, deps: Deps, settings: Settings)
                 )
                 if match.claim_id is None:
                     known[fp] = deps.store.add_claim(claim, fp, sketch, doc_id, now)
-                    match = Match(known[fp], "new", 1.0)
+                    if match.conflict is not None:
+                        deps.store.add_conflict(known[fp], match.conflict)
+                    match = Match(known[fp], "new", 1.0, conflict=match.conflict)
             occurrences.append((match.claim_id or 0, claim, match))
         deps.store.add_occurrences(doc_id, occurrences, now)
     return sum(1 for _, _, m in occurrences if m.kind == "new")

@@ -150,4 +150,12 @@ MIGRATIONS: tuple[str, ...] = (
     DROP INDEX claims_unreported;
     CREATE INDEX claims_unreported ON claims(document_id, position) WHERE digest_id IS NULL AND delivery_id IS NULL;
     """,
+    # 4: conflicts: a new claim that repeats a known one in everything but a figure
+    """
+    CREATE TABLE conflicts (
+        claim_id        INTEGER NOT NULL REFERENCES claims(id),   -- the new claim
+        known_claim_id  INTEGER NOT NULL REFERENCES claims(id),   -- the claim it contradicts
+        PRIMARY KEY (claim_id, known_claim_id)
+    ) WITHOUT ROWID;
+    """,
 )

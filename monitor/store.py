@@ -17,7 +17,7 @@ from functools import cache
 from pathlib import Path
 
 from monitor.errors import StoreError
-from monitor.models import Claim, Digest, DigestClaim, DigestDocument, Document, Fetched, Match, Sketch
+from monitor.models import Claim, Digest, DigestClaim, DigestConflict, DigestDocument, Document, Fetched, Match, Sketch
 from monitor.schema import MIGRATIONS
 from monitor.store_outbox import DeliveryTables
 from monitor.store_web import WebTables
@@ -270,6 +270,13 @@ class Store(WebTables, DeliveryTables):
             )
         return claim_id
 
+    def add_conflict(self, claim_id: int, known_claim_id: int) -> None:
+        """Record that a new claim contradicts a known one in a figure."""
+        with self._guard():
+            self._db.execute(
+                "INSERT OR IGNORE INTO conflicts (claim_id, known_claim_id) VALUES (?, ?)", (claim_id, known_claim_id)
+            )
+
     def add_occurrences(self, document_id: int, found: Sequence[tuple[int, Claim, Match]], now: datetime) -> None:
         """Record that a document carries these claims (claim id, claim, verdict); repeats are ignored."""
         stamp = _ts(now)
@@ -301,11 +308,15 @@ class Store(WebTables, DeliveryTables):
                     chunk,
                 ):
                     sources[claim_id].append(doc_id)
+            conflicts = self._conflicts_of(ids)
             claims = []
             for claim_id, text, normalized, doc_id, speaker in rows:
                 others = [d for d in sources[claim_id] if d != doc_id]
-                claims.append(DigestClaim(claim_id, text, normalized, doc_id, (doc_id, *others), speaker))
-            doc_ids = list(dict.fromkeys([c.document for c in claims] + [d for c in claims for d in c.sources]))
+                claims.append(DigestClaim(claim_id, text, normalized, doc_id, (doc_id, *others), speaker,
+                                          conflicts.get(claim_id, ())))
+            doc_ids = list(dict.fromkeys(
+                [c.document for c in claims] + [d for c in claims for d in (*c.sources, *_conflict_sources(c))]
+            ))
             counts: dict[int, int] = {}
             for c in claims:
                 counts[c.document] = counts.get(c.document, 0) + 1
@@ -320,6 +331,24 @@ class Store(WebTables, DeliveryTables):
         order = {d: i for i, d in enumerate(doc_ids)}
         documents.sort(key=lambda d: order[d.id])
         return Digest(generated_at, tuple(documents), tuple(claims))
+
+    def _conflicts_of(self, ids: Sequence[int]) -> dict[int, tuple[DigestConflict, ...]]:
+        """For each of these (new) claims, the known claims it contradicts, with the documents carrying them."""
+        found: dict[int, list[DigestConflict]] = {}
+        for chunk in _chunks(list(ids), 500):
+            marks = ",".join("?" * len(chunk))
+            pairs = self._db.execute(
+                f"SELECT f.claim_id, k.id, k.text FROM conflicts AS f JOIN claims AS k ON k.id = f.known_claim_id"
+                f" WHERE f.claim_id IN ({marks}) ORDER BY f.claim_id, k.id",
+                chunk,
+            ).fetchall()
+            for claim_id, known_id, text in pairs:
+                carriers = self._db.execute(
+                    "SELECT document_id FROM occurrences WHERE claim_id = ? ORDER BY first_seen, document_id",
+                    (known_id,),
+                ).fetchall()
+                found.setdefault(claim_id, []).append(DigestConflict(known_id, text, tuple(d for (d,) in carriers)))
+        return {claim_id: tuple(items) for claim_id, items in found.items()}
 
     def status(self) -> Status:
         with self._guard():
@@ -356,6 +385,10 @@ def _statements(script: str) -> list[str]:
             out.append("\n".join(buf).strip())
             buf = []
     return [s for s in out if s.strip(" ;\n")]
+
+
+def _conflict_sources(claim: DigestClaim) -> list[int]:
+    return [d for conflict in claim.conflicts for d in conflict.sources]
 
 
 def _chunks(items: list[int], size: int) -> Iterator[list[int]]:

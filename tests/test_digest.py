@@ -224,7 +224,7 @@ def test_to_json_round_trips_with_exactly_the_documented_keys() -> None:
     for document in data["documents"]:
         assert set(document) == {"id", "title", "site", "url", "path", "published", "new_claims"}
     for claim in data["claims"]:
-        assert set(claim) == {"id", "text", "normalized", "document", "sources", "speaker"}
+        assert set(claim) == {"id", "text", "normalized", "document", "sources", "speaker", "conflicts"}
     assert data["claims"][0]["sources"] == [1, 4, 7]
     assert data["claims"][0]["speaker"] is None and data["claims"][1]["speaker"] == "扎克伯格"
     assert [doc["id"] for doc in data["documents"]] == [1, 4, 7]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import sqlite3
 from datetime import UTC, datetime
 from pathlib import Path
@@ -150,3 +151,30 @@ def test_changing_lsh_parameters_rebuilds_the_index(tmp_path: Path) -> None:
         claim = split(seed("002").read_text("utf-8"), NORM.normalize_many, key_of)[0][5]
         sketch = other.sketch(claim.key)
         assert sketch.signature in [sig for _, sig in store.candidates(sketch.buckets)], "signatures rebuilt too"
+
+
+CONFLICT_CASES = json.loads((Path(__file__).parent / "data" / "conflicts.json").read_text("utf-8"))["cases"]
+
+
+@pytest.mark.parametrize("case", CONFLICT_CASES, ids=[c["why"] for c in CONFLICT_CASES])
+def test_conflicting_figures_table(case: dict[str, str]) -> None:
+    known, new = NORM.normalize(case["known"]), NORM.normalize(case["new"])
+    verdict = decide(key_of(new), new, [Candidate(7, known, key_of(known))], shingle=2, threshold=0.3)
+    got = "conflict" if verdict.conflict == 7 else verdict.kind
+    assert got == case["verdict"], (case["why"], verdict)
+    assert verdict.conflict is None or verdict.claim_id is None  # a conflict is always a new claim
+
+
+def test_a_conflict_reaches_the_digest_with_the_known_claim_and_its_sources(tmp_path: Path) -> None:
+    with Store(tmp_path / "s.sqlite3") as store:
+        _ingest(store, seed("000"))
+        text = "扎克伯格今年早些时候曾表示，为了构建自己的AGI，Meta会在年底前采购约50万块英伟达H100 GPU。"
+        path = tmp_path / "later.txt"
+        path.write_text(f"後續報道\n\n{text}\n", encoding="utf-8")
+        seed_ids = {d.id for d in store.unreported(NOW).documents}
+        assert _ingest(store, path) == 1
+        (claim,) = [c for c in store.unreported(NOW).claims if c.text == text]
+        (conflict,) = claim.conflicts
+        assert "35萬塊" in conflict.text and set(conflict.sources) <= seed_ids and conflict.sources
+        others = [c for c in store.unreported(NOW).claims if c.text != text]
+        assert all(not c.conflicts for c in others)
