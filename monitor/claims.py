@@ -120,7 +120,7 @@ def split(
         matching = key(normalized)
         rule = _drop_rule(sentence, normalized, matching)
         if rule:
-            dropped.append(Dropped(sentence, rule))
+            dropped.append(Dropped(sentence, rule, len(claims)))
         else:
             claims.append(Claim(sentence, normalized, matching, len(claims), speakers[index]))
     return claims, dropped

@@ -6,17 +6,19 @@ Exit statuses: 0 ok; 1 runtime failure (store, delivery, unreadable input); 2 us
 from __future__ import annotations
 
 import argparse
+import contextlib
+import dataclasses
 import hashlib
 import json
 import sys
 import tempfile
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from monitor import __version__, config
-from monitor.errors import ConfigError, ExtractError, MonitorError
+from monitor.errors import ConfigError, ExtractError, MonitorError, SourceError
 from monitor.lock import store_lock
 from monitor.models import Fetched, RunReport
 from monitor.pipeline import Deps, run_once, select
@@ -73,6 +75,15 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("files", nargs="+", type=Path, metavar="FILE")
     p.add_argument("--format", choices=("text", "json"), default="text",
                    help="json: one object per line with path, title, published, site, url, encoding, text")
+    p = sub.add_parser("explain", parents=[common, paths], help="show what becomes of each sentence of a document",
+                       description="For each sentence of a document, its fate if the document arrived now: new, "
+                       "known (with the matching claim and where it was first seen), paraphrase of (with the "
+                       "score), conflict with, repeat within the document, or dropped (with the rule). Works on a "
+                       "copy of the store: nothing is kept.")
+    p.add_argument("file", type=Path, metavar="FILE")
+    p.add_argument("--format", choices=("text", "json"), default="text",
+                   help="json: one object per sentence, per line, with text, fate, rule, score, claim, "
+                   "claim_text, source_title, source, speaker")
     sub.add_parser("check-config", parents=[common, paths], help="validate the config and show what it would do",
                    description="Load and validate the configuration; print the sources it would poll, "
                    "the store, the HTTP settings, the topic and the delivery.")
@@ -94,6 +105,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _health(settings) if args.health else _status(settings, args.format)
         if args.command == "run":
             return _serve(settings, lambda: config.load(path, cwd=cwd, overrides=overrides))
+        if args.command == "explain":
+            return _explain(settings, args.file, args.format)
         return _run(settings, args)
     except ConfigError as exc:
         for problem in exc.problems:
@@ -129,14 +142,9 @@ def _run(settings: config.Settings, args: argparse.Namespace) -> int:
     dry_run = deliver and args.dry_run
     select(settings, args.source)  # an unknown --source is a usage error before anything is opened
     if dry_run:  # on a copy of the store: a running service is neither held up nor touched
-        with tempfile.TemporaryDirectory(prefix="corpus-monitor-dry-run-") as scratch:
-            copy = Path(scratch) / settings.store_path.name
-            if settings.store_path.exists():
-                with Store(settings.store_path) as store:
-                    store.snapshot(copy)
-            with Store(copy) as store:
-                deps = Deps(store, opencc=settings.opencc, novelty=settings.novelty)
-                report = run_once(settings, deps, deliver=True, dry_run=True, only=args.source)
+        with _snapshot(settings) as store:
+            deps = Deps(store, opencc=settings.opencc, novelty=settings.novelty)
+            report = run_once(settings, deps, deliver=True, dry_run=True, only=args.source)
     else:
         with store_lock(settings.store_path), Store(settings.store_path) as store:
             mailer = _mailer(settings) if deliver else None
@@ -263,6 +271,57 @@ def _status(settings: config.Settings, fmt: str) -> int:
         print(f"Source {row['name']} ({row['kind']}): {state}; last success {row['last_success'] or 'never'}")
         if row["last_error"]:
             print(f"  last error at {row['last_error_at']}: {row['last_error']}")
+    return 0
+
+
+@contextlib.contextmanager
+def _snapshot(settings: config.Settings) -> Iterator[Store]:
+    """A throwaway copy of the store (an empty one if there is none yet): work on it is never kept."""
+    with tempfile.TemporaryDirectory(prefix="corpus-monitor-copy-") as scratch:
+        copy = Path(scratch) / settings.store_path.name
+        if settings.store_path.exists():
+            with Store(settings.store_path) as store:
+                store.snapshot(copy)
+        with Store(copy) as store:
+            yield store
+
+
+def _read_document(path: Path) -> Fetched:
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise SourceError(str(path), f"cannot read: {exc.strerror or exc}") from exc
+    kind = KINDS.get(path.suffix.lower()) or ("html" if data.lstrip()[:1] == b"<" else "text")
+    return Fetched(str(path.resolve()), data, hashlib.sha256(data).hexdigest(), source="explain", kind=kind)
+
+
+def _explain(settings: config.Settings, path: Path, fmt: str) -> int:
+    from monitor.explain import explain
+    from monitor.extract import extract
+
+    fetched = _read_document(path)
+    document = extract(fetched)
+    with _snapshot(settings) as store:
+        fates = explain(fetched, document, Deps(store, opencc=settings.opencc, novelty=settings.novelty), settings)
+    if fmt == "json":
+        for fate in fates:
+            print(json.dumps(dataclasses.asdict(fate), ensure_ascii=False))
+        return 0
+    print(f"== {path}: {document.title or '(no title)'}")
+    counts = {name: sum(1 for f in fates if f.fate == name) for name in dict.fromkeys(f.fate for f in fates)}
+    print(", ".join(f"{n} {name}" for name, n in counts.items()) or "no sentences")
+    for fate in fates:
+        if fate.fate == "dropped":
+            label = f"dropped: {fate.rule}"
+        elif fate.fate == "paraphrase":
+            label = f"paraphrase {fate.score or 0:.2f}"
+        else:
+            label = fate.fate
+        print(f"[{label}] {fate.text}")
+        if fate.claim_text is not None:
+            relation = "contradicts" if fate.fate == "conflict" else "same as"
+            print(f"    {relation} claim {fate.claim}: {fate.claim_text}")
+            print(f"    first seen in: {fate.source_title or '(no title)'} ({fate.source})")
     return 0
 
 

@@ -161,6 +161,32 @@ class Dropped:
     text: str
     #: the name of the rule that dropped it ("too-short", "heading", or a boilerplate rule's name)
     rule: str
+    #: how many claims of the document come before it (its place among them)
+    before: int = 0
+
+
+@dataclass(frozen=True)
+class Fate:
+    """What became of one sentence of a document (``corpus-monitor explain``)."""
+
+    #: the sentence as written
+    text: str
+    #: "new", "known" (an exact repeat), "paraphrase" (a near-duplicate), "conflict" (new, contradicting a
+    #: known claim in a figure), "repeat" (said earlier in the same document) or "dropped"
+    fate: str
+    #: the drop rule, for "dropped"
+    rule: str | None = None
+    #: similarity to the matched claim, for "paraphrase"
+    score: float | None = None
+    #: the stored claim it matched or contradicts
+    claim: int | None = None
+    #: that claim's wording as first seen
+    claim_text: str | None = None
+    #: where that claim was first seen: the document's title, and its path or URL
+    source_title: str | None = None
+    source: str | None = None
+    #: the speaker of the transcript turn, for claims
+    speaker: str | None = None
 
 
 @dataclass(frozen=True)

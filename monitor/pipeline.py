@@ -23,7 +23,17 @@ import httpx
 from monitor import claims as claims_mod
 from monitor.config import FeedSource, FolderSource, NoveltySettings, PageSource, Settings, Source
 from monitor.errors import ConfigError, DeliveryError, LocatedError, SourceError, StoreError
-from monitor.models import Candidate, Claim, Document, Fetched, Match, RunReport, SourceOutcome, Validators
+from monitor.models import (
+    Candidate,
+    Claim,
+    Document,
+    Dropped,
+    Fetched,
+    Match,
+    RunReport,
+    SourceOutcome,
+    Validators,
+)
 from monitor.normalize import key_of
 from monitor.sources import folder
 from monitor.store import Store
@@ -160,6 +170,14 @@ def _scan_folder(source: FolderSource, deps: Deps, pending: list[_Pending]) -> S
 
 def ingest(fetched: Fetched, document: Document, deps: Deps, settings: Settings) -> int:
     """Store one new or changed document and its claims; returns how many claims were new."""
+    verdicts, _dropped, _doc_id = ingest_verdicts(fetched, document, deps, settings)
+    return sum(1 for _, match in verdicts if match.kind == "new")
+
+
+def ingest_verdicts(
+    fetched: Fetched, document: Document, deps: Deps, settings: Settings
+) -> tuple[list[tuple[Claim, Match]], list[Dropped], int]:
+    """Store a document and its claims; its claims with their verdicts, its dropped sentences, its id."""
     from monitor.novelty import decide, fingerprint, plausible  # NumPy: loaded when a document comes
 
     deps.ensure_index()
@@ -168,7 +186,7 @@ def ingest(fetched: Fetched, document: Document, deps: Deps, settings: Settings)
     occurrences: list[tuple[int, Claim, Match]] = []
     with deps.store.transaction():
         doc_id = deps.store.save_document(fetched, document, now)
-        found, _dropped = claims_mod.split(document.text, deps.normalizer.normalize_many, key_of)
+        found, dropped = claims_mod.split(document.text, deps.normalizer.normalize_many, key_of)
         prints = [fingerprint(claim.key) for claim in found]
         known = deps.store.find_exact_many(prints)  # claims added below join it, for repeats in this document
         for claim, fp in zip(found, prints, strict=True):
@@ -189,7 +207,7 @@ def ingest(fetched: Fetched, document: Document, deps: Deps, settings: Settings)
                     match = Match(known[fp], "new", 1.0, conflict=match.conflict)
             occurrences.append((match.claim_id or 0, claim, match))
         deps.store.add_occurrences(doc_id, occurrences, now)
-    return sum(1 for _, _, m in occurrences if m.kind == "new")
+    return [(claim, match) for _, claim, match in occurrences], dropped, doc_id
 
 
 def select(settings: Settings, names: Sequence[str]) -> tuple[Source, ...]:

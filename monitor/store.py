@@ -45,6 +45,16 @@ class DocState:
 
 
 @dataclass(frozen=True)
+class Origin:
+    """Where a stored claim comes from."""
+
+    text: str
+    document: int
+    title: str | None
+    locator: str
+
+
+@dataclass(frozen=True)
 class Status:
     documents: int
     claims: int
@@ -269,6 +279,20 @@ class Store(WebTables, DeliveryTables):
                 [(b, claim_id) for b in sketch.buckets],
             )
         return claim_id
+
+    def claim_origins(self, ids: Sequence[int]) -> dict[int, Origin]:
+        """For stored claims: their wording as first seen and the document they were first seen in."""
+        found: dict[int, Origin] = {}
+        with self._guard():
+            for chunk in _chunks(list(dict.fromkeys(ids)), 500):
+                marks = ",".join("?" * len(chunk))
+                for claim_id, text, doc_id, title, locator in self._db.execute(
+                    f"SELECT c.id, c.text, d.id, d.title, d.locator FROM claims AS c"
+                    f" JOIN documents AS d ON d.id = c.document_id WHERE c.id IN ({marks})",
+                    chunk,
+                ):
+                    found[claim_id] = Origin(text, doc_id, title, locator)
+        return found
 
     def add_conflict(self, claim_id: int, known_claim_id: int) -> None:
         """Record that a new claim contradicts a known one in a figure."""
