@@ -143,7 +143,7 @@ def in_process(config_path: Path, urls: int, rounds: int, *, httpx_transport: bo
     limits = httpx.Limits(max_connections=settings.http.concurrency)
     transport = (lambda: httpx.AsyncHTTPTransport(limits=limits)) if httpx_transport else None
     with Store(settings.store_path) as store:
-        deps = pipeline.Deps(store, opencc=settings.opencc, novelty=settings.novelty, transport=transport)
+        deps = pipeline.Deps.of(store, settings, transport=transport)
         first, _ = pipeline.scan(settings, deps)  # untimed: every page is new (unless an earlier pass stored it)
         _check(first, urls, fresh=not httpx_transport)
         for _ in range(rounds):

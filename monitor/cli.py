@@ -143,12 +143,12 @@ def _run(settings: config.Settings, args: argparse.Namespace) -> int:
     select(settings, args.source)  # an unknown --source is a usage error before anything is opened
     if dry_run:  # on a copy of the store: a running service is neither held up nor touched
         with _snapshot(settings) as store:
-            deps = Deps(store, opencc=settings.opencc, novelty=settings.novelty)
+            deps = Deps.of(store, settings)
             report = run_once(settings, deps, deliver=True, dry_run=True, only=args.source)
     else:
         with store_lock(settings.store_path), Store(settings.store_path) as store:
             mailer = _mailer(settings) if deliver else None
-            deps = Deps(store, opencc=settings.opencc, novelty=settings.novelty, mailer=mailer)
+            deps = Deps.of(store, settings, mailer=mailer)
             report = run_once(settings, deps, deliver=deliver, dry_run=False, only=args.source)
     for outcome in report.outcomes:
         for message in (*outcome.errors, *outcome.warnings):
@@ -302,7 +302,7 @@ def _explain(settings: config.Settings, path: Path, fmt: str) -> int:
     fetched = _read_document(path)
     document = extract(fetched)
     with _snapshot(settings) as store:
-        fates = explain(fetched, document, Deps(store, opencc=settings.opencc, novelty=settings.novelty), settings)
+        fates = explain(fetched, document, Deps.of(store, settings), settings)
     if fmt == "json":
         for fate in fates:
             print(json.dumps(dataclasses.asdict(fate), ensure_ascii=False))

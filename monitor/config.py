@@ -147,6 +147,8 @@ class Settings:
     #: the topic filter's keywords as written (matched after normalization)
     topic_keywords: tuple[str, ...] = DEFAULT_KEYWORDS
     schedule: ScheduleSettings = ScheduleSettings()
+    #: the user's alias file (``[[alias]]`` tables, like monitor/data/aliases.toml), added to the shipped one
+    aliases: Path | None = None
     #: "text" or "json" (one JSON object per line)
     log_format: str = "text"
 
@@ -169,6 +171,12 @@ _address = check(
     lambda v: isinstance(v, str) and bool(_ADDRESS_FORMS.fullmatch(v.strip())),
     str.strip,
 )
+
+
+def _alias_file(value: Any) -> str:
+    """A TOML file of [[alias]] tables, checked when the config loads."""
+    text(value)
+    return str(value)
 
 
 _POLL_EVERY = 'a duration like "15m" or a cron expression like "*/15 * * * *"'
@@ -208,7 +216,7 @@ def _addresses(value: Any) -> tuple[str, ...]:
 #: the tables besides [[sources]]; an absent table takes these defaults, unless it has a required key
 TABLES: dict[str, dict[str, Option]] = {
     "store": {"path": Option(text, "var/monitor.sqlite3", path=True)},
-    "normalize": {"opencc": Option(choice(*OPENCC_CONFIGS), "t2s")},
+    "normalize": {"opencc": Option(choice(*OPENCC_CONFIGS), "t2s"), "aliases": Option(_alias_file, None, path=True)},
     "novelty": {
         "shingle": Option(number(1, 8, integer=True), 2),
         "threshold": Option(number(0, 1, above=True), 0.3),
@@ -373,6 +381,7 @@ def load(
         store_path=resolve(cwd, overrides.store) if overrides.store is not None else tables["store"]["path"],
         sources=tuple(sources),
         opencc=tables["normalize"]["opencc"],
+        aliases=tables["normalize"]["aliases"],
         outbox=resolve(cwd, overrides.outbox) if overrides.outbox is not None else digest["outbox"],
         sender=digest["from"],
         recipients=digest["to"],
@@ -425,7 +434,9 @@ def describe(settings: Settings) -> list[str]:
     novelty, smtp = settings.novelty, settings.smtp
     lines += [
         f"store: {settings.store_path}",
-        f"normalize: opencc {settings.opencc}",
+        f"normalize: opencc {settings.opencc}; aliases: the shipped table"
+        + (f" and {settings.aliases}" if settings.aliases else "")
+        + (" (does not exist)" if settings.aliases and not settings.aliases.exists() else ""),
         f"novelty: {novelty.shingle}-character shingles, Jaccard threshold {novelty.threshold:g}, "
         f"{novelty.bands} bands x {novelty.rows} rows",
         f"digest: from {settings.sender} to {', '.join(settings.recipients)}",

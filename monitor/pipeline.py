@@ -16,7 +16,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from functools import cached_property
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import httpx
 
@@ -41,6 +41,7 @@ from monitor.store import Store
 if TYPE_CHECKING:  # the costly modules are imported where first used: a poll with nothing new never loads them
     import jinja2
 
+    from monitor.canon import Canon
     from monitor.delivery import Mailer
     from monitor.normalize import Normalizer
     from monitor.novelty import Signer
@@ -75,14 +76,20 @@ class Deps:
         clock: Callable[[], datetime] = _utcnow,
         transport: Callable[[], httpx.AsyncBaseTransport] | None = None,
         stop: threading.Event | None = None,
+        aliases: Path | None = None,
     ) -> None:
         self.store, self.mailer, self.clock, self.transport = store, mailer, clock, transport
         #: set by the service on SIGTERM: a poll is abandoned, ingestion stops after the batch in hand
         self.stop = stop
-        self._opencc, self._novelty = opencc, novelty or NoveltySettings()
+        self._opencc, self._novelty, self._aliases = opencc, novelty or NoveltySettings(), aliases
         given = {"normalizer": normalizer, "signer": signer, "templates": templates}
         self.__dict__.update({name: value for name, value in given.items() if value is not None})
         self._indexed = False
+
+    @classmethod
+    def of(cls, store: Store, settings: Settings, **given: Any) -> Deps:
+        """The Deps for ``settings`` (OpenCC configuration, novelty settings, alias file); ``given`` as in __init__."""
+        return cls(store, opencc=settings.opencc, novelty=settings.novelty, aliases=settings.aliases, **given)
 
     @cached_property
     def normalizer(self) -> Normalizer:
@@ -98,6 +105,16 @@ class Deps:
         return Signer(shingle=n.shingle, bands=n.bands, rows=n.rows)
 
     @cached_property
+    def canon(self) -> Canon:
+        """The canonical form near-duplicates are compared in (aliases, numbers)."""
+        from monitor.canon import Canon, load_aliases
+
+        try:
+            return Canon(load_aliases(self._aliases))
+        except (OSError, UnicodeDecodeError, ValueError, KeyError) as exc:
+            raise ConfigError(f"{self._aliases}: cannot read the alias file: {exc}") from exc
+
+    @cached_property
     def templates(self) -> jinja2.Environment:
         from monitor import digest
 
@@ -106,7 +123,8 @@ class Deps:
     def ensure_index(self) -> None:
         """Bring the store's near-duplicate index in line with the signer, once per Deps."""
         if not self._indexed:
-            self.store.ensure_index(self.signer.parameters, lambda text: self.signer.sketch(key_of(text)))
+            parameters = f"{self.signer.parameters} {self.canon.parameters}"
+            self.store.ensure_index(parameters, lambda text: self.signer.sketch(key_of(self.canon(text))))
             self._indexed = True
 
 
@@ -193,12 +211,15 @@ def ingest_verdicts(
             exact = known.get(fp)
             if exact is not None:
                 match = Match(exact, "exact", 1.0)
-            else:
-                sketch = deps.signer.sketch(claim.key)
+            else:  # near-duplicates are looked for in the canonical form: one name, one number form
+                canonical = deps.canon(claim.normalized)
+                sketch = deps.signer.sketch(key_of(canonical))
                 ids = plausible(sketch.signature, deps.store.candidates(sketch.buckets), novelty.threshold)
-                candidates = [Candidate(i, n, key_of(n)) for i, n in deps.store.claim_texts(ids)]
+                candidates = [
+                    Candidate(i, c, key_of(c)) for i, c in ((i, deps.canon(n)) for i, n in deps.store.claim_texts(ids))
+                ]
                 match = decide(
-                    claim.key, claim.normalized, candidates, shingle=novelty.shingle, threshold=novelty.threshold
+                    key_of(canonical), canonical, candidates, shingle=novelty.shingle, threshold=novelty.threshold
                 )
                 if match.claim_id is None:
                     known[fp] = deps.store.add_claim(claim, fp, sketch, doc_id, now)

@@ -166,8 +166,7 @@ class Service:
     # -- jobs (all in the one worker thread) -------------------------------------------------------
 
     def _make_deps(self, store: Store, settings: Settings) -> Deps:
-        return Deps(store, opencc=settings.opencc, novelty=settings.novelty, mailer=self._mailer(settings),
-                    stop=self.stop)
+        return Deps.of(store, settings, mailer=self._mailer(settings), stop=self.stop)
 
     def _schedule(self, settings: Settings) -> None:
         assert self._scheduler is not None

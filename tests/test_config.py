@@ -303,7 +303,7 @@ def test_describe_lists_sources_store_and_outbox(tmp_path: Path) -> None:
         "topic: 黄仁勋, 扎克伯格, 祖克柏, SIGGRAPH, Jensen Huang, Zuckerberg (for sources with topic_filter on)",
         "schedule (corpus-monitor run): poll every 900s, digest at '0 8 * * *', time zone UTC; log text",
         f"store: {tmp_path / 'var' / 'monitor.sqlite3'}",
-        "normalize: opencc t2s",
+        "normalize: opencc t2s; aliases: the shipped table",
         "novelty: 2-character shingles, Jaccard threshold 0.3, 16 bands x 3 rows",
         "digest: from corpus-monitor@localhost to corpus-monitor@localhost",
         f"delivery: .eml files in the outbox {tmp_path / 'var' / 'outbox'}",
