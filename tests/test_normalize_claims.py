@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import pytest
 from helpers import SEEDS, seed
 
@@ -122,3 +125,15 @@ def test_normalize_many_matches_one_by_one() -> None:
     lines = [line for path in sorted(SEEDS.iterdir()) for line in path.read_text("utf-8").splitlines()]
     assert NORM.normalize_many(lines) == [NORM.normalize(line) for line in lines]
     assert NORM.normalize_many(["a\nb", "c"]) == ["a b", "c"]
+
+
+BOILERPLATE_LINES = json.loads((Path(__file__).parent / "data" / "boilerplate.json").read_text("utf-8"))["lines"]
+
+
+@pytest.mark.parametrize("line", BOILERPLATE_LINES, ids=[line["text"][:16] for line in BOILERPLATE_LINES])
+def test_boilerplate_table(line: dict) -> None:
+    found, dropped = split(line["text"], NORM.normalize_many, key_of)
+    if line.get("keep"):
+        assert [c.text for c in found] == [line["text"]] and not dropped
+    else:
+        assert not found and [d.rule for d in dropped] == [line["drop"]], (found, dropped)
