@@ -33,8 +33,9 @@ The breakdown splits the pipeline's time into extract (decoding, trafilatura and
 split + normalize (``claims.split`` with ``Normalizer.normalize``, timed in a pass of its own) and
 novelty + store (the rest of ``ingest``). A last, instrumented pass (``--no-detail`` skips it)
 wraps the store's and the signer's methods and, for that pass only, patches
-``monitor.pipeline``'s module attributes ``fingerprint`` and ``decide`` and ``monitor.claims.split``
-with timing wrappers, to show where novelty + store spends its time; wrapping adds about a
+``monitor.novelty``'s ``fingerprint``, ``plausible`` and ``decide`` (which ``pipeline.ingest_verdicts``
+imports at call time), ``Deps.canon`` (the canonical form, where the Deps has one) and
+``monitor.claims.split`` with timing wrappers, to show where novelty + store spends its time; wrapping adds about a
 microsecond a call, so its total is a little above the uninstrumented one.
 
 Run
@@ -80,6 +81,7 @@ import trafilatura
 
 from monitor import claims as claims_mod
 from monitor import config, digest, pipeline
+from monitor import novelty as novelty_mod
 from monitor.extract import decode, extract
 from monitor.models import Document, Fetched
 from monitor.normalize import Normalizer, key_of
@@ -284,13 +286,26 @@ def detail_pass(docs: Sequence[Copy], workdir: Path) -> tuple[_Timer, float, flo
             patches.enter_context(_patched(store, name, timer.wrap(f"store.{name}", getattr(store, name))))
         patches.enter_context(_patched(store, "transaction", _timed_transaction(timer, store.transaction)))
         patches.enter_context(_patched(signer, "sketch", timer.wrap("signer.sketch", signer.sketch)))
-        module = pipeline.__dict__  # the names pipeline.ingest looks up at call time
-        patches.enter_context(_patched(pipeline, "fingerprint", timer.wrap("fingerprint", module["fingerprint"])))
-        patches.enter_context(_patched(pipeline, "decide", timer.wrap("novelty.decide", module["decide"])))
-        patches.enter_context(_patched(pipeline, "plausible", timer.wrap("novelty.plausible", module["plausible"])))
+        # pipeline.ingest_verdicts imports these from monitor.novelty at call time: patch them there
+        for name, label in (("fingerprint", "fingerprint"), ("decide", "novelty.decide"),
+                            ("plausible", "novelty.plausible")):
+            patches.enter_context(_patched(novelty_mod, name, timer.wrap(label, getattr(novelty_mod, name))))
+        if hasattr(type(deps), "canon"):  # the canonical form, since commit 801f147 (a cached property)
+            patches.enter_context(_patched(deps, "canon", _TimedCanon(timer, deps.canon)))
         patches.enter_context(_patched(claims_mod, "split", timer.wrap("claims.split", claims_mod.split)))
         run = run_pipeline(docs, settings, deps)
     return timer, run.ingest, run.extract
+
+
+class _TimedCanon:
+    """Deps.canon with its calls timed (and its parameters, which Deps.ensure_index reads)."""
+
+    def __init__(self, timer: _Timer, canon: Any) -> None:
+        self.parameters = canon.parameters
+        self._call = timer.wrap("canon", canon)
+
+    def __call__(self, normalized: str) -> str:
+        return str(self._call(normalized))
 
 
 def _timed_transaction(timer: _Timer, transaction: Callable[[], Any]) -> Callable[[], Any]:

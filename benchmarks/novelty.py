@@ -4,14 +4,28 @@
 What it measures
 ----------------
 For stores of 10^3, 10^5 and 10^6 claims (``--sizes``), the time of the per-claim novelty path
-exactly as ``monitor.pipeline.ingest`` runs it, starting from a claim's matching key::
+exactly as ``monitor.pipeline.ingest_verdicts`` runs it, starting from a claim's normalized text and
+matching key. ``--matcher canon`` (the default) is the path as it is now: near-duplicates are
+looked for in the canonical form (``monitor.canon``: aliases from ``monitor/data/aliases.toml``,
+numbers in one form; one ``Canon(load_aliases())`` built once, like ``Deps.canon``)::
 
-    fingerprint(key) -> store.find_exact_many -> signer.sketch(key) -> store.candidates(sketch.buckets)
-        -> novelty.plausible (signature screen) -> store.claim_texts -> novelty.decide
+    fingerprint(key) -> store.find_exact_many                        (the claim's own key, as before)
+        -> canonical = canon(text); ckey = key_of(canonical)
+        -> signer.sketch(ckey) -> store.candidates(sketch.buckets)
+        -> novelty.plausible (signature screen) -> store.claim_texts -> canon(each stored text)
+        -> novelty.decide(ckey, canonical, canonical candidates)
 
-(an exact hit stops after find_exact, as in the pipeline) over M query claims (``--queries``):
+``--matcher plain`` is the path before the canonical form (up to commit 1821bd2): the sketch of the
+claim's own key, the candidates' stored texts as they are, ``decide(key, text, ...)``. An exact hit
+stops after find_exact, as in the pipeline. The timed steps are fingerprint, find_exact, canon,
+sketch, candidates and screen+decide; "canon" holds everything the canonical form adds: canon() and
+key_of() of the query and canon() of each candidate's stored text (the candidates' key_of() is in
+screen+decide for both matchers, as it was before), so with ``plain`` it is only the clock's own
+cost. cn2an (which canon imports on the first Chinese numeral with 万 or 亿) is imported before the
+warm-up: a once-per-process cost, not a per-claim one. The lookups run over M query claims (``--queries``):
 half are near-duplicates of stored claims (one to three CJK characters deleted, swapped, replaced
-or inserted; figures untouched), half are novel sentences from the same generator. Nothing is
+or inserted; figures untouched, also in canon's number form, so 35万 never loses its 万), half are
+novel sentences from the same generator; the same queries for both matchers. Nothing is
 written during the lookups. It prints, per size:
 microseconds per claim (mean, median, p95, and each step's share), peak memory of the process
 (``resource.getrusage(RUSAGE_SELF).ru_maxrss``), the store file's size, the recall of the
@@ -35,7 +49,9 @@ a real corpus of a million sentences: if anything, LSH buckets are more crowded 
 
 Rows go into the real schema (``monitor.schema``, created by opening a ``monitor.store.Store``)
 with the same ``novelty.fingerprint`` and ``novelty.Signer.sketch`` (the default
-``NoveltySettings``: shingle 2, 16 bands x 3 rows) the pipeline uses: one document row per 40
+``NoveltySettings``: shingle 2, 16 bands x 3 rows) the pipeline uses -- the fingerprint of the
+claim's own key, the sketch of ``key_of(canon(text))`` with ``--matcher canon`` (what
+``Deps.ensure_index`` indexes) or of the key with ``plain`` -- : one document row per 40
 claims, one claims row, one sketches row (the 96-byte b-bit MinHash signature), one occurrences row
 and 16 lsh_buckets rows per claim. The default bulk path computes sketches on every core and
 inserts with ``executemany`` in one transaction, the index rows sorted by bucket (so its B-tree
@@ -45,8 +61,11 @@ smaller than a grown one would be). ``--build add_claim`` goes through ``Store.a
 ANALYZE is run: the query plans are those of a real store.
 
 Built stores are cached in ``benchmarks/.cache/`` (created with a ``.gitignore`` of ``*``, so
-git ignores it even before the project's .gitignore lists it); reruns only measure. Building
-10^6 takes a few minutes and about 1 GB of disk; ``--rebuild`` forces a new build.
+git ignores it even before the project's .gitignore lists it); reruns only measure. A canon store's
+name ends in ``Canon.parameters`` (``-canon-v1-<digest of the alias table>``), so a changed table
+or canonical form builds a new one; the two matchers' stores hold the same claims, and both
+matchers are measured with the same queries. Building 10^6 takes a minute or two per matcher and
+about 1 GB of disk; ``--rebuild`` forces a new build.
 
 Run
 ---
@@ -55,8 +74,9 @@ Run
     .venv/bin/python benchmarks/novelty.py                       # 10^3, 10^5, 10^6; 4000 queries
     .venv/bin/python benchmarks/novelty.py --sizes 1000,100000   # quicker
     .venv/bin/python benchmarks/novelty.py --queries 10000 --rebuild
+    .venv/bin/python benchmarks/novelty.py --sizes 100000,1000000 --matcher plain   # before canon
 
-Options: ``--sizes`` comma-separated store sizes; ``--queries`` M (half near, half novel);
+Options: ``--matcher canon|plain``; ``--sizes`` comma-separated store sizes; ``--queries`` M (half near, half novel);
 ``--warmup`` untimed queries run first (default 200); ``--seed``; ``--build bulk|add_claim``;
 ``--rebuild``; ``--cache DIR``; ``--workers`` processes for computing sketches (default: cores).
 This is an on-demand measurement (``make bench``), not a test: it asserts nothing.
@@ -82,6 +102,7 @@ from typing import Any
 
 import numpy as np
 
+from monitor.canon import Canon, load_aliases, numbers
 from monitor.config import NoveltySettings
 from monitor.models import Candidate, Claim, Document, Fetched, Match, Sketch
 from monitor.normalize import Normalizer, key_of
@@ -193,8 +214,10 @@ def cached_vocabulary(cache: Path, seed: int) -> list[str]:
 
 
 def near_duplicate(normalized: str, gen: Generator, r: random.Random) -> str:
-    """normalized with 1-3 CJK characters deleted, swapped, replaced or inserted (figures untouched)."""
+    """normalized with 1-3 CJK characters deleted, swapped, replaced or inserted (figures untouched, also as
+    canon.numbers reads them: deleting the 万 of 35万 changes a figure, and makes a conflict, not a near-duplicate)."""
     key = key_of(normalized)
+    stated = figures(numbers(normalized))
     for _ in range(20):
         chars = list(normalized)
         for _ in range(r.randint(1, 3)):
@@ -214,32 +237,41 @@ def near_duplicate(normalized: str, gen: Generator, r: random.Random) -> str:
             else:
                 chars.insert(i, gen.char())
         out = "".join(chars)
-        if key_of(out) != key and figures(out) == figures(normalized):
+        if key_of(out) != key and figures(out) == figures(normalized) and figures(numbers(out)) == stated:
             return out
     return normalized + "另外"  # a short tail: still a near-duplicate, never an exact one
 
 
 # -- building a store ------------------------------------------------------------------------------
 
+MATCHERS = ("canon", "plain")
 _signer: Signer | None = None
+_canon: Canon | None = None
 
 
-def _init_worker(settings: dict[str, int]) -> None:
-    global _signer
+def _init_worker(settings: dict[str, int], matcher: str) -> None:
+    global _signer, _canon
     _signer = Signer(shingle=settings["shingle"], bands=settings["bands"], rows=settings["rows"])
+    _canon = Canon(load_aliases()) if matcher == "canon" else None
 
 
-def _sign(keys: list[str]) -> tuple[list[int], np.ndarray, np.ndarray]:
-    """Fingerprints, buckets (one row of int64 per key) and signatures (one row of uint16 per key)."""
+def _sign(texts: list[str]) -> tuple[list[int], np.ndarray, np.ndarray]:
+    """Fingerprints of the keys, buckets (one row of int64 per text) and signatures (one row of uint16 per
+    text): sketches of key_of(canon(text)) with the canon matcher (as Deps.ensure_index), of the key without."""
     assert _signer is not None
-    sketches = [_signer.sketch(k) for k in keys]
+    keys = [key_of(t) for t in texts]
+    sketched = keys if _canon is None else [key_of(_canon(t)) for t in texts]
+    sketches = [_signer.sketch(k) for k in sketched]
     buckets = np.array([s.buckets for s in sketches], dtype=np.int64)
-    signatures = np.frombuffer(b"".join(s.signature for s in sketches), dtype=np.uint16).reshape(len(keys), -1)
+    signatures = np.frombuffer(b"".join(s.signature for s in sketches), dtype=np.uint16).reshape(len(texts), -1)
     return [fingerprint(k) for k in keys], buckets, signatures
 
 
-def _store_name(n: int, novelty: NoveltySettings, seed: int, how: str) -> str:
-    return f"novelty-n{n}-s{novelty.shingle}b{novelty.bands}r{novelty.rows}-seed{seed}-{how}-v{GENERATOR_VERSION}"
+def _store_name(n: int, novelty: NoveltySettings, seed: int, how: str, matcher: str) -> str:
+    # plain stores keep their old names (and caches); canon ones name what their sketches depend on
+    suffix = f"-{Canon(load_aliases()).parameters}" if matcher == "canon" else ""
+    return (f"novelty-n{n}-s{novelty.shingle}b{novelty.bands}r{novelty.rows}-seed{seed}-{how}{suffix}"
+            f"-v{GENERATOR_VERSION}")
 
 
 def _claims(words: list[str], n: int, seed: int) -> tuple[list[str], list[str]]:
@@ -259,21 +291,23 @@ def _claims(words: list[str], n: int, seed: int) -> tuple[list[str], list[str]]:
     return texts, keys
 
 
-def build(path: Path, n: int, novelty: NoveltySettings, seed: int, how: str, workers: int) -> dict[str, object]:
-    """Build a store of n synthetic claims at path; returns what the build took."""
+def build(
+    path: Path, n: int, novelty: NoveltySettings, seed: int, how: str, workers: int, matcher: str
+) -> dict[str, object]:
+    """Build a store of n synthetic claims at path (sketched for matcher); returns what the build took."""
     started = time.perf_counter()
     texts, keys = _claims(cached_vocabulary(path.parent, seed), n, seed)
     generated = time.perf_counter()
     settings = {"shingle": novelty.shingle, "bands": novelty.bands, "rows": novelty.rows}
     chunk = 5_000
-    pieces = [keys[i : i + chunk] for i in range(0, n, chunk)]
+    pieces = [texts[i : i + chunk] for i in range(0, n, chunk)]
     if workers > 1 and n > chunk:
         import multiprocessing
 
-        with multiprocessing.get_context("fork").Pool(workers, _init_worker, (settings,)) as pool:
+        with multiprocessing.get_context("fork").Pool(workers, _init_worker, (settings, matcher)) as pool:
             signed = pool.map(_sign, pieces)
     else:
-        _init_worker(settings)
+        _init_worker(settings, matcher)
         signed = [_sign(piece) for piece in pieces]
     perms = novelty.bands * novelty.rows
     fps = [fp for fps_, _, _ in signed for fp in fps_]
@@ -298,6 +332,7 @@ def build(path: Path, n: int, novelty: NoveltySettings, seed: int, how: str, wor
     return {
         "n": n,
         "how": how,
+        "matcher": matcher,
         "seconds_generate": round(generated - started, 1),
         "seconds_sign": round(signed_at - generated, 1),
         "seconds_insert": round(inserted - signed_at, 1),
@@ -431,15 +466,20 @@ def _queries(store_path: Path, n: int, count: int, seed: int) -> list[tuple[str,
     return out
 
 
-STEPS = ("fingerprint", "find_exact", "sketch", "candidates", "screen+decide")
+STEPS = ("fingerprint", "find_exact", "canon", "sketch", "candidates", "screen+decide")
 
 
-def measure(path: Path, n: int, count: int, warmup: int, seed: int, novelty: NoveltySettings) -> dict[str, object]:
-    """Time the novelty path for count queries against the store at path (run in a fresh process)."""
+def measure(
+    path: Path, n: int, count: int, warmup: int, seed: int, novelty: NoveltySettings, matcher: str
+) -> dict[str, object]:
+    """Time the novelty path (of matcher) for count queries against the store at path (run in a fresh process)."""
     rss_start = _peak_rss_mb()
     queries = _queries(path, n, count + warmup, seed)
     warm, timed = queries[:warmup], queries[warmup:]
     signer = Signer(shingle=novelty.shingle, bands=novelty.bands, rows=novelty.rows)
+    canon = Canon(load_aliases()) if matcher == "canon" else None  # built once, like Deps.canon
+    if canon is not None:
+        import cn2an  # noqa: F401  # canon imports it on first use: once per process, not per claim
     # keys are computed by claims.split before novelty sees a claim: not part of the timed path
     prepared = [(key_of(text), text, kind, source) for text, kind, source in timed]
     rss_ready = _peak_rss_mb()
@@ -450,15 +490,20 @@ def measure(path: Path, n: int, count: int, warmup: int, seed: int, novelty: Nov
             key = key_of(text)
             exact = store.find_exact_many([fingerprint(key)]).get(fingerprint(key))
             if exact is None:
-                sketch = signer.sketch(key)
+                ctext = text if canon is None else canon(text)
+                ckey = key if canon is None else key_of(ctext)
+                sketch = signer.sketch(ckey)
                 ids = plausible(sketch.signature, store.candidates(sketch.buckets), threshold)
-                cands = [Candidate(i, n, key_of(n)) for i, n in store.claim_texts(ids)]
-                decide(key, text, cands, shingle=shingle, threshold=threshold)
+                stored = store.claim_texts(ids)
+                if canon is not None:
+                    stored = [(i, canon(c)) for i, c in stored]
+                offered = [Candidate(i, c, key_of(c)) for i, c in stored]
+                decide(ckey, ctext, offered, shingle=shingle, threshold=threshold)
         totals = dict.fromkeys(STEPS, 0.0)
         per_claim: list[float] = []
         results = []
         for key, text, kind, source in prepared:
-            # monitor.pipeline.ingest's per-claim path, step by step (an exact hit skips the last three)
+            # monitor.pipeline.ingest_verdicts' per-claim path, step by step (an exact hit skips the rest)
             t0 = clock()
             fp = fingerprint(key)
             t1 = clock()
@@ -466,21 +511,33 @@ def measure(path: Path, n: int, count: int, warmup: int, seed: int, novelty: Nov
             t2 = clock()
             if exact is not None:
                 match = Match(exact, "exact", 1.0)
-                t3 = t4 = t5 = clock()
+                t3 = t4 = t5 = t6 = t7 = t8 = clock()
                 cands, buckets = [], []
             else:
-                sketch = signer.sketch(key)
+                if canon is None:
+                    ctext, ckey = text, key
+                else:
+                    ctext = canon(text)
+                    ckey = key_of(ctext)
                 t3 = clock()
-                cands = store.candidates(sketch.buckets)
+                sketch = signer.sketch(ckey)
                 t4 = clock()
-                ids = plausible(sketch.signature, cands, threshold)
-                texts = [Candidate(i, n, key_of(n)) for i, n in store.claim_texts(ids)]
-                match = decide(key, text, texts, shingle=shingle, threshold=threshold)
+                cands = store.candidates(sketch.buckets)
                 t5 = clock()
+                ids = plausible(sketch.signature, cands, threshold)
+                stored = store.claim_texts(ids)
+                t6 = clock()
+                if canon is not None:
+                    stored = [(i, canon(c)) for i, c in stored]
+                t7 = clock()
+                texts = [Candidate(i, c, key_of(c)) for i, c in stored]
+                match = decide(ckey, ctext, texts, shingle=shingle, threshold=threshold)
+                t8 = clock()
                 buckets = sketch.buckets
-            for step, took in zip(STEPS, (t1 - t0, t2 - t1, t3 - t2, t4 - t3, t5 - t4), strict=True):
-                totals[step] += took
-            per_claim.append(t5 - t0)
+            took = (t1 - t0, t2 - t1, (t3 - t2) + (t7 - t6), t4 - t3, t5 - t4, (t6 - t5) + (t8 - t7))
+            for step, part in zip(STEPS, took, strict=True):
+                totals[step] += part
+            per_claim.append(t8 - t0)
             results.append((kind, source, match, len(cands), buckets))
         rss_after = _peak_rss_mb()
         # how many index rows the candidates query reads (outside the timed loop)
@@ -502,6 +559,7 @@ def measure(path: Path, n: int, count: int, warmup: int, seed: int, novelty: Nov
     }
     return {
         "n": n,
+        "matcher": matcher,
         "queries": len(results),
         "us_mean": statistics.fmean(us),
         "us_median": statistics.median(us),
@@ -533,11 +591,11 @@ def _child(args: argparse.Namespace) -> None:
     novelty = NoveltySettings()
     path = Path(args.store)
     if args.child == "build":
-        info = build(path, args.n, novelty, args.seed, args.build, args.workers)
+        info = build(path, args.n, novelty, args.seed, args.build, args.workers, args.matcher)
         Path(f"{path}.build.json").write_text(json.dumps(info), "utf-8")
         print(json.dumps(info))
     else:
-        print(json.dumps(measure(path, args.n, args.queries, args.warmup, args.seed, novelty)))
+        print(json.dumps(measure(path, args.n, args.queries, args.warmup, args.seed, novelty, args.matcher)))
 
 
 def _run_child(argv: list[str]) -> dict[str, Any]:
@@ -571,6 +629,8 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=200, help="untimed queries run first")
     parser.add_argument("--seed", type=int, default=20240730)
     parser.add_argument("--build", choices=("bulk", "add_claim"), default="bulk", help="how to fill the store")
+    parser.add_argument("--matcher", choices=MATCHERS, default="canon",
+                        help="canon: near-duplicates in the canonical form (the pipeline now); plain: before it")
     parser.add_argument("--rebuild", action="store_true", help="build the stores even if cached")
     parser.add_argument("--cache", type=Path, default=DEFAULT_CACHE, help="where built stores are kept")
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="processes computing sketches")
@@ -585,13 +645,14 @@ def main() -> None:
     novelty = NoveltySettings()
     sizes = [int(s) for s in args.sizes.split(",") if s.strip()]
     _prepare_cache(args.cache)
-    print(f"novelty lookup benchmark: {asdict(novelty)}, MAX_CANDIDATES={MAX_CANDIDATES}, "
+    matcher = args.matcher if args.matcher == "plain" else f"canon ({Canon(load_aliases()).parameters})"
+    print(f"novelty lookup benchmark, matcher {matcher}: {asdict(novelty)}, MAX_CANDIDATES={MAX_CANDIDATES}, "
           f"{args.queries} queries (half near-duplicates), {args.warmup} warm-up; python {sys.version.split()[0]}, "
           f"sqlite {sqlite3.sqlite_version}, {os.cpu_count()} cores")
     results: dict[int, dict[str, Any]] = {}
     for n in sizes:
-        path = args.cache / f"{_store_name(n, novelty, args.seed, args.build)}.sqlite3"
-        common = ["--store", str(path), "--n", str(n), "--seed", str(args.seed)]
+        path = args.cache / f"{_store_name(n, novelty, args.seed, args.build, args.matcher)}.sqlite3"
+        common = ["--store", str(path), "--n", str(n), "--seed", str(args.seed), "--matcher", args.matcher]
         if args.rebuild or not path.exists():
             for stale in (path, Path(f"{path}-wal"), Path(f"{path}-shm")):
                 stale.unlink(missing_ok=True)

@@ -208,7 +208,7 @@ def _digest_as(report: RunReport, fmt: str) -> str:
     from monitor import digest
 
     if fmt == "json":
-        empty = {"generated_at": datetime.now(UTC).isoformat(), "documents": [], "claims": []}
+        empty = {"generated_at": datetime.now(UTC).isoformat(), "documents": [], "claims": [], "corroborated": []}
         payload = digest.to_json(report.digest) if report.digest else empty
         return json.dumps(payload, ensure_ascii=False, indent=2)
     if report.rendered is None:

@@ -151,6 +151,8 @@ class Settings:
     aliases: Path | None = None
     #: "text" or "json" (one JSON object per line)
     log_format: str = "text"
+    #: digests also list known claims that gained sources since the last delivered digest ([digest] corroborated)
+    corroborated: bool = False
 
 
 @dataclass(frozen=True)
@@ -227,6 +229,7 @@ TABLES: dict[str, dict[str, Option]] = {
         "outbox": Option(text, "var/outbox", path=True),
         "from": Option(_address, DEFAULT_ADDRESS),
         "to": Option(_addresses, (DEFAULT_ADDRESS,)),
+        "corroborated": Option(flag, False),
     },
     "http": {
         "user_agent": Option(text, None),
@@ -392,6 +395,7 @@ def load(
         topic_keywords=tables["topic"]["keywords"],
         schedule=_schedule(tables["schedule"]),
         log_format=tables["log"]["format"],
+        corroborated=digest["corroborated"],
     )
 
 
@@ -439,7 +443,8 @@ def describe(settings: Settings) -> list[str]:
         + (" (does not exist)" if settings.aliases and not settings.aliases.exists() else ""),
         f"novelty: {novelty.shingle}-character shingles, Jaccard threshold {novelty.threshold:g}, "
         f"{novelty.bands} bands x {novelty.rows} rows",
-        f"digest: from {settings.sender} to {', '.join(settings.recipients)}",
+        f"digest: from {settings.sender} to {', '.join(settings.recipients)}"
+        + ("; lists newly corroborated claims" if settings.corroborated else ""),
     ]
     if smtp is None:
         lines.append(f"delivery: .eml files in the outbox {settings.outbox}")

@@ -9,12 +9,17 @@ The view model handed to every template::
     generated_at      "2024-07-30 06:28 UTC"
     claim_count       number of new claims
     document_count    number of documents that head a group (where at least one claim was first seen)
-    groups            [{"document": DocumentView, "claims": [ClaimView, ...]}, ...] in the order of digest.documents
+    groups            [{"document": DocumentView, "claims": [ClaimView, ...]}, ...] in the order of digest.documents;
+                      within a group, claims with a figure, a quote or an announcement first (monitor.ranking)
+    conflicts         [{"claim": ClaimView, "document": DocumentView}, ...]: the new claims that contradict known ones
+    corroborated      [{"id", "text", "new_sources": [DocumentView, ...], "sources_total"}, ...]: known claims of
+                      earlier digests that new documents carry (empty unless [digest] corroborated is on)
 
     DocumentView      {"id", "title", "site", "published", "url", "link", "path"}
                       title falls back to path, then url, then "document <id>"; link is url when it is http(s)
-    ClaimView         {"id", "text", "speaker", "also": [DocumentView, ...]}
-                      speaker is None when the text already starts with it; also = sources minus the group's document
+    ClaimView         {"id", "text", "speaker", "also": [DocumentView, ...], "carried_by", "conflicts"}
+                      speaker is None when the text already starts with it; also = sources minus the group's document;
+                      carried_by = how many documents carry it
 """
 
 from __future__ import annotations
@@ -27,6 +32,7 @@ from typing import Any
 import jinja2
 
 from monitor.models import Digest, DigestClaim, DigestDocument, Rendered
+from monitor.ranking import ranked
 
 SUBJECT_TEMPLATE = "subject.txt.j2"
 TEXT_TEMPLATE = "digest.txt.j2"
@@ -75,7 +81,8 @@ def render(digest: Digest, env: jinja2.Environment) -> Rendered:
 
 
 def to_json(digest: Digest) -> dict[str, Any]:
-    """The stable JSON form of a digest (only JSON types: str, int, list, dict, None)."""
+    """The stable JSON form of a digest (only JSON types: str, int, list, dict, None); claims in the digest's
+    order (by document, those with a figure, a quote or an announcement first in each)."""
     return {
         "generated_at": _utc(digest.generated_at).isoformat(),
         "documents": [
@@ -102,7 +109,16 @@ def to_json(digest: Digest) -> dict[str, Any]:
                     {"claim": c.claim, "text": c.text, "sources": list(c.sources)} for c in claim.conflicts
                 ],
             }
-            for claim in digest.claims
+            for claim in ranked(digest.claims)
+        ],
+        "corroborated": [
+            {
+                "claim": item.claim,
+                "text": item.text,
+                "new_sources": list(item.new_sources),
+                "sources_total": item.sources_total,
+            }
+            for item in digest.corroborated
         ],
     }
 
@@ -115,7 +131,7 @@ def view_model(digest: Digest) -> dict[str, Any]:
         return documents.get(document_id) or _missing_document_view(document_id)
 
     by_document: dict[int, list[DigestClaim]] = {}
-    for claim in digest.claims:
+    for claim in ranked(digest.claims):
         by_document.setdefault(claim.document, []).append(claim)
     # Groups follow digest.documents; a claim whose document is not listed still gets a group, at the end.
     order = [doc.id for doc in digest.documents if doc.id in by_document]
@@ -133,6 +149,15 @@ def view_model(digest: Digest) -> dict[str, Any]:
         "document_count": len(groups),
         "groups": groups,
         "conflicts": conflicts,
+        "corroborated": [
+            {
+                "id": item.claim,
+                "text": item.text,
+                "new_sources": [lookup(source) for source in dict.fromkeys(item.new_sources)],
+                "sources_total": item.sources_total,
+            }
+            for item in digest.corroborated
+        ],
     }
 
 
@@ -172,6 +197,7 @@ def _claim_view(claim: DigestClaim, group_id: int, lookup: Callable[[int], dict[
         "text": claim.text,
         "speaker": speaker,
         "also": [lookup(source) for source in also_ids],
+        "carried_by": len(set(claim.sources) | {group_id}),
         "conflicts": [
             {"text": conflict.text, "sources": [lookup(source) for source in dict.fromkeys(conflict.sources)]}
             for conflict in claim.conflicts

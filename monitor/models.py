@@ -226,7 +226,8 @@ class Candidate:
 
 @dataclass(frozen=True)
 class DigestDocument:
-    """A document that carries at least one of a digest's new claims."""
+    """A document that a digest names: one carrying a new claim, a contradicted known claim, or a newly
+    corroborated one."""
 
     #: store id
     id: int
@@ -273,12 +274,30 @@ class DigestClaim:
 
 
 @dataclass(frozen=True)
+class DigestCorroboration:
+    """A claim reported in an earlier digest that documents seen since the last delivered digest also carry."""
+
+    #: store id
+    claim: int
+    #: original wording as first seen
+    text: str
+    #: ids of the documents that came to carry it since the last delivered digest, first seen first
+    new_sources: tuple[int, ...]
+    #: how many documents carry it now, its first one and the new ones included
+    sources_total: int
+
+
+@dataclass(frozen=True)
 class Digest:
     """Everything one digest reports."""
 
     generated_at: datetime
+    #: every document a claim, a conflict or a corroboration of the digest names, in order of date
     documents: tuple[DigestDocument, ...]
+    #: the new claims
     claims: tuple[DigestClaim, ...]
+    #: known claims newly corroborated (only with ``[digest] corroborated = true``); never a reason to send
+    corroborated: tuple[DigestCorroboration, ...] = ()
 
 
 @dataclass(frozen=True)

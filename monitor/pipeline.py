@@ -377,7 +377,7 @@ def digest_now(settings: Settings, deps: Deps, *, dry_run: bool = False) -> RunR
     sending = not dry_run and deps.mailer is not None
     resent, errors = retry_deliveries(deps) if sending else ((), [])
     now = deps.clock()
-    digest = deps.store.unreported(now)
+    digest = deps.store.unreported(now, corroborated=settings.corroborated)
     report = RunReport((), 0, dry_run=dry_run, resent=resent)
     if digest.claims:
         from monitor import digest as digest_mod

@@ -17,7 +17,18 @@ from functools import cache
 from pathlib import Path
 
 from monitor.errors import StoreError
-from monitor.models import Claim, Digest, DigestClaim, DigestConflict, DigestDocument, Document, Fetched, Match, Sketch
+from monitor.models import (
+    Claim,
+    Digest,
+    DigestClaim,
+    DigestConflict,
+    DigestCorroboration,
+    DigestDocument,
+    Document,
+    Fetched,
+    Match,
+    Sketch,
+)
 from monitor.schema import MIGRATIONS
 from monitor.store_outbox import DeliveryTables
 from monitor.store_web import WebTables
@@ -313,9 +324,10 @@ class Store(WebTables, DeliveryTables):
 
     # -- digests ---------------------------------------------------------------------------------
 
-    def unreported(self, generated_at: datetime) -> Digest:
+    def unreported(self, generated_at: datetime, *, corroborated: bool = False) -> Digest:
         """Every claim in no digest yet (neither delivered nor waiting to be), grouped by first document,
-        in order of the documents' dates."""
+        in order of the documents' dates. With ``corroborated``, also the claims of earlier digests that
+        gained sources since the last delivered digest (see :meth:`_corroborations`)."""
         with self._guard():
             rows = self._db.execute(
                 "SELECT c.id, c.text, c.normalized, c.document_id, c.speaker FROM claims AS c"
@@ -338,8 +350,10 @@ class Store(WebTables, DeliveryTables):
                 others = [d for d in sources[claim_id] if d != doc_id]
                 claims.append(DigestClaim(claim_id, text, normalized, doc_id, (doc_id, *others), speaker,
                                           conflicts.get(claim_id, ())))
+            corroborations = self._corroborations() if corroborated else ()
             doc_ids = list(dict.fromkeys(
                 [c.document for c in claims] + [d for c in claims for d in (*c.sources, *_conflict_sources(c))]
+                + [d for c in corroborations for d in c.new_sources]
             ))
             counts: dict[int, int] = {}
             for c in claims:
@@ -354,7 +368,37 @@ class Store(WebTables, DeliveryTables):
                     documents.append(DigestDocument(doc_id, title, site, url, path, published, counts.get(doc_id, 0)))
         order = {d: i for i, d in enumerate(doc_ids)}
         documents.sort(key=lambda d: order[d.id])
-        return Digest(generated_at, tuple(documents), tuple(claims))
+        return Digest(generated_at, tuple(documents), tuple(claims), corroborations)
+
+    def _corroborations(self) -> tuple[DigestCorroboration, ...]:
+        """The claims of earlier digests (reported: ``digest_id`` set) that documents other than their first
+        came to carry after the last delivered digest went out, each with those documents and how many carry
+        it in all; in the order of their first documents' dates. None before a first digest is delivered.
+
+        A digest with no new claims is never sent, so these wait for the next one that is: none is lost.
+        Timestamps are UTC ISO 8601 strings, compared as text."""
+        (since,) = self._db.execute("SELECT max(delivered_at) FROM digests").fetchone()
+        if since is None:
+            return ()
+        rows = self._db.execute(
+            "SELECT c.id, c.text, o.document_id FROM occurrences AS o JOIN claims AS c ON c.id = o.claim_id"
+            " JOIN documents AS d ON d.id = c.document_id"
+            " WHERE o.first_seen > ? AND o.document_id != c.document_id AND c.digest_id IS NOT NULL"
+            " ORDER BY coalesce(d.published, '9999'), d.first_seen, d.id, c.position, o.first_seen, o.document_id",
+            (since,),
+        ).fetchall()
+        new: dict[int, tuple[str, list[int]]] = {}
+        for claim_id, text, doc_id in rows:
+            new.setdefault(claim_id, (text, []))[1].append(doc_id)
+        totals: dict[int, int] = {}
+        for chunk in _chunks(list(new), 500):
+            marks = ",".join("?" * len(chunk))
+            totals.update(self._db.execute(
+                f"SELECT claim_id, count(*) FROM occurrences WHERE claim_id IN ({marks}) GROUP BY claim_id", chunk
+            ))
+        return tuple(
+            DigestCorroboration(claim_id, text, tuple(docs), totals[claim_id]) for claim_id, (text, docs) in new.items()
+        )
 
     def _conflicts_of(self, ids: Sequence[int]) -> dict[int, tuple[DigestConflict, ...]]:
         """For each of these (new) claims, the known claims it contradicts, with the documents carrying them."""

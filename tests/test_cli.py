@@ -79,7 +79,8 @@ def test_seeds_digest_to_outbox_then_nothing_new(work: Path) -> None:
 
 def test_first_digest_json_reports_each_seed_claim_once_with_all_sources(work: Path) -> None:
     payload = digest_json(work)
-    assert set(payload) == {"generated_at", "documents", "claims"}
+    assert set(payload) == {"generated_at", "documents", "claims", "corroborated"}
+    assert payload["corroborated"] == []
     claims = payload["claims"]
     keys = [NORM.key(c["text"]) for c in claims]
     assert len(keys) == len(set(keys)) > 300

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
@@ -10,7 +11,7 @@ import jinja2
 import pytest
 
 from monitor.digest import environment, render, templates_dir, to_json, view_model
-from monitor.models import Digest, DigestClaim, DigestDocument
+from monitor.models import Digest, DigestClaim, DigestCorroboration, DigestDocument
 
 SEEDS = Path(__file__).parents[1] / "seeds"
 GENERATED = datetime(2024, 7, 30, 6, 28, 18, tzinfo=UTC)
@@ -120,8 +121,11 @@ def test_plain_text(env: jinja2.Environment) -> None:
     assert "甲子光年 · 2024-07-30" in text
     assert DOC_JIAZI.path is not None and DOC_JIAZI.path in text
     assert "https://www.tmtpost.com/7190000.html" in text
-    assert f"  * {HUANG_AT_30_TRAD}\n    also in: {SIMPLIFIED[1]} (钛媒体); https://example.org/repost\n" in text
-    assert f"  * {H100_PLAN}\n    also in: https://example.org/repost\n" in text
+    assert (f"  * {HUANG_AT_30_TRAD}\n    carried by 3 documents; also in: {SIMPLIFIED[1]} (钛媒体);"
+            " https://example.org/repost\n") in text
+    assert f"  * {H100_PLAN}\n    carried by 2 documents; also in: https://example.org/repost\n" in text
+    # a claim only its own document carries says nothing of the kind
+    assert text.count("carried by") == 2
     # The speaker is added once: not before a sentence already starting with it.
     assert "  * 扎克伯格：我頭髮一直是卷的，只是之前非常短！\n" in text
     assert f"  * {ZUCK_SAM2}\n" in text and "扎克伯格：扎克伯格" not in text
@@ -136,6 +140,8 @@ def test_html(env: jinja2.Environment) -> None:
     assert '<a href="https://www.tmtpost.com/7190000.html"' in html
     assert HUANG_AT_30_TRAD in html and H100_PLAN in html
     assert "<strong>扎克伯格：</strong>我頭髮一直是卷的" in html
+    assert html.count("carried by 3 documents; also in:") == 1 and html.count("carried by 2 documents;") == 1
+    assert "Newly corroborated" not in html
     assert "<script" not in html and "<link" not in html and "<style" not in html
 
 
@@ -218,7 +224,8 @@ def test_to_json_round_trips_with_exactly_the_documented_keys() -> None:
     dumped = json.dumps(data, ensure_ascii=False)
     assert HUANG_AT_30_TRAD in dumped
     assert json.loads(dumped) == data
-    assert set(data) == {"generated_at", "documents", "claims"}
+    assert set(data) == {"generated_at", "documents", "claims", "corroborated"}
+    assert data["corroborated"] == []
     assert data["generated_at"] == "2024-07-30T06:28:18+00:00"
     assert datetime.fromisoformat(data["generated_at"]) == GENERATED
     for document in data["documents"]:
@@ -239,3 +246,38 @@ def test_to_json_converts_to_utc() -> None:
 def test_naive_time_is_refused() -> None:
     with pytest.raises(ValueError, match="timezone-aware"):
         to_json(Digest(generated_at=datetime(2024, 7, 30, 6, 28), documents=(), claims=()))  # noqa: DTZ001
+
+
+def corroborated_digest() -> Digest:
+    """The sample digest, and two claims of an earlier digest that documents 4 and 7 now carry too."""
+    return replace(sample_digest(), corroborated=(
+        DigestCorroboration(claim=3, text=APPLE_LINE, new_sources=(7,), sources_total=2),
+        DigestCorroboration(claim=5, text=ZUCK_SAM2, new_sources=(4, 7), sources_total=3),
+    ))
+
+
+def test_newly_corroborated_in_text_after_the_new_claims(env: jinja2.Environment) -> None:
+    rendered = render(corroborated_digest(), env)
+    text = rendered.text
+    assert "Newly corroborated" not in render(sample_digest(), env).text
+    section = text[text.index("== Newly corroborated ==\n"):]
+    assert text.index(APPLE_LINE) > text.index(H100_PLAN), "after every new claim"
+    assert f"  + {APPLE_LINE}\n    carried by 2 documents; new: https://example.org/repost\n" in section
+    new = f"{SIMPLIFIED[1]} (钛媒体); https://example.org/repost"
+    assert f"  + {ZUCK_SAM2}\n    carried by 3 documents; new: {new}\n" in section
+    assert rendered.subject == "corpus-monitor: 5 new claims from 2 documents", "the count is of new claims only"
+    assert text.endswith("\n") and not text.endswith("\n\n")
+
+
+def test_newly_corroborated_in_html_and_json(env: jinja2.Environment) -> None:
+    html = render(corroborated_digest(), env).html
+    section = html[html.index("Newly corroborated"):]
+    assert html.index(H100_PLAN) < html.index("Newly corroborated")
+    assert APPLE_LINE in section and ZUCK_SAM2 in section and "carried by 3 documents; new:" in section
+    assert '<a href="https://www.tmtpost.com/7190000.html"' in section
+    data = to_json(corroborated_digest())
+    assert data["corroborated"] == [
+        {"claim": 3, "text": APPLE_LINE, "new_sources": [7], "sources_total": 2},
+        {"claim": 5, "text": ZUCK_SAM2, "new_sources": [4, 7], "sources_total": 3},
+    ]
+    assert [claim["id"] for claim in data["claims"]] == [11, 12, 13, 21, 22]

@@ -40,11 +40,12 @@ def test_readme_json_keys_match_the_code() -> None:
     from datetime import UTC, datetime
 
     from monitor.digest import to_json
-    from monitor.models import Digest, DigestClaim, DigestDocument
+    from monitor.models import Digest, DigestClaim, DigestCorroboration, DigestDocument
 
     doc = DigestDocument(1, "t", "s", None, "/p", "2024-07-30", 1)
-    payload = to_json(Digest(datetime.now(UTC), (doc,), (DigestClaim(2, "x", "x", 1, (1,)),)))
-    for key in [*payload["documents"][0], *payload["claims"][0], *payload]:
+    corroborated = (DigestCorroboration(3, "y", (1,), 2),)
+    payload = to_json(Digest(datetime.now(UTC), (doc,), (DigestClaim(2, "x", "x", 1, (1,)),), corroborated))
+    for key in [*payload["documents"][0], *payload["claims"][0], *payload["corroborated"][0], *payload]:
         assert f'"{key}"' in README, key
 
 
