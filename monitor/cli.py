@@ -286,20 +286,21 @@ def _snapshot(settings: config.Settings) -> Iterator[Store]:
             yield store
 
 
-def _read_document(path: Path) -> Fetched:
+def _read_document(path: Path, source: str) -> Fetched:
+    """A file as a Fetched; its kind from the suffix, else from its first byte."""
     try:
         data = path.read_bytes()
     except OSError as exc:
         raise SourceError(str(path), f"cannot read: {exc.strerror or exc}") from exc
     kind = KINDS.get(path.suffix.lower()) or ("html" if data.lstrip()[:1] == b"<" else "text")
-    return Fetched(str(path.resolve()), data, hashlib.sha256(data).hexdigest(), source="explain", kind=kind)
+    return Fetched(str(path), data, hashlib.sha256(data).hexdigest(), source=source, kind=kind)
 
 
 def _explain(settings: config.Settings, path: Path, fmt: str) -> int:
     from monitor.explain import explain
     from monitor.extract import extract
 
-    fetched = _read_document(path)
+    fetched = _read_document(path.resolve(), "explain")
     document = extract(fetched)
     with _snapshot(settings) as store:
         fates = explain(fetched, document, Deps.of(store, settings), settings)
@@ -331,13 +332,11 @@ def _extract(args: argparse.Namespace) -> int:
     status = 0
     for path in args.files:
         try:
-            data = path.read_bytes()
-        except OSError as exc:
-            print(f"corpus-monitor: error: {path}: cannot read: {exc.strerror or exc}", file=sys.stderr)
+            fetched = _read_document(path, "extract")
+        except SourceError as exc:
+            print(f"corpus-monitor: error: {exc}", file=sys.stderr)
             status = 1
             continue
-        kind = KINDS.get(path.suffix.lower()) or ("html" if data.lstrip()[:1] == b"<" else "text")
-        fetched = Fetched(str(path), data, hashlib.sha256(data).hexdigest(), source="extract", kind=kind)
         row: dict[str, str | None] = {"path": str(path)}
         try:
             doc = extract(fetched)

@@ -395,7 +395,7 @@ def digest_now(settings: Settings, deps: Deps, *, dry_run: bool = False) -> RunR
             destination, error = _deliver(deps, delivery, data, attempts=0)
             report = replace(report, delivered_to=destination)
             errors += [error] if error else []
-    pending = len(deps.store.pending_deliveries()) if sending else 0
+    pending = deps.store.pending_count() if sending else 0
     return replace(report, delivery_error="; ".join(errors) or None, pending=pending)
 
 

@@ -188,12 +188,10 @@ class _Poller:
         known = self.store.validators_many([source.url]).get(source.url)
         try:
             response = await self.fetcher.fetch(source.url, known, accept=web.ACCEPT_FEED, headers=source.headers)
-            changed = response.status != 304 and hashlib.sha256(response.data).hexdigest() != (
-                known.content_hash if known else None
-            )
-            if changed:
+            validators = _validators(response, known)
+            if response.status != 304 and validators.content_hash != (known.content_hash if known else None):
                 self._entries(source, response, tally)
-            self.store.save_validators(source.url, _validators(response, known), self.now)
+            self.store.save_validators(source.url, validators, self.now)
         except (FetchError, SourceError) as exc:
             tally.errors.append(str(exc))  # entries pending from earlier polls are still fetched below
         pending = self.store.pending_entries([source.name])
@@ -213,10 +211,11 @@ class _Poller:
         self.store.add_entries(source.name, found, self.now)
 
     async def _entry(self, source: FeedSource, url: str, attempts: int, tally: _Tally) -> None:
-        if url in self.pages and self.store.document_state(url) is None:
+        known = self.store.document_state(url) is not None
+        if url in self.pages and not known:
             return  # a page source is fetching it in this poll: one request; the entry settles next poll
         tally.scanned += 1
-        if self.store.document_state(url) is not None:  # already a document (another source has it)
+        if known:  # already a document (another source has it)
             self.store.settle_entry(url, "ingested", self.now)
             tally.unchanged += 1
             return

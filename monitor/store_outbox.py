@@ -57,6 +57,12 @@ class DeliveryTables(StorePart):
             rows = self._db.execute(query + " ORDER BY id", params).fetchall()
         return [PendingDelivery(*row) for row in rows]
 
+    def pending_count(self) -> int:
+        """How many digests wait to be delivered (without reading their messages)."""
+        with self._guard():
+            (count,) = self._db.execute("SELECT count(*) FROM deliveries WHERE state = 'pending'").fetchone()
+        return int(count)
+
     def delivery_sent(self, delivery_id: int, destination: str, now: datetime) -> int:
         """The server accepted the message: record the digest and mark its claims reported, in one transaction."""
         with self.transaction(), self._guard():
