@@ -29,7 +29,7 @@ from monitor.claims import split  # noqa: E402
 from monitor.normalize import Normalizer, key_of  # noqa: E402
 from monitor.novelty import jaccard, shingles  # noqa: E402
 
-LABELS = ROOT.parent / "shared" / "eval" / "dev" / "labels.json"
+LABELS = ROOT / "eval" / "dev" / "labels.json"
 
 
 def main() -> None:

@@ -3,7 +3,7 @@
 
 What it measures
 ----------------
-The dev set's HTML pages (``shared/eval/dev/*.html``) are each copied ``--repeat`` times; every
+The dev set's HTML pages (``eval/dev/*.html``) are each copied ``--repeat`` times; every
 copy is a distinct document with its own locator: an HTML comment names the copy, ``--new``
 sentences of the article are rewritten (their CJK characters shuffled, so they become new claims
 with the page's own character mix) and ``--near`` sentences are reworded (two neighbouring
@@ -46,7 +46,7 @@ Run
     .venv/bin/python benchmarks/ingest.py --repeat 1000 --rounds 5
     .venv/bin/python benchmarks/ingest.py --profile       # plus a cProfile of one pipeline pass
     .venv/bin/python benchmarks/ingest.py --repeat 30 \
-        --pages '../shared/eval/extraction/modern_zh/html/*.html'   # real news pages, 30-470 KB
+        --pages 'eval/extraction/modern_zh/html/*.html'   # real news pages, 30-470 KB
 
 The dev pages are small (7 KB of HTML, about 21 claims each): trafilatura's time grows with the
 markup, ours with the claims, so the overhead ratio is smaller on full-size news pages.
@@ -88,8 +88,8 @@ from monitor.normalize import Normalizer, key_of
 from monitor.novelty import Signer
 from monitor.store import Store
 
-SHARED = Path(__file__).resolve().parents[2] / "shared"
-DEV_PAGES = SHARED / "eval" / "dev"
+ROOT = Path(__file__).resolve().parents[1]
+DEV_PAGES = ROOT / "eval" / "dev"
 _BODY = re.compile(r"<body\b[^>]*>", re.IGNORECASE)
 #: text between tags, outside script and style
 _TEXT_NODE = re.compile(r"(<script\b.*?</script>|<style\b.*?</style>)|>([^<>]+)<", re.IGNORECASE | re.DOTALL)

@@ -328,7 +328,7 @@ def test_the_dockerfile_copies_what_exists_and_is_in_the_build_context() -> None
 
 
 def test_the_dockerignore_leaves_out_local_and_large_things() -> None:
-    for path in [".venv", "var", "benchmarks/.cache", ".git", "monitor/__pycache__", "tests/__pycache__"]:
+    for path in [".venv", "var", "benchmarks/.cache", ".git", "monitor/__pycache__", "tests/__pycache__", "eval"]:
         assert _ignored(path), path
 
 

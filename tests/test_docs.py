@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import hashlib
 import re
 from pathlib import Path
 
-from helpers import ROOT, SEEDS, SHARED
+from helpers import ROOT, SEEDS
 
 from monitor import config
 from monitor.cli import _parser
@@ -52,12 +53,31 @@ def test_readme_json_keys_match_the_code() -> None:
 def test_two_commands_and_ci() -> None:
     assert "make run" in README and "make test" in README
     ci = (ROOT / ".ci" / "run").read_text("utf-8")
-    assert re.search(r"^make test$", ci, re.M)
+    # CI runs both commands, the test command last, in a fresh clone inside an empty temporary folder
+    assert re.search(r"^make run$.*^make test$", ci, re.M | re.S)
+    assert re.search(r"^git clone .*\"\$tmp/", ci, re.M)
     assert (ROOT / "deploy" / "README.md").exists()
 
 
-def test_seeds_are_exact_copies_of_the_shared_seeds() -> None:
-    shared = sorted((SHARED / "seeds").iterdir())
-    assert [p.name for p in sorted(SEEDS.iterdir())] == [p.name for p in shared]
-    for path in shared:
-        assert (SEEDS / path.name).read_bytes() == path.read_bytes(), path.name
+def test_seeds_match_their_checksum_list() -> None:
+    listed = {}
+    for line in (ROOT / "tests" / "data" / "seeds.sha256").read_text("utf-8").splitlines():
+        digest, name = line.split("  ", 1)
+        listed[name] = digest
+    assert sorted(listed) == sorted(f"seeds/{p.name}" for p in SEEDS.iterdir())
+    for name, digest in listed.items():
+        assert hashlib.sha256((ROOT / name).read_bytes()).hexdigest() == digest, name
+
+
+def test_nothing_that_runs_names_the_shared_folder() -> None:
+    """The evaluation material beside the checkout during development is not in a user's clone: the code,
+    the tests, the benchmarks, the scorers, the Makefile and CI read their copies in ``eval/`` instead.
+    (CI also proves it at run time, by running in a fresh clone inside an empty folder.)"""
+    named = re.compile(r"""\.\./shared\b|[/'"]shared[/'"]""")
+    files = [ROOT / "Makefile", ROOT / ".ci" / "run"]
+    for folder in ("monitor", "tests", "benchmarks", "eval"):
+        files += [p for p in (ROOT / folder).rglob("*") if p.suffix in (".py", ".sh", ".toml", ".cfg", ".ini")
+                  and not any(part.startswith(".") for part in p.relative_to(ROOT).parts)]
+    offenders = [f"{p.relative_to(ROOT)}:{n}" for p in files
+                 for n, line in enumerate(p.read_text("utf-8").splitlines(), 1) if named.search(line)]
+    assert offenders == []

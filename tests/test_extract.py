@@ -7,19 +7,19 @@ import hashlib
 import html
 import json
 import unicodedata
-from collections import Counter
 from pathlib import Path
 from typing import Any
 
 import lxml.html
 import pytest
-from helpers import DEV, SEEDS, SHARED, seed
+from helpers import DEV, EXTRACTION, SEEDS, eval_script, seed
 
 from monitor.errors import ExtractError
 from monitor.extract import decode, extract
 from monitor.models import Document, Fetched
 
-CWCED = SHARED / "eval" / "extraction" / "cwced_zh"
+CWCED = EXTRACTION / "cwced_zh"
+SCORER = eval_script("extraction_score")
 LABELS: list[dict[str, Any]] = json.loads((DEV / "labels.json").read_text("utf-8"))["documents"]
 
 
@@ -38,12 +38,9 @@ def squash(text: str) -> str:
 
 
 def f1(got: str, gold: str) -> float:
-    """Character-multiset F1 over letters and digits, as the shared extraction scorer counts it."""
-    def chars(text: str) -> Counter[str]:
-        return Counter(ch for ch in unicodedata.normalize("NFKC", text).lower() if ch.isalnum())
-    g, r = chars(got), chars(gold)
-    common = sum((g & r).values())
-    return 2 * common / (sum(g.values()) + sum(r.values())) if common else 0.0
+    """Character-multiset F1 over letters and digits, by the extraction scorer in ``eval/``."""
+    f: float = SCORER.score_page(got, gold).f1
+    return f
 
 
 def as_page(title: str, paragraphs: list[str]) -> str:
