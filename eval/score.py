@@ -198,7 +198,7 @@ def program(cli: str) -> list[str]:
     program runs in the temporary workspace."""
     words = shlex.split(cli)
     if words and "/" in words[0] and Path(words[0]).exists():
-        words[0] = str(Path(words[0]).resolve())
+        words[0] = str(Path(words[0]).absolute())  # not resolve(): a venv's python is a symlink
     return words
 
 

@@ -7,6 +7,7 @@ import json
 import re
 import subprocess
 import sys
+from pathlib import Path
 from typing import Any
 
 import opencc
@@ -24,7 +25,7 @@ def _score(script: str, *args: str) -> tuple[int, str]:
                          capture_output=True, text=True, timeout=900)
     lines = res.stdout.strip().splitlines()
     assert lines, res.stderr
-    return res.returncode, lines[-1]
+    return res.returncode, "\n".join([res.stderr[-2000:], lines[-1]]) if res.returncode else lines[-1]
 
 
 def test_dev_set_novelty_meets_the_targets_and_flags_every_conflict() -> None:
@@ -92,3 +93,14 @@ def test_extraction_scorer_on_a_real_page_and_its_reference() -> None:
     assert scored.garbled and scored.f1 < 0.5  # only its digits and Latin letters survive
     empty = EXTRACT.score_page("  \n", gold)
     assert empty.empty and empty.f1 == 0.0 and not empty.garbled
+
+
+def test_novelty_scorer_keeps_a_relative_program_path_and_its_symlink(tmp_path: Path,
+                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    # the program runs in a temporary workspace, so a relative path is made absolute; a venv's python is a
+    # symlink to the base interpreter and must stay the venv's, or the project is not importable
+    (tmp_path / "bin").mkdir()
+    (tmp_path / "bin" / "python").symlink_to(sys.executable)
+    monkeypatch.chdir(tmp_path)
+    assert NOVELTY.program("bin/python -m monitor") == [str(tmp_path / "bin" / "python"), "-m", "monitor"]
+    assert NOVELTY.program("corpus-monitor --x 'a b'") == ["corpus-monitor", "--x", "a b"]
