@@ -10,6 +10,7 @@ import contextlib
 import dataclasses
 import hashlib
 import json
+import os
 import sys
 import tempfile
 from collections.abc import Callable, Iterator, Sequence
@@ -20,7 +21,7 @@ from typing import TYPE_CHECKING
 from monitor import __version__, config
 from monitor.errors import ConfigError, ExtractError, MonitorError, SourceError
 from monitor.lock import store_lock
-from monitor.models import Fetched, RunReport
+from monitor.models import Digest, Fetched, RunReport
 from monitor.pipeline import Deps, run_once, select
 from monitor.sources.folder import KINDS
 from monitor.store import Store
@@ -92,6 +93,17 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    try:
+        return _main(args)
+    except BrokenPipeError:
+        # the reader of our output went away (`status | head -1`): what it wanted it has; the work is done.
+        # stdout is pointed at /dev/null so that the interpreter's own flush at exit fails no more.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 0
+
+
+def _main(args: argparse.Namespace) -> int:
     try:
         if args.command == "extract":
             return _extract(args)
@@ -211,13 +223,12 @@ def _digest_as(report: RunReport, fmt: str) -> str:
         empty = {"generated_at": datetime.now(UTC).isoformat(), "documents": [], "claims": [], "corroborated": []}
         payload = digest.to_json(report.digest) if report.digest else empty
         return json.dumps(payload, ensure_ascii=False, indent=2)
-    if report.rendered is None:
-        return "Nothing new to report."
-    if fmt == "html":
-        return report.rendered.html
-    if fmt == "email":
+    if fmt == "email":  # no message, no bytes: a script saving it gets an empty file, not prose
         return (report.message or b"").decode("utf-8", errors="replace")
-    return report.rendered.text
+    rendered = report.rendered
+    if rendered is None:  # nothing new: the digest that says so, in the form asked for
+        rendered = digest.render(Digest(datetime.now(UTC), (), ()), digest.environment())
+    return rendered.html if fmt == "html" else rendered.text
 
 
 def _health(settings: config.Settings) -> int:

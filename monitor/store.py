@@ -359,15 +359,18 @@ class Store(WebTables, DeliveryTables):
             for c in claims:
                 counts[c.document] = counts.get(c.document, 0) + 1
             documents = []
+            when: dict[int, tuple[str, str, int]] = {}
             for chunk in _chunks(doc_ids, 500):
                 marks = ",".join("?" * len(chunk))
-                for doc_id, locator, title, site, url, published in self._db.execute(
-                    f"SELECT id, locator, title, site, url, published FROM documents WHERE id IN ({marks})", chunk
+                for doc_id, locator, title, site, url, published, first_seen in self._db.execute(
+                    f"SELECT id, locator, title, site, url, published, first_seen FROM documents WHERE id IN ({marks})",
+                    chunk,
                 ):
                     path = None if "://" in locator else locator
                     documents.append(DigestDocument(doc_id, title, site, url, path, published, counts.get(doc_id, 0)))
-        order = {d: i for i, d in enumerate(doc_ids)}
-        documents.sort(key=lambda d: order[d.id])
+                    when[doc_id] = (published or "9999", first_seen, doc_id)
+        # in order of date, as the claims are (undated last, then in the order they were first seen)
+        documents.sort(key=lambda d: when[d.id])
         return Digest(generated_at, tuple(documents), tuple(claims), corroborations)
 
     def _corroborations(self) -> tuple[DigestCorroboration, ...]:

@@ -33,8 +33,8 @@ class DeliveryTables(StorePart):
             cur = self._db.execute(
                 "INSERT INTO deliveries (message_id, subject, message, sender, recipients, claim_count, created_at,"
                 " state, next_attempt_at) VALUES (?,?,?,?,?,?,?,'pending',?)",
-                (message_id, subject, message, sender, json.dumps(list(recipients)), len(digest.claims),
-                 digest.generated_at.isoformat(), now.isoformat()),
+                (message_id, subject, message, sender, json.dumps(list(recipients), ensure_ascii=False),
+                 len(digest.claims), digest.generated_at.isoformat(), now.isoformat()),
             )
             delivery_id = int(cur.lastrowid or 0)
             self._db.executemany(

@@ -276,3 +276,50 @@ def test_a_file_still_being_written_waits_for_the_next_run(work: Path) -> None:
     assert res.returncode == 0, res.stderr
     assert "fresh.txt" in res.stderr and "still being written" in res.stderr
     assert "Documents: 5" in cli("status", cwd=work).stdout
+
+
+def _dated_page(day: str, title: str, sentences: list[str]) -> str:
+    body = "".join(f"<p>{s}</p>" for s in sentences)
+    return (f'<html><head><meta charset="utf-8"><title>{title}</title>'
+            f'<meta property="article:published_time" content="{day}T08:00:00+08:00"></head>'
+            f"<body><article><h1>{title}</h1>{body}</article></body></html>")
+
+
+def test_json_is_utf8_and_lists_documents_in_date_order(work: Path) -> None:
+    assert cli("digest", cwd=work).returncode == 0
+    first, second, third = novel_sentences(3)
+    pages = {"a.html": ("2024-07-29", "最早的报道", [first, second]),
+             "b.html": ("2024-07-31", "最晚的报道", [third]),
+             "c.html": ("2024-07-30", "中间的转载", [first])}  # only a reprint: no new claim of its own
+    for name, (day, title, sentences) in pages.items():
+        (work / "seeds" / name).write_text(_dated_page(day, title, sentences), encoding="utf-8")
+    res = cli("digest", "--dry-run", "--format", "json", cwd=work)
+    assert res.returncode == 0, res.stderr
+    assert "\\u" not in res.stdout and "最早的报道" in res.stdout  # CJK as UTF-8, not escaped
+    payload = json.loads(res.stdout)
+    # every document named, the reprint too, in order of date
+    assert [d["title"] for d in payload["documents"]] == ["最早的报道", "中间的转载", "最晚的报道"]
+    assert [d["new_claims"] for d in payload["documents"]] == [2, 0, 1]
+    status = cli("status", "--format", "json", cwd=work)
+    assert "\\u" not in status.stdout
+
+
+def test_formats_with_nothing_new_print_what_a_script_expects(work: Path) -> None:
+    assert cli("digest", cwd=work).returncode == 0
+    html = cli("digest", "--dry-run", "--format", "html", cwd=work)
+    assert html.returncode == 0 and html.stdout.lstrip().lower().startswith("<!doctype html>")
+    assert "</html>" in html.stdout
+    email_ = cli("digest", "--dry-run", "--format", "email", cwd=work)
+    assert email_.returncode == 0 and email_.stdout == ""
+    payload = json.loads(cli("digest", "--dry-run", "--format", "json", cwd=work).stdout)
+    assert payload["documents"] == payload["claims"] == []
+
+
+def test_a_reader_that_stops_early_gets_no_traceback(work: Path) -> None:
+    # more than a pipe's buffer (64 KB) of JSON, so the write fails once `head` has gone
+    for args in (["digest", "--dry-run", "--format", "json"], ["status"]):
+        command = " ".join([sys.executable, "-m", "monitor", *args])
+        res = subprocess.run(["bash", "-c", f"{command} | head -c 1 >/dev/null; echo ${{PIPESTATUS[0]}}"],
+                             cwd=work, capture_output=True, text=True, timeout=300)
+        assert res.stdout.strip() == "0", (args, res.stderr)
+        assert "Traceback" not in res.stderr and "BrokenPipe" not in res.stderr, res.stderr
