@@ -165,6 +165,8 @@ def _run(settings: config.Settings, args: argparse.Namespace) -> int:
     for outcome in report.outcomes:
         for message in (*outcome.errors, *outcome.warnings):
             print(f"corpus-monitor: warning: {message}", file=sys.stderr)
+    for message in report.warnings:
+        print(f"corpus-monitor: warning: {message}", file=sys.stderr)
     fmt = getattr(args, "format", None) or ("text" if dry_run else None)
     if fmt is None:
         print(_summary(report, deliver))
@@ -210,6 +212,8 @@ def _summary(report: RunReport, deliver: bool) -> str:
             lines.append(f"{what} NOT delivered; it is kept and sent again, with the same Message-ID, next run.")
         else:
             lines.append(f"{what} delivered to {report.delivered_to}")
+        if report.archived:
+            lines.append(f"The whole digest: {report.archived}")
     if report.pending:
         lines.append(f"{report.pending} digest{'s' * (report.pending != 1)} waiting to be delivered "
                      "(tried again on the next run).")

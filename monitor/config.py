@@ -48,7 +48,7 @@ from monitor.config_sources import (
 )
 from monitor.config_sources import sources as read_sources
 from monitor.errors import ConfigError
-from monitor.models import HttpPolicy
+from monitor.models import HttpPolicy, Layout
 from monitor.normalize import OPENCC_CONFIGS
 
 #: the source kinds are defined in monitor.config_sources and offered from here with the rest of the config
@@ -153,6 +153,12 @@ class Settings:
     log_format: str = "text"
     #: digests also list known claims that gained sources since the last delivered digest ([digest] corroborated)
     corroborated: bool = False
+    #: how much of a digest the email shows ([digest] max_claims_per_document, max_documents, highlights)
+    layout: Layout = Layout()
+    #: where each delivered digest is written whole, as HTML and JSON ([digest] archive; default: beside the store)
+    archive: Path = Path("var/archive")
+    #: the base URL at which the archive folder is served, if it is ([digest] archive_url)
+    archive_url: str | None = None
 
 
 @dataclass(frozen=True)
@@ -204,6 +210,13 @@ def _digest_when(value: Any) -> str | None:
     return cron(value.strip(), _DIGEST_WHEN)
 
 
+_web_url = check(
+    "an http:// or https:// address",
+    lambda v: isinstance(v, str) and v.strip().lower().startswith(("http://", "https://")) and " " not in v.strip(),
+    str.strip,
+)
+
+
 def _addresses(value: Any) -> tuple[str, ...]:
     if not isinstance(value, list) or not value:
         raise Invalid("a non-empty array of email addresses")
@@ -230,6 +243,11 @@ TABLES: dict[str, dict[str, Option]] = {
         "from": Option(_address, DEFAULT_ADDRESS),
         "to": Option(_addresses, (DEFAULT_ADDRESS,)),
         "corroborated": Option(flag, False),
+        "max_claims_per_document": Option(number(1, 1000, integer=True), 8),
+        "max_documents": Option(number(1, 1000, integer=True), 25),
+        "highlights": Option(number(0, 50, integer=True), 5),
+        "archive": Option(text, None, path=True),
+        "archive_url": Option(_web_url, None),
     },
     "http": {
         "user_agent": Option(text, None),
@@ -380,8 +398,9 @@ def load(
     if http["user_agent"] is None:
         contact = f" (+{http['contact']})" if http["contact"] else ""
         http["user_agent"] = f"corpus-monitor/{__version__}{contact}"
+    store_path = resolve(cwd, overrides.store) if overrides.store is not None else tables["store"]["path"]
     return Settings(
-        store_path=resolve(cwd, overrides.store) if overrides.store is not None else tables["store"]["path"],
+        store_path=store_path,
         sources=tuple(sources),
         opencc=tables["normalize"]["opencc"],
         aliases=tables["normalize"]["aliases"],
@@ -396,6 +415,10 @@ def load(
         schedule=_schedule(tables["schedule"]),
         log_format=tables["log"]["format"],
         corroborated=digest["corroborated"],
+        layout=Layout(max_claims_per_document=digest["max_claims_per_document"],
+                      max_documents=digest["max_documents"], highlights=digest["highlights"]),
+        archive=digest["archive"] or store_path.parent / "archive",
+        archive_url=digest["archive_url"],
     )
 
 
@@ -445,6 +468,9 @@ def describe(settings: Settings) -> list[str]:
         f"{novelty.bands} bands x {novelty.rows} rows",
         f"digest: from {settings.sender} to {', '.join(settings.recipients)}"
         + ("; lists newly corroborated claims" if settings.corroborated else ""),
+        f"digest layout: {settings.layout.highlights} highlights, at most {settings.layout.max_documents} documents "
+        f"and {settings.layout.max_claims_per_document} claims each; the whole digest archived in {settings.archive}"
+        + (f" (served at {settings.archive_url})" if settings.archive_url else ""),
     ]
     if smtp is None:
         lines.append(f"delivery: .eml files in the outbox {settings.outbox}")

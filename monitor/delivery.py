@@ -46,7 +46,8 @@ def build_message(
 
     Headers are folded and non-ASCII ones RFC 2047-encoded by `email.policy.SMTP`. `date` must be timezone-aware
     (default: now); it is written in UTC. The Message-ID is made from the sender's domain unless one is given. With no
-    recipients the To header is left out (fine for the outbox; SmtpMailer refuses such a message).
+    recipients the To header is left out (fine for the outbox; SmtpMailer refuses such a message). A List-Id
+    header, made from the sender's domain, lets mail clients filter the digests.
     """
     moment = datetime.now(UTC) if date is None else date
     if moment.tzinfo is None or moment.utcoffset() is None:
@@ -59,6 +60,8 @@ def build_message(
             message["To"] = ", ".join(recipients)
         message["Date"] = format_datetime(moment.astimezone(UTC))
         message["Message-ID"] = message_id or make_msgid(domain=_domain(sender))
+        # RFC 2919: mail clients filter and label by it
+        message["List-Id"] = f"corpus-monitor digest <digest.corpus-monitor.{_domain(sender)}>"
     except (ValueError, HeaderParseError) as exc:
         raise DeliveryError(f"cannot build the message headers: {exc}") from exc
     message.set_content(rendered.text, subtype="plain", charset="utf-8")

@@ -1,42 +1,54 @@
-"""Render a Digest into a subject, a plain-text body and an HTML body.
+"""Render a Digest into a subject, a plain-text body and an HTML body, bounded in size; and whole, for the archive.
 
-Pure: the only I/O is Jinja2 loading the templates. Python builds a plain view model (groups of claims under the
-document where they were first seen, "also in" lists, counts); the templates hold every word of layout and all the
-markup. The HTML template is autoescaped, the text templates are not.
+Pure: the only I/O is Jinja2 loading the templates. Python builds a plain view model (counts, highlights, a table of
+contents, groups of claims under the document where they were first seen, "also in" lists, conflicts with their
+differing figures marked); the templates hold every word of layout and all the markup, and their labels are gettext
+messages (``_``, ``ngettext``). The HTML template is autoescaped, the text templates are not.
+
+An email must stay readable and deliverable whatever arrives: :func:`render` shows at most ``Layout`` counts
+(documents, claims per document, "also in" entries, conflicts, characters of a claim) with "and N more", and when a
+part still comes out larger than its byte limit it halves those counts until it fits. :func:`render_whole` leaves
+nothing out: that copy goes to the archive, and the email says where.
 
 The view model handed to every template::
 
-    generated_at      "2024-07-30 06:28 UTC"
-    claim_count       number of new claims
-    document_count    number of documents that head a group (where at least one claim was first seen)
-    groups            [{"document": DocumentView, "claims": [ClaimView, ...]}, ...] in the order of digest.documents;
+    generated_at      "2024-07-30 14:28 Asia/Shanghai" (in Layout.timezone)
+    story             the lead headline (the document with most new claims), else its first claim; None if empty
+    claim_count, document_count, conflict_count, corroborated_count    the story in numbers (all, shown or not)
+    highlights        [{"claim": ClaimView, "document": DocumentView}]: the weightiest claims across documents
+    groups            [{"document", "count", "claims": [ClaimView, ...], "more"}] in the order of digest.documents;
                       within a group, claims with a figure, a quote or an announcement first (monitor.ranking)
-    conflicts         [{"claim": ClaimView, "document": DocumentView}, ...]: the new claims that contradict known ones
-    corroborated      [{"id", "text", "new_sources": [DocumentView, ...], "sources_total"}, ...]: known claims of
-                      earlier digests that new documents carry (empty unless [digest] corroborated is on)
+    groups_more       documents not shown
+    conflicts         [{"claim": ClaimView, "document": DocumentView}], conflicts_more
+    corroborated      [{"id", "text", "new_sources", "new_more", "sources_total"}], corroborated_more
+    whole, archive, archive_link, sources, config, recipients     what the footer says
 
-    DocumentView      {"id", "title", "site", "published", "url", "link", "path"}
+    DocumentView      {"id", "anchor", "title", "headline", "site", "published", "url", "link", "path"}
                       title falls back to path, then url, then "document <id>"; link is url when it is http(s)
-    ClaimView         {"id", "text", "speaker", "also": [DocumentView, ...], "carried_by", "conflicts"}
-                      speaker is None when the text already starts with it; also = sources minus the group's document;
-                      carried_by = how many documents carry it
+    ClaimView         {"id", "text", "speaker", "also", "also_more", "carried_by", "segments", "conflicts"}
+                      speaker is None when the text already starts with it; also = other documents a reader can
+                      tell apart (one per title and site); segments = [(text, marked)], the figures that differ
+                      from the contradicted claims marked; conflicts = [{"text", "segments", "sources"}]
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import jinja2
 
-from monitor.models import Digest, DigestClaim, DigestDocument, Rendered
-from monitor.ranking import ranked
+from monitor.models import Digest, DigestClaim, DigestDocument, Layout, Rendered
+from monitor.ranking import figure_spans, ranked, weight
 
 SUBJECT_TEMPLATE = "subject.txt.j2"
 TEXT_TEMPLATE = "digest.txt.j2"
 HTML_TEMPLATE = "digest.html.j2"
+#: the bounds a digest is rendered in when none are given
+DEFAULT_LAYOUT = Layout()
 
 
 def templates_dir() -> Path:
@@ -57,7 +69,7 @@ def environment(directory: Path | None = None) -> jinja2.Environment:
     StrictUndefined, so a misspelt variable fails loudly; autoescape for `.html.j2` templates only; trim_blocks and
     lstrip_blocks so that block tags do not leave blank lines in the plain text.
     """
-    return jinja2.Environment(
+    env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(directory if directory is not None else templates_dir()),
         undefined=jinja2.StrictUndefined,
         autoescape=jinja2.select_autoescape(
@@ -66,17 +78,55 @@ def environment(directory: Path | None = None) -> jinja2.Environment:
         trim_blocks=True,
         lstrip_blocks=True,
         keep_trailing_newline=True,
+        extensions=["jinja2.ext.i18n"],
     )
+    # the labels are gettext messages (_, ngettext); untranslated, they read as written (English)
+    env.install_null_translations(newstyle=True)  # type: ignore[attr-defined]
+    return env
 
 
-def render(digest: Digest, env: jinja2.Environment) -> Rendered:
-    """Render the subject (one line, stripped), the plain text and the HTML of a digest."""
-    context = view_model(digest)
+def render(digest: Digest, env: jinja2.Environment, layout: Layout = DEFAULT_LAYOUT) -> Rendered:
+    """Render the subject (one line, stripped), the plain text and the HTML of a digest, within the layout's
+    bounds: when a part comes out larger than its limit, fewer documents and claims are shown (the archive
+    has them all) until it fits; at the least, the summary, the highlights and the table of contents."""
+    scale = 1.0
+    while True:
+        shown = _scaled(layout, scale)
+        rendered = _render(view_model(digest, shown), env)
+        fits = (len(rendered.html.encode()) <= layout.max_html_bytes
+                and len(rendered.text.encode()) <= layout.max_text_bytes)
+        if fits or scale == 0.0:
+            return rendered
+        scale = scale / 2 if scale > 1 / 16 else 0.0
+
+
+def render_whole(digest: Digest, env: jinja2.Environment, layout: Layout = DEFAULT_LAYOUT) -> Rendered:
+    """The digest with nothing left out (every document, claim and source): the archive's copy."""
+    unbounded = len(digest.claims) + len(digest.documents) + 1
+    whole = replace(layout, max_claims_per_document=unbounded, max_documents=unbounded, max_also=unbounded,
+                    max_items=unbounded, max_chars=0, archive=None)
+    return _render(view_model(digest, whole, whole=True), env)
+
+
+def _render(context: dict[str, Any], env: jinja2.Environment) -> Rendered:
     subject = env.get_template(SUBJECT_TEMPLATE).render(context)
     return Rendered(
         subject=" ".join(subject.split()),
         text=env.get_template(TEXT_TEMPLATE).render(context).rstrip() + "\n",
         html=env.get_template(HTML_TEMPLATE).render(context),
+    )
+
+
+def _scaled(layout: Layout, scale: float) -> Layout:
+    """The layout with its per-digest counts cut to ``scale`` (0: no document bodies at all)."""
+    if scale >= 1.0:
+        return layout
+    return replace(
+        layout,
+        max_documents=int(layout.max_documents * scale),
+        max_claims_per_document=max(1, int(layout.max_claims_per_document * scale)),
+        max_items=max(1, int(layout.max_items * scale)),
+        max_chars=min(layout.max_chars, 200) if layout.max_chars else 200,
     )
 
 
@@ -123,9 +173,10 @@ def to_json(digest: Digest) -> dict[str, Any]:
     }
 
 
-def view_model(digest: Digest) -> dict[str, Any]:
-    """The plain data the templates render (see the module docstring for its shape)."""
-    documents = {doc.id: _document_view(doc) for doc in digest.documents}
+def view_model(digest: Digest, layout: Layout = DEFAULT_LAYOUT, *, whole: bool = False) -> dict[str, Any]:
+    """The plain data the templates render (see the module docstring for its shape), cut to the layout."""
+    cut = _Cut(layout.max_chars)
+    documents = {doc.id: _document_view(doc, cut) for doc in digest.documents}
 
     def lookup(document_id: int) -> dict[str, Any]:
         return documents.get(document_id) or _missing_document_view(document_id)
@@ -137,40 +188,120 @@ def view_model(digest: Digest) -> dict[str, Any]:
     order = [doc.id for doc in digest.documents if doc.id in by_document]
     order += [doc_id for doc_id in by_document if doc_id not in documents]
 
-    groups: list[dict[str, Any]] = []
-    conflicts: list[dict[str, Any]] = []
-    for doc_id in order:
-        claims = [_claim_view(claim, doc_id, lookup) for claim in by_document[doc_id]]
-        groups.append({"document": lookup(doc_id), "claims": claims})
-        conflicts += [{"claim": claim, "document": lookup(doc_id)} for claim in claims if claim["conflicts"]]
+    def claim_view(claim: DigestClaim) -> dict[str, Any]:
+        return _claim_view(claim, claim.document, lookup, cut, layout.max_also)
+
+    groups = [
+        {"document": lookup(doc_id), "count": len(by_document[doc_id]),
+         "claims": [claim_view(c) for c in by_document[doc_id][: layout.max_claims_per_document]],
+         "more": max(0, len(by_document[doc_id]) - layout.max_claims_per_document)}
+        for doc_id in order
+    ]
+    conflicted = [c for c in digest.claims if c.conflicts]
+    conflicts = [{"claim": claim_view(c), "document": lookup(c.document)} for c in conflicted[: layout.max_items]]
+    highlights = [
+        {"claim": claim_view(c), "document": lookup(c.document)} for c in _highlights(digest.claims, layout.highlights)
+    ] if len(digest.claims) > layout.highlights else []
+    corroborated = [
+        {
+            "id": item.claim,
+            "text": cut(item.text),
+            "new_sources": [lookup(source) for source in dict.fromkeys(item.new_sources)][: layout.max_also],
+            "new_more": max(0, len(set(item.new_sources)) - layout.max_also),
+            "sources_total": item.sources_total,
+        }
+        for item in digest.corroborated[: layout.max_items]
+    ]
     return {
-        "generated_at": _utc(digest.generated_at).strftime("%Y-%m-%d %H:%M UTC"),
+        "generated_at": _local(digest.generated_at, layout.timezone),
+        "story": _story(groups, cut),
         "claim_count": len(digest.claims),
         "document_count": len(groups),
-        "groups": groups,
+        "conflict_count": len(conflicted),
+        "corroborated_count": len(digest.corroborated),
+        "highlights": highlights,
+        "groups": groups[: layout.max_documents],
+        "groups_more": max(0, len(groups) - layout.max_documents),
         "conflicts": conflicts,
-        "corroborated": [
-            {
-                "id": item.claim,
-                "text": item.text,
-                "new_sources": [lookup(source) for source in dict.fromkeys(item.new_sources)],
-                "sources_total": item.sources_total,
-            }
-            for item in digest.corroborated
-        ],
+        "conflicts_more": max(0, len(conflicted) - layout.max_items),
+        "corroborated": corroborated,
+        "corroborated_more": max(0, len(digest.corroborated) - layout.max_items),
+        "whole": whole,
+        "archive": layout.archive,
+        "archive_link": layout.archive if _is_web(layout.archive) else None,
+        "sources": layout.sources,
+        "config": layout.config,
+        "recipients": layout.recipients,
     }
 
 
-def _document_view(doc: DigestDocument) -> dict[str, Any]:
+def _highlights(claims: Sequence[DigestClaim], count: int) -> list[DigestClaim]:
+    """The weightiest claims of all, in digest order: most kinds of cue (figure, quote, announcement), then
+    carried by most documents, then first in the digest; one per document as long as documents last, so that
+    the top of the digest speaks for the whole story rather than its longest article."""
+    order = ranked(claims)
+    position = {c.id: i for i, c in enumerate(order)}
+    weightiest = sorted(order, key=lambda c: (-weight(c.normalized, c.speaker), -len(set(c.sources)), position[c.id]))
+    chosen: list[DigestClaim] = []
+    seen: set[int] = set()
+    for claim in weightiest:  # the best of each document first
+        if claim.document not in seen and len(chosen) < count:
+            chosen.append(claim)
+            seen.add(claim.document)
+    taken = {c.id for c in chosen}
+    chosen += [c for c in weightiest if c.id not in taken][: count - len(chosen)]
+    return sorted(chosen, key=lambda c: position[c.id])
+
+
+class _Cut:
+    """Cuts a text to at most ``limit`` characters with an ellipsis (0: no limit)."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+
+    def __call__(self, text: str) -> str:
+        if not self.limit or len(text) <= self.limit:
+            return text
+        return text[: self.limit - 1].rstrip() + "…"
+
+
+def _story(groups: Sequence[dict[str, Any]], cut: _Cut) -> str | None:
+    """What the digest is about, in a few words: the headline of the document with the most new claims
+    (the earliest of those), or the first claim when no document has a title."""
+    if not groups:
+        return None
+    lead = max(groups, key=lambda g: g["count"])  # max keeps the first of equals: the earliest
+    title: str | None = lead["document"]["headline"]
+    if title is None and lead["claims"]:
+        title = lead["claims"][0]["text"]
+    return _Cut(60)(title) if title else None
+
+
+def _is_web(location: str | None) -> bool:
+    return location is not None and location.lower().startswith(("http://", "https://"))
+
+
+def _local(moment: datetime, zone: str) -> str:
+    from zoneinfo import ZoneInfo
+
+    local = _utc(moment).astimezone(ZoneInfo(zone))
+    return f"{local:%Y-%m-%d %H:%M} {'UTC' if zone == 'UTC' else zone}"
+
+
+def _document_view(doc: DigestDocument, cut: _Cut) -> dict[str, Any]:
     url = doc.url or None
+    headline = cut(doc.title) if doc.title else None
     return {
         "id": doc.id,
-        "title": doc.title or doc.path or url or f"document {doc.id}",
+        "anchor": f"d{doc.id}",
+        "title": headline or doc.path or url or f"document {doc.id}",
+        #: the document's own title, None when it has none (the title above then falls back to a path)
+        "headline": headline,
         "site": doc.site or None,
         "published": doc.published or None,
         "url": url,
         # Only web addresses become links; anything else (javascript:, file:) is shown as text.
-        "link": url if url is not None and url.lower().startswith(("http://", "https://")) else None,
+        "link": url if _is_web(url) else None,
         "path": doc.path or None,
     }
 
@@ -178,7 +309,9 @@ def _document_view(doc: DigestDocument) -> dict[str, Any]:
 def _missing_document_view(document_id: int) -> dict[str, Any]:
     return {
         "id": document_id,
+        "anchor": f"d{document_id}",
         "title": f"document {document_id}",
+        "headline": None,
         "site": None,
         "published": None,
         "url": None,
@@ -187,22 +320,56 @@ def _missing_document_view(document_id: int) -> dict[str, Any]:
     }
 
 
-def _claim_view(claim: DigestClaim, group_id: int, lookup: Callable[[int], dict[str, Any]]) -> dict[str, Any]:
+def _claim_view(
+    claim: DigestClaim, group_id: int, lookup: Callable[[int], dict[str, Any]], cut: _Cut, max_also: int
+) -> dict[str, Any]:
     speaker = claim.speaker or None
     if speaker is not None and claim.text.startswith(speaker):
         speaker = None
-    also_ids = list(dict.fromkeys(source for source in claim.sources if source != group_id))
+    # "also in" names documents a reader can tell apart: reprints under one title and site are named once
+    own = lookup(group_id)
+    distinct: dict[tuple[str, str | None], dict[str, Any]] = {(own["title"], own["site"]): own}
+    for source in claim.sources:
+        view = lookup(source)
+        distinct.setdefault((view["title"], view["site"]), view)
+    also = list(distinct.values())[1:]
+    text = cut(claim.text)
+    known_texts = [cut(conflict.text) for conflict in claim.conflicts]
     return {
         "id": claim.id,
-        "text": claim.text,
+        "text": text,
         "speaker": speaker,
-        "also": [lookup(source) for source in also_ids],
+        "also": also[:max_also],
+        "also_more": max(0, len(also) - max_also),
         "carried_by": len(set(claim.sources) | {group_id}),
+        # the figures that differ from those of the known claims are marked, in both versions
+        "segments": _marked(text, known_texts) if claim.conflicts else [(text, False)],
         "conflicts": [
-            {"text": conflict.text, "sources": [lookup(source) for source in dict.fromkeys(conflict.sources)]}
-            for conflict in claim.conflicts
+            {"text": known, "segments": _marked(known, [text]),
+             "sources": [lookup(source) for source in dict.fromkeys(conflict.sources)][:max_also]}
+            for known, conflict in zip(known_texts, claim.conflicts, strict=True)
         ],
     }
+
+
+def _marked(text: str, others: Sequence[str]) -> list[tuple[str, bool]]:
+    """``text`` in pieces, each with whether it is a figure that none of ``others`` has."""
+    theirs = {_figure_key(other[a:b]) for other in others for a, b in figure_spans(other)}
+    pieces: list[tuple[str, bool]] = []
+    at = 0
+    for a, b in figure_spans(text):
+        if _figure_key(text[a:b]) in theirs:
+            continue
+        pieces += [(text[at:a], False), (text[a:b], True)]
+        at = b
+    pieces.append((text[at:], False))
+    return [(piece, hot) for piece, hot in pieces if piece]
+
+
+def _figure_key(figure: str) -> str:
+    import unicodedata
+
+    return "".join(unicodedata.normalize("NFKC", figure).replace(",", "").split())
 
 
 def _utc(moment: datetime) -> datetime:

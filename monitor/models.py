@@ -301,6 +301,38 @@ class Digest:
 
 
 @dataclass(frozen=True)
+class Layout:
+    """How much of a digest the email shows, and what it says around it (the rest is in the archive)."""
+
+    #: claims listed under one document (its first by rank); "and N more" for the rest
+    max_claims_per_document: int = 8
+    #: documents listed in the table of contents and the body; "and N more" for the rest
+    max_documents: int = 25
+    #: the weightiest claims across all documents, at the top
+    highlights: int = 5
+    #: other documents named in a claim's "also in"
+    max_also: int = 3
+    #: conflicts and corroborations listed each
+    max_items: int = 10
+    #: a longer claim or title is cut, with an ellipsis
+    max_chars: int = 400
+    #: the HTML part must stay under this many bytes (Gmail clips at 102 KB): the digest shrinks until it does
+    max_html_bytes: int = 100_000
+    #: the plain-text part likewise
+    max_text_bytes: int = 100_000
+    #: IANA time zone of the times shown
+    timezone: str = "UTC"
+    #: the whole digest as written to the archive (path or URL), if it was
+    archive: str | None = None
+    #: what is monitored, for the footer: one line per source
+    sources: tuple[str, ...] = ()
+    #: the config file to edit to change or stop the digest, for the footer
+    config: str | None = None
+    #: the recipients, for the footer
+    recipients: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class Rendered:
     """A digest rendered by the templates."""
 
@@ -371,3 +403,7 @@ class RunReport:
     resent: tuple[tuple[str, str], ...] = ()
     #: digests still waiting to be delivered after this run
     pending: int = 0
+    #: where the whole digest was archived (a path, or a URL under [digest] archive_url)
+    archived: str | None = None
+    #: problems that did not stop the run (the archive copy could not be written)
+    warnings: tuple[str, ...] = ()

@@ -26,9 +26,11 @@ from monitor.errors import ConfigError, DeliveryError, LocatedError, SourceError
 from monitor.models import (
     Candidate,
     Claim,
+    Digest,
     Document,
     Dropped,
     Fetched,
+    Layout,
     Match,
     RunReport,
     SourceOutcome,
@@ -383,10 +385,13 @@ def digest_now(settings: Settings, deps: Deps, *, dry_run: bool = False) -> RunR
         from monitor import digest as digest_mod
         from monitor.delivery import build_message
 
-        rendered = digest_mod.render(digest, deps.templates)
+        layout = _layout(settings)
+        archived, warning = _archive(settings, digest, layout, deps) if sending else (None, None)
+        rendered = digest_mod.render(digest, deps.templates, replace(layout, archive=archived))
         message = build_message(rendered, sender=settings.sender, recipients=settings.recipients, date=now)
         data = bytes(message)
-        report = replace(report, digest=digest, rendered=rendered, message=data)
+        report = replace(report, digest=digest, rendered=rendered, message=data, archived=archived,
+                         warnings=(warning,) if warning else ())
         if sending:
             delivery = deps.store.queue_digest(
                 digest, subject=rendered.subject, message_id=str(message["Message-ID"]), message=data,
@@ -397,6 +402,35 @@ def digest_now(settings: Settings, deps: Deps, *, dry_run: bool = False) -> RunR
             errors += [error] if error else []
     pending = deps.store.pending_count() if sending else 0
     return replace(report, delivery_error="; ".join(errors) or None, pending=pending)
+
+
+def _layout(settings: Settings) -> Layout:
+    """The digest's layout: the configured bounds, with the footer's facts (time zone, sources, config)."""
+    def monitored(source: Source) -> str:
+        where = source.path if isinstance(source, FolderSource) else source.url
+        return f"{source.kind} {where}"
+
+    return replace(
+        settings.layout, timezone=settings.schedule.timezone, sources=tuple(monitored(s) for s in settings.sources),
+        config=str(settings.config_path) if settings.config_path else None, recipients=settings.recipients,
+    )
+
+
+def _archive(settings: Settings, digest: Digest, layout: Layout, deps: Deps) -> tuple[str | None, str | None]:
+    """Write the whole digest into the archive; (where a reader finds it, None) or (None, a warning). A digest
+    whose archive copy cannot be written is still sent, without the pointer."""
+    from monitor import archive
+    from monitor import digest as digest_mod
+
+    stem = archive.name(digest.generated_at, (c.id for c in digest.claims))
+    whole = digest_mod.render_whole(digest, deps.templates, layout)
+    try:
+        path = archive.write(settings.archive, stem, whole.html, digest_mod.to_json(digest))
+    except OSError as exc:
+        return None, f"{settings.archive}: cannot write the digest's archive copy: {exc.strerror or exc}"
+    if settings.archive_url:
+        return f"{settings.archive_url.rstrip('/')}/{path.name}", None
+    return str(path), None
 
 
 #: a failed delivery is tried again after this long, doubled for each failure, up to RETRY_MAX

@@ -32,6 +32,8 @@ class Cues:
     figure: re.Pattern[str]
     quote: re.Pattern[str]
     announcement: re.Pattern[str]
+    #: a whole figure as written (35万, 1,500, 90%, 三十五万, 两小时), for marking it in a digest
+    figure_span: re.Pattern[str]
 
 
 def compile_table(text: str) -> Cues:
@@ -40,14 +42,16 @@ def compile_table(text: str) -> Cues:
     numerals = raw["figures"]["numerals"]
     units = "|".join(map(re.escape, sorted(raw["figures"]["units"], key=len, reverse=True)))
     single = "".join(ch for ch in numerals if ch != "一")
-    figure = rf"{_DIGIT}|(?:[{re.escape(numerals)}]{{2,}}|[{re.escape(single)}])(?:{units})"
+    chinese = rf"(?:[{re.escape(numerals)}]{{2,}}|[{re.escape(single)}])(?:{units})"
+    figure = rf"{_DIGIT}|{chinese}"
+    span = rf"{_DIGIT}(?:[\d.,]*\d)?\s?(?:%|{units})?|{chinese}"
     pairs = raw["quotes"]["pairs"]
     opens = re.escape("".join(pair[0] for pair in pairs))
     closes = re.escape("".join(pair[1] for pair in pairs))
     least = int(raw["quotes"]["min_chars"])
     quote = rf"[{opens}][^{closes}]{{{least},}}|^[^{opens}{closes}]{{{least},}}[{closes}]|:\s*[{opens}]"
     words = [rf"(?<![A-Za-z]){re.escape(w)}" if w.isascii() else re.escape(w) for w in raw["announcements"]["words"]]
-    return Cues(re.compile(figure), re.compile(quote), re.compile("|".join(words), re.IGNORECASE))
+    return Cues(re.compile(figure), re.compile(quote), re.compile("|".join(words), re.IGNORECASE), re.compile(span))
 
 
 @lru_cache(maxsize=1)
@@ -56,6 +60,7 @@ def shipped() -> Cues:
     return compile_table(resources.files("monitor.data").joinpath("ranking.toml").read_text("utf-8"))
 
 
+@lru_cache(maxsize=1 << 15)  # a digest sorts its claims more than once: by rank, then by weight
 def cues(normalized: str, speaker: str | None = None, table: Cues | None = None) -> frozenset[str]:
     """Which of FIGURE, QUOTE and ANNOUNCEMENT a claim carries (a transcript turn with a speaker is a quote)."""
     table = table or shipped()
@@ -72,6 +77,22 @@ def cues(normalized: str, speaker: str | None = None, table: Cues | None = None)
 def rank(normalized: str, speaker: str | None = None, table: Cues | None = None) -> int:
     """0 for a claim carrying any cue (listed first), 1 for the rest."""
     return 0 if cues(normalized, speaker, table) else 1
+
+
+def weight(normalized: str, speaker: str | None = None, table: Cues | None = None) -> int:
+    """How many kinds of cue a claim carries (0 to 3): the digest's highlights are the weightiest claims."""
+    return len(cues(normalized, speaker, table))
+
+
+def figure_spans(text: str, table: Cues | None = None) -> list[tuple[int, int]]:
+    """Where the figures of a claim stand in its text (any script: full-width digits count)."""
+    import unicodedata
+
+    table = table or shipped()
+    # NFKC keeps the length of digits and CJK, so spans found in it stand where they are in the text
+    folded = unicodedata.normalize("NFKC", text)
+    source = folded if len(folded) == len(text) else text
+    return [m.span() for m in table.figure_span.finditer(source)]
 
 
 def ranked(claims: Sequence[DigestClaim], table: Cues | None = None) -> tuple[DigestClaim, ...]:

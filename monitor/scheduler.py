@@ -234,6 +234,8 @@ class Service:
             log.info("digest: nothing new to report", extra=fields(waiting=report.pending))
         elif report.delivered_to is not None:
             log.info("digest delivered", extra=fields(claims=len(report.digest.claims), to=report.delivered_to))
+        for warning in report.warnings:
+            log.warning("digest: %s", warning)
         if report.delivery_error:
             log.error("digest not delivered; kept and retried with backoff",
                       extra=fields(error=report.delivery_error, waiting=report.pending))

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from conftest import SmtpServer
 from helpers import DEV, SEEDS, seed
+from markupsafe import escape
 
 from monitor.normalize import Normalizer
 
@@ -66,10 +67,12 @@ def test_seeds_digest_to_outbox_then_nothing_new(work: Path) -> None:
     assert msg["Message-ID"] and msg["Date"]
     assert "new claims from 5 documents" in str(msg["Subject"])
     text, html = parts(msg)
-    # the sentence about Huang co-founding NVIDIA at 30: one claim, shown once, with its other source
-    assert text.count("30歲才成爲英偉達的聯合創始人") + text.count("30岁才成为英伟达的联合创始人") == 1
-    assert "Ray-Ban" in text or "雷朋" in text
-    assert "<html" in html.lower() and "雷朋" in html
+    assert "<html" in html.lower() and str(msg["Subject"]).split(" — ")[0] in html
+    # the whole digest, in the archive: the sentence about Huang co-founding NVIDIA at 30 is one claim,
+    # shown once, with its other source
+    (archived,) = (work / "var" / "archive").glob("*.html")
+    page = archived.read_text("utf-8")
+    assert page.count("30歲才成爲英偉達的聯合創始人") + page.count("30岁才成为英伟达的联合创始人") == 1
 
     second = cli("digest", cwd=work)
     assert second.returncode == 0, second.stderr
@@ -242,7 +245,7 @@ def test_digest_by_smtp_reaches_a_real_server(work: Path, smtp_server: SmtpServe
     (msg,) = smtp_server.messages
     assert smtp_server.recipients == [["a@example.org", "b@example.org"]]
     text, html = parts(msg)
-    assert "30歲才成爲英偉達" in text or "30岁才成为英伟达" in text
+    assert "new claims: 591 · documents: 5" in text and "Highlights" in html
     assert not eml_files(work)
 
 
@@ -323,3 +326,50 @@ def test_a_reader_that_stops_early_gets_no_traceback(work: Path) -> None:
                              cwd=work, capture_output=True, text=True, timeout=300)
         assert res.stdout.strip() == "0", (args, res.stderr)
         assert "Traceback" not in res.stderr and "BrokenPipe" not in res.stderr, res.stderr
+
+
+def test_seeds_and_200_reprints_give_a_bounded_email_and_a_whole_archive(work: Path) -> None:
+    for n in range(40):  # 200 reprints under other names: every claim carried by 41 documents
+        for path in SEEDS.iterdir():
+            shutil.copy(path, work / "seeds" / f"reprint-{n:02d}-{path.name}")
+    res = cli("digest", cwd=work)
+    assert res.returncode == 0, res.stderr
+    (eml,) = eml_files(work)
+    raw = eml.read_bytes()
+    msg = parse(eml)
+    text, html = parts(msg)
+    assert len(html.encode()) < 100_000 and len(raw) < 1_000_000
+    # the subject names the story: the headline of the document with the most new claims, and the counts
+    assert str(msg["Subject"]).endswith("— 591 new claims from 5 documents")
+    assert str(msg["Subject"]).split(" — ")[0] in html
+    assert msg["List-Id"] == "corpus-monitor digest <digest.corpus-monitor.localhost>"
+    # "also in" names documents a reader can tell apart: 40 reprints under one title are named once
+    assert "carried by 41 documents\r\n" in text
+    for line in (line for line in text.splitlines() if "also in:" in line):
+        named = line.split("also in:")[1].split(";")
+        assert len(named) == len(set(named)) <= 4, line
+    # the archive holds the whole digest: every claim, every source
+    (archived,) = sorted((work / "var" / "archive").glob("*.json"))
+    payload = json.loads(archived.read_text("utf-8"))
+    assert len(payload["claims"]) == 591 and len(payload["documents"]) == 205
+    assert all(len(claim["sources"]) == 41 for claim in payload["claims"][:50])
+    whole = archived.with_suffix(".html")
+    assert whole.exists() and str(whole) in text and str(whole) in res.stdout
+    page = whole.read_text("utf-8")
+    assert all(str(escape(claim["text"])) in page for claim in payload["claims"])
+
+
+def test_the_archive_is_linked_under_its_url_and_a_failed_archive_still_mails(work: Path) -> None:
+    (work / "corpus-monitor.toml").write_text(
+        '[digest]\narchive = "pub/digests"\narchive_url = "https://example.org/digests/"\n', encoding="utf-8")
+    assert cli("digest", cwd=work).returncode == 0
+    (archived,) = (work / "pub" / "digests").glob("*.html")
+    _, html = parts(parse(eml_files(work)[0]))
+    assert f'href="https://example.org/digests/{archived.name}"' in html
+    # an archive that cannot be written: one warning naming it, and the digest goes out all the same
+    (work / "blocked").write_text("a file where the folder should be", encoding="utf-8")
+    (work / "corpus-monitor.toml").write_text('[digest]\narchive = "blocked/digests"\n', encoding="utf-8")
+    (work / "seeds" / "new.txt").write_text("新的报道\n\n" + novel_sentences(1)[0] + "\n", encoding="utf-8")
+    res = cli("digest", cwd=work)
+    assert res.returncode == 0 and len(eml_files(work)) == 2
+    assert res.stderr.count("warning") == 1 and "blocked/digests" in res.stderr and "archive" in res.stderr

@@ -41,6 +41,7 @@ def test_defaults_without_a_file(tmp_path: Path) -> None:
         smtp=None,
         novelty=config.NoveltySettings(shingle=2, threshold=0.3, bands=16, rows=3),
         config_path=None,
+        archive=tmp_path / "var" / "archive",
     )
 
 
@@ -285,8 +286,9 @@ def test_the_shipped_example_mentions_every_key() -> None:
     text = EXAMPLE.read_text(encoding="utf-8")
     keys = {key for schema in config.TABLES.values() for key in schema}
     keys |= {"kind", "name"} | {key for kind in config.SOURCE_KINDS.values() for key in kind.options}
-    # password_file is the alternative to password_env (setting both is an error): shown commented out
-    alternatives = {"password_file"}
+    # password_file is the alternative to password_env (setting both is an error), and archive_url needs a web
+    # server: shown commented out
+    alternatives = {"password_file", "archive_url"}
     assert not [key for key in sorted(keys - alternatives) if f"\n{key} = " not in text]
     assert not [key for key in sorted(alternatives) if f"\n# {key} = " not in text]
     assert not [table for table in config.TABLES if f"[{table}]" not in text]
@@ -306,6 +308,8 @@ def test_describe_lists_sources_store_and_outbox(tmp_path: Path) -> None:
         "normalize: opencc t2s; aliases: the shipped table",
         "novelty: 2-character shingles, Jaccard threshold 0.3, 16 bands x 3 rows",
         "digest: from corpus-monitor@localhost to corpus-monitor@localhost",
+        "digest layout: 5 highlights, at most 25 documents and 8 claims each; the whole digest archived in "
+        f"{tmp_path / 'var' / 'archive'}",
         f"delivery: .eml files in the outbox {tmp_path / 'var' / 'outbox'}",
     ]
 

@@ -107,7 +107,8 @@ def test_reprints_of_known_claims_are_listed_with_their_new_source(work: Path) -
         assert flag_on.rendered is not None and flag_off.rendered is not None
         assert "== Newly corroborated ==" in flag_on.rendered.text
         assert "Newly corroborated" not in flag_off.rendered.text and "Newly corroborated" not in flag_off.rendered.html
-        assert flag_on.rendered.subject == flag_off.rendered.subject == "corpus-monitor: 1 new claim from 1 document"
+        assert flag_on.rendered.subject == flag_off.rendered.subject
+        assert flag_on.rendered.subject.endswith(" — 1 new claim from 1 document")
 
         second = run_once(on, deps)
         assert second.delivered_to and len(outbox(on)) == 2

@@ -10,8 +10,8 @@ from pathlib import Path
 import jinja2
 import pytest
 
-from monitor.digest import environment, render, templates_dir, to_json, view_model
-from monitor.models import Digest, DigestClaim, DigestCorroboration, DigestDocument
+from monitor.digest import environment, render, render_whole, templates_dir, to_json, view_model
+from monitor.models import Digest, DigestClaim, DigestConflict, DigestCorroboration, DigestDocument, Layout
 
 SEEDS = Path(__file__).parents[1] / "seeds"
 GENERATED = datetime(2024, 7, 30, 6, 28, 18, tzinfo=UTC)
@@ -115,10 +115,13 @@ def test_also_in_lists_the_other_documents() -> None:
 
 def test_plain_text(env: jinja2.Environment) -> None:
     text = render(sample_digest(), env).text
-    assert text.startswith("corpus-monitor digest, 2024-07-30 06:28 UTC\n")
-    assert "5 new claims from 2 documents." in text
+    # the story (the headline of the document with the most new claims), then the numbers
+    assert text.startswith(f"{TRADITIONAL[0]}\ncorpus-monitor digest · 2024-07-30 06:28 UTC\n")
+    assert "new claims: 5 · documents: 2 · conflicting figures: 0 · newly corroborated: 0" in text
+    # a table of contents: each document with its count of new claims
+    assert f"    3  {TRADITIONAL[0]} (甲子光年)\n    2  {SIMPLIFIED[1]} (钛媒体)\n" in text
     assert f"== {TRADITIONAL[0]} ==" in text and f"== {SIMPLIFIED[1]} ==" in text
-    assert "甲子光年 · 2024-07-30" in text
+    assert "甲子光年 · 2024-07-30 · 3 new claims" in text
     assert DOC_JIAZI.path is not None and DOC_JIAZI.path in text
     assert "https://www.tmtpost.com/7190000.html" in text
     assert (f"  * {HUANG_AT_30_TRAD}\n    carried by 3 documents; also in: {SIMPLIFIED[1]} (钛媒体);"
@@ -126,11 +129,13 @@ def test_plain_text(env: jinja2.Environment) -> None:
     assert f"  * {H100_PLAN}\n    carried by 2 documents; also in: https://example.org/repost\n" in text
     # a claim only its own document carries says nothing of the kind
     assert text.count("carried by") == 2
+    # the footer says why the reader gets this and how to stop it
+    assert "You get this digest because" in text and "stop the service" in text
     # The speaker is added once: not before a sentence already starting with it.
     assert "  * 扎克伯格：我頭髮一直是卷的，只是之前非常短！\n" in text
     assert f"  * {ZUCK_SAM2}\n" in text and "扎克伯格：扎克伯格" not in text
     # Groups in document order, claims under their group.
-    assert text.index(HUANG_AT_30_TRAD) < text.index(SIMPLIFIED[1]) < text.index(H100_PLAN)
+    assert text.index(HUANG_AT_30_TRAD) < text.index(f"== {SIMPLIFIED[1]} ==") < text.index(H100_PLAN)
     assert text.endswith("\n") and not text.endswith("\n\n")
 
 
@@ -148,9 +153,9 @@ def test_html(env: jinja2.Environment) -> None:
 @pytest.mark.parametrize(
     ("claims", "documents", "subject"),
     [
-        (1, 1, "corpus-monitor: 1 new claim from 1 document"),
-        (2, 1, "corpus-monitor: 2 new claims from 1 document"),
-        (3, 3, "corpus-monitor: 3 new claims from 3 documents"),
+        (1, 1, f"{SIMPLIFIED[1]} 0 — 1 new claim from 1 document"),
+        (2, 1, f"{SIMPLIFIED[1]} 0 — 2 new claims from 1 document"),
+        (3, 3, f"{SIMPLIFIED[1]} 0 — 3 new claims from 3 documents"),
         (0, 0, "corpus-monitor: no new claims"),
     ],
 )
@@ -179,8 +184,8 @@ def test_subject_pluralisation(env: jinja2.Environment, claims: int, documents: 
 def test_empty_digest_renders(env: jinja2.Environment) -> None:
     rendered = render(Digest(generated_at=GENERATED, documents=(), claims=()), env)
     assert rendered.subject == "corpus-monitor: no new claims"
-    assert "No new claims." in rendered.text
-    assert "No new claims." in rendered.html
+    assert rendered.text.startswith("No new claims\n") and "Nothing new since the last digest." in rendered.text
+    assert "No new claims</h1>" in rendered.html
 
 
 def test_script_is_escaped_in_html_and_verbatim_in_text(env: jinja2.Environment) -> None:
@@ -265,7 +270,7 @@ def test_newly_corroborated_in_text_after_the_new_claims(env: jinja2.Environment
     assert f"  + {APPLE_LINE}\n    carried by 2 documents; new: https://example.org/repost\n" in section
     new = f"{SIMPLIFIED[1]} (钛媒体); https://example.org/repost"
     assert f"  + {ZUCK_SAM2}\n    carried by 3 documents; new: {new}\n" in section
-    assert rendered.subject == "corpus-monitor: 5 new claims from 2 documents", "the count is of new claims only"
+    assert rendered.subject == f"{TRADITIONAL[0]} — 5 new claims from 2 documents", "new claims only"
     assert text.endswith("\n") and not text.endswith("\n\n")
 
 
@@ -281,3 +286,89 @@ def test_newly_corroborated_in_html_and_json(env: jinja2.Environment) -> None:
         {"claim": 5, "text": ZUCK_SAM2, "new_sources": [4, 7], "sources_total": 3},
     ]
     assert [claim["id"] for claim in data["claims"]] == [11, 12, 13, 21, 22]
+
+
+# --- a digest a reader keeps opening: bounded, with highlights, contents and marked conflicts ----------------
+
+def many_documents(documents: int, claims_each: int, sources_each: int) -> Digest:
+    """A digest far larger than any email should be: long real sentences, many documents, long "also in" lists."""
+    sentences = [line for line in TRADITIONAL + SIMPLIFIED if len(line) > 40]
+    docs = tuple(
+        DigestDocument(id=n, title=f"{SIMPLIFIED[1]} ({n})", site=f"site {n % 7}", url=f"https://news{n}.example/a/{n}",
+                       path=None, published=f"2024-07-{1 + n % 28:02d}", new_claims=claims_each if n < documents else 0)
+        for n in range(documents + sources_each)
+    )
+    claims = tuple(
+        DigestClaim(id=n * 1000 + k, text=sentences[(n + k) % len(sentences)] * 3,
+                    normalized=sentences[(n + k) % len(sentences)], document=n,
+                    sources=(n, *range(documents, documents + sources_each)))
+        for n in range(documents) for k in range(claims_each)
+    )
+    return Digest(generated_at=GENERATED, documents=docs, claims=claims)
+
+
+@pytest.mark.parametrize(("documents", "claims_each", "sources_each"), [(5, 120, 200), (400, 30, 3), (3000, 2, 1)])
+def test_every_size_is_bounded(env: jinja2.Environment, documents: int, claims_each: int, sources_each: int) -> None:
+    digest = many_documents(documents, claims_each, sources_each)
+    rendered = render(digest, env)
+    assert len(rendered.html.encode()) < 100_000 and len(rendered.text.encode()) < 100_000
+    # what is left out is counted, never silently dropped
+    assert "more" in rendered.text and rendered.html.count("and ") >= 1
+    # the summary counts everything, shown or not
+    assert f"new claims: {documents * claims_each} · documents: {documents}" in rendered.text
+    whole = render_whole(digest, env)
+    assert all(claim.text in whole.html for claim in digest.claims[:50])
+
+
+def test_per_document_and_also_in_caps_say_how_many_more(env: jinja2.Environment) -> None:
+    digest = many_documents(2, 12, 6)
+    model = view_model(digest, Layout(max_claims_per_document=8, max_also=3))
+    first = model["groups"][0]
+    assert len(first["claims"]) == 8 and first["more"] == 4 and first["count"] == 12
+    claim = first["claims"][0]
+    assert len(claim["also"]) == 3 and claim["also_more"] == 3
+    assert len({doc["id"] for doc in claim["also"]}) == 3, "distinct documents only"
+    text = render(digest, env).text
+    assert "    and 4 more\n" in text and "and 3 more" in text
+
+
+def test_highlights_speak_for_the_whole_story(env: jinja2.Environment) -> None:
+    model = view_model(many_documents(6, 10, 1))
+    highlights = model["highlights"]
+    assert len(highlights) == 5
+    assert len({item["document"]["id"] for item in highlights}) == 5, "one per document while documents last"
+    text = render(many_documents(6, 10, 1), env).text
+    assert text.index("== Highlights ==") < text.index("== Documents ==") < text.index(f"== {SIMPLIFIED[1]} (0) ==")
+
+
+def test_a_conflict_marks_the_differing_figures_in_both_versions(env: jinja2.Environment) -> None:
+    known = DigestConflict(claim=9, text=H100_PLAN, sources=(4,))
+    changed = H100_PLAN.replace("35万", "50万")
+    claim = DigestClaim(id=30, text=changed, normalized=changed, document=1, sources=(1,), conflicts=(known,))
+    digest = Digest(generated_at=GENERATED, documents=(DOC_JIAZI, DOC_TMT), claims=(claim,))
+    rendered = render(digest, env)
+    mark = '<mark style="background:#ffd966; color:#000000; font-weight:600; padding:0 2px;">'
+    assert f"{mark}50万</mark>" in rendered.html and f"{mark}35万</mark>" in rendered.html
+    # the figures both versions share (60万, 70亿) are not marked
+    assert f"{mark}60万" not in rendered.html and f"{mark}70亿" not in rendered.html
+    assert "*50万*" in rendered.text and "*35万*" in rendered.text
+    # both versions link to their documents
+    section = rendered.html[rendered.html.index("Conflicting figures"):]
+    assert '<a href="https://www.tmtpost.com/7190000.html"' in section.split("</table>")[0]
+    assert "1 conflicting figure" in rendered.subject
+
+
+def test_times_in_the_configured_time_zone(env: jinja2.Environment) -> None:
+    text = render(sample_digest(), env, Layout(timezone="Asia/Shanghai")).text
+    assert "2024-07-30 14:28 Asia/Shanghai" in text
+
+
+def test_the_footer_names_the_archive_the_sources_and_the_config(env: jinja2.Environment) -> None:
+    layout = Layout(archive="https://digests.example/20240730T062818Z-abc.html", sources=("folder /srv/inbox",),
+                    config="/etc/corpus-monitor/corpus-monitor.toml")
+    rendered = render(sample_digest(), env, layout)
+    assert '<a href="https://digests.example/20240730T062818Z-abc.html"' in rendered.html
+    for part in (rendered.text, rendered.html):
+        assert "Monitored: folder /srv/inbox" in part and "/etc/corpus-monitor/corpus-monitor.toml" in part
+    local = render(sample_digest(), env, replace(layout, archive="/var/lib/corpus-monitor/archive/x.html"))
+    assert "/var/lib/corpus-monitor/archive/x.html" in local.text and 'href="/var' not in local.html

@@ -16,7 +16,7 @@ import pytest
 from helpers import seed
 
 from monitor import config
-from monitor.digest import environment, render, to_json
+from monitor.digest import environment, render_whole, to_json
 from monitor.extract import extract
 from monitor.models import DigestClaim, Fetched
 from monitor.normalize import Normalizer
@@ -64,7 +64,7 @@ def _seed_digest(tmp_path: Path, prefix: str) -> tuple[list[int], dict[str, obje
     with Store(tmp_path / "s.sqlite3") as store:
         ingest(fetched, extract(fetched), Deps(store=store, normalizer=NORM), SETTINGS)
         digest = store.unreported(NOW)
-    return [c.id for c in digest.claims], to_json(digest) | {"_text": render(digest, environment()).text}
+    return [c.id for c in digest.claims], to_json(digest) | {"_text": render_whole(digest, environment()).text}
 
 
 def test_a_seed_digest_lists_figures_quotes_and_announcements_first(tmp_path: Path) -> None:

@@ -225,7 +225,10 @@ def test_first_digest_by_smtp_reports_the_web_articles_novel_claims_and_no_known
     assert site.emls() == emls
     assert smtp_server.recipients == [["reader@example.org"]]
     assert "from 4 documents" in str(msg["Subject"])
-    text = plain(msg)
+    # the email shows the first claims of each document; the archive has the whole digest
+    archived = max((site.work / "var" / "archive").glob("*.json"), key=lambda p: p.stat().st_mtime_ns)
+    text = "\n".join(claim["text"] for claim in json.loads(archived.read_text("utf-8"))["claims"])
+    assert archived.with_suffix(".html").name in plain(msg)
     for path in ARTICLES:
         novel = sentences(path, "novel")
         assert len(novel) >= 5
@@ -233,7 +236,7 @@ def test_first_digest_by_smtp_reports_the_web_articles_novel_claims_and_no_known
             assert sentence in text, (path, sentence)
         for sentence in sentences(path, "known_verbatim"):
             assert NORM.key(sentence) not in keys_in(text), (path, sentence)
-    assert "\ufffd" not in text
+    assert "\ufffd" not in text and "\ufffd" not in plain(msg)
     # the GBK page without a declared charset: its Simplified Chinese came out as written
     assert "用户既可以在Instagram应用内使用AI Studio" in text
 
@@ -302,7 +305,7 @@ def test_failing_page_shows_in_status_while_the_other_sources_still_report(site:
     (eml,) = set(site.emls()) - set(before)
     text = plain(parse(eml.read_bytes()))
     assert ADDED_SENTENCE in text
-    assert "1 new claim from 1 document" in text
+    assert "new claims: 1 · documents: 1 ·" in text
 
     status = site.cli("status")
     assert status.returncode == 0, status.stderr
