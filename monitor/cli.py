@@ -85,6 +85,14 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--format", choices=("text", "json"), default="text",
                    help="json: one object per sentence, per line, with text, fate, rule, score, claim, "
                    "claim_text, source_title, source, speaker")
+    p = sub.add_parser("digests", parents=[common, paths], help="list, retry or drop digests not delivered",
+                       description="The delivery queue: digests waiting to be delivered (pending) and those the mail "
+                       "server refused for good (refused). 'list' shows them; 'retry ID...' sends them now (a "
+                       "refused one as it was built, if its claims are in no later digest); 'drop ID...' gives up "
+                       "on them: their claims go into the next digest, so nothing is lost.")
+    p.add_argument("action", nargs="?", choices=("list", "retry", "drop"), default="list")
+    p.add_argument("ids", nargs="*", type=int, metavar="ID", help="digest ids, as 'list' shows them")
+    p.add_argument("--format", choices=("text", "json"), default="text")
     sub.add_parser("check-config", parents=[common, paths], help="validate the config and show what it would do",
                    description="Load and validate the configuration; print the sources it would poll, "
                    "the store, the HTTP settings, the topic and the delivery.")
@@ -119,6 +127,8 @@ def _main(args: argparse.Namespace) -> int:
             return _serve(settings, lambda: config.load(path, cwd=cwd, overrides=overrides))
         if args.command == "explain":
             return _explain(settings, args.file, args.format)
+        if args.command == "digests":
+            return _digests(settings, args)
         return _run(settings, args)
     except ConfigError as exc:
         for problem in exc.problems:
@@ -208,6 +218,8 @@ def _summary(report: RunReport, deliver: bool) -> str:
                 f"document{'s' * (documents != 1)}")
         if report.dry_run:
             lines.append(f"{what} (dry run: nothing delivered, nothing saved).")
+        elif report.refused:
+            lines.append(f"{what} REFUSED by the mail server; its claims go into the next digest.")
         elif report.delivered_to is None:
             lines.append(f"{what} NOT delivered; it is kept and sent again, with the same Message-ID, next run.")
         else:
@@ -273,6 +285,9 @@ def _status(settings: config.Settings, fmt: str) -> int:
     print(f"Claims: {st.claims} ({st.unreported} not yet reported)")
     if st.pending_digests:
         print(f"Digests waiting to be delivered: {st.pending_digests} (last error: {st.pending_error or 'none'})")
+    if st.refused_digests:
+        print(f"Digests refused by the mail server: {st.refused_digests} (their claims went into later digests; "
+              f"latest answer: {st.refused_error}). See: corpus-monitor digests")
     if st.last_digest_at:
         print(f"Last digest: {st.last_digest_at}, {st.last_digest_claims} claims, to {st.last_digest_to}")
     else:
@@ -287,6 +302,58 @@ def _status(settings: config.Settings, fmt: str) -> int:
         if row["last_error"]:
             print(f"  last error at {row['last_error_at']}: {row['last_error']}")
     return 0
+
+
+def _digests(settings: config.Settings, args: argparse.Namespace) -> int:
+    """The delivery queue: list it, send digests now, or drop them (their claims go into the next digest)."""
+    if args.action != "list" and not args.ids:
+        raise ConfigError(f"digests {args.action}: name the digests by id (see: corpus-monitor digests list)")
+    if args.action == "list":
+        if not settings.store_path.exists():
+            print("No store yet: no digests.")
+            return 0
+        with Store(settings.store_path) as store:
+            queued = store.queued_digests()
+        if args.format == "json":
+            print(json.dumps([dataclasses.asdict(q) for q in queued], ensure_ascii=False, indent=2))
+        elif not queued:
+            print("No digest waiting or refused.")
+        for q in queued if args.format == "text" else ():
+            print(f"{q.id}  {q.state:<8} {q.created_at[:19]}  {q.claim_count} claims, {q.size:,} bytes, "
+                  f"{q.attempts} attempt{'s' * (q.attempts != 1)}  {q.subject}")
+            if q.last_error:
+                print(f"    {'server said' if q.state == 'refused' else 'last error'}: {q.last_error}")
+        return 0
+    now = datetime.now(UTC)
+    status = 0
+    with store_lock(settings.store_path), Store(settings.store_path) as store:
+        for digest_id in args.ids:
+            if args.action == "drop":
+                before = store.drop_delivery(digest_id, now)
+                if before is None:
+                    print(f"corpus-monitor: error: digest {digest_id} is not waiting or refused", file=sys.stderr)
+                    status = 2
+                else:
+                    print(f"Dropped digest {digest_id} ({before}); its claims go into the next digest.")
+                continue
+            done = store.requeue_delivery(digest_id, now)
+            if done in ("pending", "requeued"):
+                continue
+            why = {"unknown": "no such digest", "sent": "already delivered",
+                   "claims moved": "its claims went into a later digest since"}[done]
+            print(f"corpus-monitor: error: digest {digest_id} cannot be sent again: {why}", file=sys.stderr)
+            status = 2
+        if args.action == "retry":
+            from monitor.pipeline import retry_deliveries
+
+            deps = Deps.of(store, settings, mailer=_mailer(settings))
+            resent, errors = retry_deliveries(deps, due=now)
+            for message_id, destination in resent:
+                print(f"Delivered {message_id} to {destination}")
+            for error in errors:
+                print(f"corpus-monitor: error: {error}", file=sys.stderr)
+            status = status or (1 if errors else 0)
+    return status
 
 
 @contextlib.contextmanager

@@ -176,6 +176,7 @@ class SmtpMailer:
         if not message.get_all("To") and not message.get_all("Cc") and not message.get_all("Bcc"):
             raise DeliveryError(f"SMTP {self.address}: the message has no recipients")
         step = "could not connect"
+        data = b""
         try:
             client = self._connect()
         except (smtplib.SMTPException, OSError) as exc:
@@ -188,9 +189,24 @@ class SmtpMailer:
                 step = "login failed"
                 client.login(self.username, self._password)
             step = "refused the message"
+            data = message.as_bytes()
+            limit = self._size_limit(client)
+            if limit is not None and len(data) > limit:
+                raise DeliveryError(
+                    f"SMTP {self.address}: refused the message: {len(data):,} bytes is over the server's limit of"
+                    f" {limit:,} bytes (ESMTP SIZE)", permanent=True, size_limit=limit)
             refused = client.send_message(message)
         except (smtplib.SMTPException, OSError) as exc:
-            raise DeliveryError(f"SMTP {self.address}: {step}: {self._describe(exc)}") from exc
+            # a 5xx to this message (MAIL, RCPT, DATA) is final for these bytes; a 4xx, a failed login or a
+            # broken connection may pass
+            code = getattr(exc, "smtp_code", None)
+            if isinstance(exc, smtplib.SMTPRecipientsRefused):
+                code = min((c for c, _ in exc.recipients.values()), default=None)
+            final = step == "refused the message" and isinstance(code, int) and 500 <= code < 600
+            # 552: too large (RFC 5321); the limit it announces, else less than this message
+            size = (self._size_limit(client) or max(1, len(data) - 1)) if final and code == 552 else None
+            raise DeliveryError(f"SMTP {self.address}: {step}: {self._describe(exc)}", permanent=final,
+                                size_limit=size) from exc
         finally:
             # The message is either sent or already failed; a failing QUIT changes neither.
             with contextlib.suppress(smtplib.SMTPException, OSError):
@@ -199,6 +215,14 @@ class SmtpMailer:
         if refused:
             log.warning("SMTP %s refused some recipients: %s", self.address, self._describe_refused(refused))
         return f"smtp://{self.host}:{self.port}"
+
+    @staticmethod
+    def _size_limit(client: smtplib.SMTP) -> int | None:
+        """The largest message the server takes, as its EHLO announced (ESMTP SIZE, RFC 1870); None if unsaid."""
+        with contextlib.suppress(smtplib.SMTPException, OSError):
+            client.ehlo_or_helo_if_needed()
+        value = client.esmtp_features.get("size", "")
+        return int(value) if value.strip().isdigit() and int(value) > 0 else None
 
     def _connect(self) -> smtplib.SMTP:
         if self.security == "tls":

@@ -65,4 +65,11 @@ class StoreError(MonitorError):
 
 
 class DeliveryError(MonitorError):
-    """The digest could not be delivered (outbox write or SMTP send)."""
+    """The digest could not be delivered (outbox write or SMTP send). ``permanent`` when the server refused this
+    message for good (a 5xx to MAIL, RCPT or DATA, or a message over the size it announces): sending the same
+    bytes again will not help; ``size_limit``, the largest message the server takes, when it said so."""
+
+    def __init__(self, message: str, *, permanent: bool = False, size_limit: int | None = None) -> None:
+        super().__init__(message)
+        self.permanent = permanent
+        self.size_limit = size_limit

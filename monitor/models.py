@@ -358,6 +358,26 @@ class PendingDelivery:
 
 
 @dataclass(frozen=True)
+class QueuedDigest:
+    """A digest in the delivery queue as ``corpus-monitor digests`` lists it (without its message)."""
+
+    id: int
+    #: "pending" (waiting to be sent), "refused" (refused for good by the server), "dropped" or "sent"
+    state: str
+    message_id: str
+    subject: str
+    created_at: str
+    claim_count: int
+    attempts: int
+    #: the server's last answer, or the error of the last attempt
+    last_error: str | None
+    #: when it was refused or dropped
+    closed_at: str | None
+    #: the message's size in bytes
+    size: int
+
+
+@dataclass(frozen=True)
 class SourceOutcome:
     """What one source did in a run; errors are values here, not exceptions."""
 
@@ -407,3 +427,5 @@ class RunReport:
     archived: str | None = None
     #: problems that did not stop the run (the archive copy could not be written)
     warnings: tuple[str, ...] = ()
+    #: the digest built in this run was refused for good by the server; its claims wait for the next one
+    refused: bool = False

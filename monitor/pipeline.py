@@ -385,7 +385,7 @@ def digest_now(settings: Settings, deps: Deps, *, dry_run: bool = False) -> RunR
         from monitor import digest as digest_mod
         from monitor.delivery import build_message
 
-        layout = _layout(settings)
+        layout = _layout(settings, deps)
         archived, warning = _archive(settings, digest, layout, deps) if sending else (None, None)
         rendered = digest_mod.render(digest, deps.templates, replace(layout, archive=archived))
         message = build_message(rendered, sender=settings.sender, recipients=settings.recipients, date=now)
@@ -398,22 +398,33 @@ def digest_now(settings: Settings, deps: Deps, *, dry_run: bool = False) -> RunR
                 sender=settings.sender, recipients=settings.recipients, now=now,
             )
             destination, error = _deliver(deps, delivery, data, attempts=0)
-            report = replace(report, delivered_to=destination)
-            errors += [error] if error else []
+            report = replace(report, delivered_to=destination, refused=error is not None and error.refused)
+            errors += [str(error)] if error else []
     pending = deps.store.pending_count() if sending else 0
     return replace(report, delivery_error="; ".join(errors) or None, pending=pending)
 
 
-def _layout(settings: Settings) -> Layout:
-    """The digest's layout: the configured bounds, with the footer's facts (time zone, sources, config)."""
+#: meta key: the largest message the mail server takes, learnt from a refusal for size
+SIZE_BUDGET = "delivery.max_message_bytes"
+
+
+def _layout(settings: Settings, deps: Deps) -> Layout:
+    """The digest's layout: the configured bounds, with the footer's facts (time zone, sources, config); smaller
+    when the mail server refused a message for its size (its text and HTML, encoded, must fit together)."""
     def monitored(source: Source) -> str:
         where = source.path if isinstance(source, FolderSource) else source.url
         return f"{source.kind} {where}"
 
-    return replace(
+    layout = replace(
         settings.layout, timezone=settings.schedule.timezone, sources=tuple(monitored(s) for s in settings.sources),
         config=str(settings.config_path) if settings.config_path else None, recipients=settings.recipients,
     )
+    budget = deps.store.get_meta(SIZE_BUDGET)
+    if budget is not None:
+        part = int(budget) // 3  # two parts, each base64 (4/3) or quoted-printable, and the headers
+        layout = replace(layout, max_html_bytes=min(layout.max_html_bytes, part),
+                         max_text_bytes=min(layout.max_text_bytes, part))
+    return layout
 
 
 def _archive(settings: Settings, digest: Digest, layout: Layout, deps: Deps) -> tuple[str | None, str | None]:
@@ -448,12 +459,27 @@ def retry_deliveries(deps: Deps, due: datetime | None = None) -> tuple[tuple[tup
         if destination is not None:
             delivered.append((pending.message_id, destination))
         if error is not None:
-            errors.append(error)
+            errors.append(str(error))
     return tuple(delivered), errors
 
 
-def _deliver(deps: Deps, delivery: int, data: bytes, *, attempts: int) -> tuple[str | None, str | None]:
-    """One attempt to deliver a recorded digest; (destination, None) or (None, error)."""
+@dataclass(frozen=True)
+class _Failure:
+    """Why an attempt to deliver failed, and whether the digest was refused for good."""
+
+    message: str
+    refused: bool
+
+    def __str__(self) -> str:
+        return self.message
+
+
+def _deliver(deps: Deps, delivery: int, data: bytes, *, attempts: int) -> tuple[str | None, _Failure | None]:
+    """One attempt to deliver a recorded digest; (destination, None) or (None, why not).
+
+    A refusal for good (a 5xx to this message, or a message over the server's size) makes the digest *refused*:
+    its claims go into the next digest, built smaller when size was the reason. Anything else keeps it pending,
+    to be tried again, the same bytes, after a backoff."""
     import email
     import email.policy
     from email.message import EmailMessage
@@ -464,8 +490,15 @@ def _deliver(deps: Deps, delivery: int, data: bytes, *, attempts: int) -> tuple[
     try:
         destination = deps.mailer.deliver(message)
     except DeliveryError as exc:
+        if exc.permanent:
+            deps.store.delivery_refused(delivery, str(exc), deps.clock())
+            if exc.size_limit is not None:  # the next digest is built to fit
+                known = deps.store.get_meta(SIZE_BUDGET)
+                limit = min(exc.size_limit, int(known)) if known else exc.size_limit
+                deps.store.set_meta(SIZE_BUDGET, str(limit))
+            return None, _Failure(f"{exc}; refused for good: its claims go into the next digest", refused=True)
         wait = min(RETRY_FIRST * 2**attempts, RETRY_MAX)
         deps.store.delivery_failed(delivery, str(exc), deps.clock() + wait)
-        return None, str(exc)
+        return None, _Failure(str(exc), refused=False)
     deps.store.delivery_sent(delivery, destination, deps.clock())
     return destination, None

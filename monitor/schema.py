@@ -158,4 +158,32 @@ MIGRATIONS: tuple[str, ...] = (
         PRIMARY KEY (claim_id, known_claim_id)
     ) WITHOUT ROWID;
     """,
+    # 5: a digest the server refused for good, or the user dropped, no longer holds its claims: they go into the
+    # next digest. The table is rebuilt for its new states (SQLite cannot change a CHECK in place).
+    """
+    CREATE TABLE deliveries_new (
+        id              INTEGER PRIMARY KEY,
+        message_id      TEXT NOT NULL UNIQUE,
+        subject         TEXT NOT NULL,
+        message         BLOB NOT NULL,           -- the message as built: every attempt sends these bytes
+        sender          TEXT NOT NULL,
+        recipients      TEXT NOT NULL,           -- JSON list
+        claim_count     INTEGER NOT NULL,
+        created_at      TEXT NOT NULL,
+        state           TEXT NOT NULL CHECK (state IN ('pending', 'sent', 'refused', 'dropped')),
+        attempts        INTEGER NOT NULL DEFAULT 0,
+        next_attempt_at TEXT NOT NULL,
+        last_error      TEXT,
+        digest_id       INTEGER REFERENCES digests(id),  -- the record of its delivery, once accepted
+        claims          TEXT,                    -- JSON list of its claim ids, kept when it gives them up
+        closed_at       TEXT                     -- when it was refused or dropped
+    );
+    INSERT INTO deliveries_new (id, message_id, subject, message, sender, recipients, claim_count, created_at,
+        state, attempts, next_attempt_at, last_error, digest_id)
+        SELECT id, message_id, subject, message, sender, recipients, claim_count, created_at,
+        state, attempts, next_attempt_at, last_error, digest_id FROM deliveries;
+    DROP TABLE deliveries;
+    ALTER TABLE deliveries_new RENAME TO deliveries;
+    CREATE INDEX deliveries_pending ON deliveries(next_attempt_at) WHERE state = 'pending';
+    """,
 )

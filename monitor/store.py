@@ -76,6 +76,10 @@ class Status:
     #: digests recorded but not yet delivered, and the last error of the oldest of them
     pending_digests: int = 0
     pending_error: str | None = None
+    #: digests the mail server refused for good (their claims went back into the next digest), and the
+    #: server's answer to the latest of them
+    refused_digests: int = 0
+    refused_error: str | None = None
 
 
 def _ts(moment: datetime) -> str:
@@ -116,16 +120,25 @@ class Store(WebTables, DeliveryTables):
         (version,) = self._db.execute("PRAGMA user_version").fetchone()
         if version > len(MIGRATIONS):
             raise StoreError(f"{self.path}: store schema version {version} is newer than this program")
-        for number in range(version + 1, len(MIGRATIONS) + 1):
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
-                for statement in _statements(MIGRATIONS[number - 1]):
-                    self._db.execute(statement)
-                self._db.execute(f"PRAGMA user_version = {number}")
-                self._db.execute("COMMIT")
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
+        # a migration may rebuild a table others refer to: foreign keys are off while it runs (SQLite's own
+        # procedure), and checked before it commits
+        self._db.execute("PRAGMA foreign_keys=OFF")
+        try:
+            for number in range(version + 1, len(MIGRATIONS) + 1):
+                self._db.execute("BEGIN IMMEDIATE")
+                try:
+                    for statement in _statements(MIGRATIONS[number - 1]):
+                        self._db.execute(statement)
+                    broken = self._db.execute("PRAGMA foreign_key_check").fetchall()
+                    if broken:
+                        raise StoreError(f"{self.path}: migration {number} would break references: {broken[:3]}")
+                    self._db.execute(f"PRAGMA user_version = {number}")
+                    self._db.execute("COMMIT")
+                except BaseException:
+                    self._db.execute("ROLLBACK")
+                    raise
+        finally:
+            self._db.execute("PRAGMA foreign_keys=ON")
 
     @contextmanager
     def transaction(self) -> Iterator[None]:
@@ -433,7 +446,11 @@ class Store(WebTables, DeliveryTables):
                 "SELECT count(*), (SELECT last_error FROM deliveries WHERE state = 'pending' ORDER BY id LIMIT 1)"
                 " FROM deliveries WHERE state = 'pending'"
             ).fetchone()
-        return Status(documents, claims, unreported, *(last or (None, None, None)), *pending)
+            refused = self._db.execute(
+                "SELECT count(*), (SELECT last_error FROM deliveries WHERE state = 'refused' ORDER BY id DESC"
+                " LIMIT 1) FROM deliveries WHERE state = 'refused'"
+            ).fetchone()
+        return Status(documents, claims, unreported, *(last or (None, None, None)), *pending, *refused)
 
 
 @cache

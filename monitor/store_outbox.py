@@ -8,6 +8,11 @@ three states: *unassigned* (``delivery_id`` and ``digest_id`` NULL: it goes into
 written and the claims marked reported in one transaction; when it fails, the row keeps its message
 and is tried again, byte for byte the same, so a resend after a crash between the server's "250" and
 our commit carries the same Message-ID.
+
+A digest the server refuses for good (a 5xx, or over its size limit) becomes *refused*, and one the user
+drops *dropped*: either gives its claims back (unassigned again, so the next digest, built anew, carries
+them) and keeps their ids, so that a refused digest can still be sent as it was if none of them has gone
+into another digest since. Nothing ever waits on such a row.
 """
 
 from __future__ import annotations
@@ -16,7 +21,7 @@ import json
 from collections.abc import Sequence
 from datetime import datetime
 
-from monitor.models import Digest, PendingDelivery
+from monitor.models import Digest, PendingDelivery, QueuedDigest
 from monitor.store_part import StorePart
 
 
@@ -32,9 +37,10 @@ class DeliveryTables(StorePart):
         with self.transaction(), self._guard():
             cur = self._db.execute(
                 "INSERT INTO deliveries (message_id, subject, message, sender, recipients, claim_count, created_at,"
-                " state, next_attempt_at) VALUES (?,?,?,?,?,?,?,'pending',?)",
+                " state, next_attempt_at, claims) VALUES (?,?,?,?,?,?,?,'pending',?,?)",
                 (message_id, subject, message, sender, json.dumps(list(recipients), ensure_ascii=False),
-                 len(digest.claims), digest.generated_at.isoformat(), now.isoformat()),
+                 len(digest.claims), digest.generated_at.isoformat(), now.isoformat(),
+                 json.dumps([c.id for c in digest.claims])),
             )
             delivery_id = int(cur.lastrowid or 0)
             self._db.executemany(
@@ -92,3 +98,73 @@ class DeliveryTables(StorePart):
                 "UPDATE deliveries SET attempts = attempts + 1, last_error = ?, next_attempt_at = ? WHERE id = ?",
                 (error, retry_at.isoformat(), delivery_id),
             )
+
+    def delivery_refused(self, delivery_id: int, error: str, now: datetime) -> None:
+        """The server refused the message for good: the digest is *refused* and gives its claims back, so that
+        the next digest carries them."""
+        self._close(delivery_id, "refused", now, error)
+
+    def drop_delivery(self, delivery_id: int, now: datetime) -> str | None:
+        """The user gives up on a pending or refused digest: it is *dropped*, its claims go into the next
+        digest. Returns its state before, or None when there is no such digest waiting or refused."""
+        with self._guard():
+            row = self._db.execute("SELECT state FROM deliveries WHERE id = ?", (delivery_id,)).fetchone()
+        if row is None or row[0] not in ("pending", "refused"):
+            return None
+        self._close(delivery_id, "dropped", now, None)
+        return str(row[0])
+
+    def _close(self, delivery_id: int, state: str, now: datetime, error: str | None) -> None:
+        with self.transaction(), self._guard():
+            self._db.execute(
+                "UPDATE deliveries SET state = ?, closed_at = ?, last_error = coalesce(?, last_error),"
+                " attempts = attempts + (? IS NOT NULL) WHERE id = ? AND state IN ('pending', 'refused')",
+                (state, now.isoformat(), error, error, delivery_id),
+            )
+            self._db.execute(
+                "UPDATE claims SET delivery_id = NULL WHERE delivery_id = ? AND digest_id IS NULL", (delivery_id,)
+            )
+
+    def requeue_delivery(self, delivery_id: int, now: datetime) -> str:
+        """Make a digest due now: a pending one skips its backoff; a refused or dropped one is pending again,
+        as it was built, if every claim it held is still in no other digest. Returns what was done:
+        "pending", "requeued", or why not ("unknown", "sent", "claims moved")."""
+        with self.transaction(), self._guard():
+            row = self._db.execute("SELECT state, claims FROM deliveries WHERE id = ?", (delivery_id,)).fetchone()
+            if row is None:
+                return "unknown"
+            state, claims = row
+            if state == "sent":
+                return "sent"
+            if state == "pending":
+                self._db.execute(
+                    "UPDATE deliveries SET next_attempt_at = ? WHERE id = ?", (now.isoformat(), delivery_id)
+                )
+                return "pending"
+            ids = json.loads(claims or "[]")
+            free = 0
+            for start in range(0, len(ids), 500):
+                chunk = ids[start : start + 500]
+                (n,) = self._db.execute(
+                    f"SELECT count(*) FROM claims WHERE id IN ({','.join('?' * len(chunk))})"
+                    " AND delivery_id IS NULL AND digest_id IS NULL", chunk,
+                ).fetchone()
+                free += n
+            if free != len(ids):
+                return "claims moved"
+            self._db.executemany("UPDATE claims SET delivery_id = ? WHERE id = ?", [(delivery_id, i) for i in ids])
+            self._db.execute(
+                "UPDATE deliveries SET state = 'pending', closed_at = NULL, next_attempt_at = ? WHERE id = ?",
+                (now.isoformat(), delivery_id),
+            )
+            return "requeued"
+
+    def queued_digests(self, states: Sequence[str] = ("pending", "refused")) -> list[QueuedDigest]:
+        """The digests in these states, oldest first, without their messages."""
+        marks = ",".join("?" * len(states))
+        with self._guard():
+            rows = self._db.execute(
+                "SELECT id, state, message_id, subject, created_at, claim_count, attempts, last_error, closed_at,"
+                f" length(message) FROM deliveries WHERE state IN ({marks}) ORDER BY id", list(states),
+            ).fetchall()
+        return [QueuedDigest(*row) for row in rows]

@@ -173,3 +173,18 @@ def implicit_tls_server(tls: TlsPair) -> Iterator[SmtpServer]:
         yield state
     finally:
         controller.stop()
+
+
+#: the largest message small_smtp_server takes (it announces it: ESMTP SIZE)
+SMALL_SIZE_LIMIT = 40_000
+
+
+@pytest.fixture
+def small_smtp_server() -> Iterator[SmtpServer]:
+    """A real aiosmtpd server on 127.0.0.1 that takes messages of at most SMALL_SIZE_LIMIT bytes."""
+    state = SmtpServer(host="127.0.0.1", port=free_port())
+    controller = _start(state, data_size_limit=SMALL_SIZE_LIMIT)
+    try:
+        yield state
+    finally:
+        controller.stop()

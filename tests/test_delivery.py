@@ -256,3 +256,36 @@ def test_smtp_plain_connection_to_a_starttls_only_server_fails_clearly(
     with pytest.raises(DeliveryError, match=f"{starttls_server.host}:{starttls_server.port}"):
         mailer.deliver(build_message(rendered, sender=SENDER, recipients=RECIPIENTS))
     assert starttls_server.messages == []
+
+
+def test_a_store_with_a_pending_digest_migrates_to_refusable_deliveries(tmp_path: Path) -> None:
+    """Migration 5 rebuilds ``deliveries`` (new states) under claims that point at it: nothing is lost."""
+    import sqlite3
+
+    from monitor.schema import MIGRATIONS
+    from monitor.store import Store, _statements
+
+    path = tmp_path / "old.sqlite3"
+    db = sqlite3.connect(path, isolation_level=None)
+    for script in MIGRATIONS[:4]:
+        for statement in _statements(script):
+            db.execute(statement)
+    db.execute("PRAGMA user_version = 4")
+    now = "2024-07-30T06:28:18+00:00"
+    db.execute("INSERT INTO documents (id, locator, source, content_hash, first_seen, last_changed)"
+               " VALUES (1, '/seeds/a.txt', 'seeds', 'h', ?, ?)", (now, now))
+    db.execute("INSERT INTO deliveries (id, message_id, subject, message, sender, recipients, claim_count, created_at,"
+               " state, next_attempt_at) VALUES (7, '<m@x>', 's', x'00', 'a@x', '[]', 1, ?, 'pending', ?)", (now, now))
+    db.execute("INSERT INTO claims (id, fingerprint, normalized, text, document_id, position, first_seen, delivery_id)"
+               " VALUES (3, 42, 'n', 't', 1, 0, ?, 7)", (now,))
+    db.close()
+    with Store(path) as store:
+        (pending,) = store.pending_deliveries()
+        assert pending.id == 7 and pending.message_id == "<m@x>"
+        store.delivery_refused(7, "554 no", datetime(2024, 7, 31, tzinfo=UTC))
+        assert [q.state for q in store.queued_digests()] == ["refused"]
+        assert store.status().refused_digests == 1 and store.status().refused_error == "554 no"
+    check = sqlite3.connect(path)
+    assert check.execute("PRAGMA foreign_key_check").fetchall() == []
+    assert check.execute("SELECT delivery_id FROM claims WHERE id = 3").fetchone() == (None,)
+    assert check.execute("PRAGMA user_version").fetchone()[0] >= 5

@@ -4,6 +4,7 @@ commit. No claim is lost; none is reported twice; a resent digest carries its fi
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import sqlite3
@@ -122,3 +123,89 @@ def test_killed_after_the_server_accepted_and_before_commit_resends_with_the_sam
     assert resent.get_body(("plain",)).get_content() == first.get_body(("plain",)).get_content()  # type: ignore[union-attr]
     assert claim_states(work) == (0, 0, pending)
     assert "Nothing new" in cli("digest", cwd=work).stdout and len(smtp_server.messages) == 2
+
+
+# --- a refusal for good never blocks later digests ----------------------------------------------------------
+
+def test_a_refused_digest_gives_its_claims_to_the_next_one(work: Path, smtp_server: SmtpServer) -> None:
+    smtp_config(work, smtp_server.port)
+    smtp_server.refuse["DATA"] = "554 5.6.0 message content rejected"
+    refused = cli("digest", cwd=work)
+    assert refused.returncode == 1
+    assert "REFUSED by the mail server" in refused.stdout and "554 5.6.0 message content rejected" in refused.stderr
+    assert smtp_server.messages == [] and claim_states(work) == (591, 0, 0)  # back in no digest: not lost
+    status = cli("status", cwd=work)
+    assert "Digests refused by the mail server: 1" in status.stdout and "554 5.6.0" in status.stdout
+    listed = cli("digests", cwd=work)
+    assert " refused " in listed.stdout and "server said: SMTP 127.0.0.1" in listed.stdout
+
+    # the server takes mail again; a new document came: the next digest carries both
+    del smtp_server.refuse["DATA"]
+    new = novel_sentences(2)
+    add_document(work, "later.txt", new)
+    accepted = cli("digest", cwd=work)
+    assert accepted.returncode == 0, accepted.stderr
+    (msg,) = smtp_server.messages
+    assert "593 new claims" in str(msg["Subject"])
+    assert claim_states(work) == (0, 0, 593)
+    again = cli("digest", cwd=work)
+    assert again.returncode == 0 and "Nothing new" in again.stdout and len(smtp_server.messages) == 1
+    # the refused digest stays on record; nothing waits on it
+    assert "Digests waiting" not in cli("status", cwd=work).stdout
+
+
+def test_a_message_over_the_servers_size_is_never_sent_and_the_next_one_fits(
+    work: Path, small_smtp_server: SmtpServer
+) -> None:
+    from conftest import SMALL_SIZE_LIMIT
+
+    smtp_config(work, small_smtp_server.port)
+    first = cli("digest", cwd=work)
+    assert first.returncode == 1 and "ESMTP SIZE" in first.stderr and small_smtp_server.messages == []
+    assert claim_states(work) == (591, 0, 0)
+    second = cli("digest", cwd=work)
+    assert second.returncode == 0, second.stderr
+    (msg,) = small_smtp_server.messages
+    assert len(bytes(msg)) < SMALL_SIZE_LIMIT and "591 new claims" in str(msg["Subject"])
+    assert claim_states(work) == (0, 0, 591)
+
+
+def test_digests_command_retries_now_and_drops_without_losing_claims(
+    work: Path, smtp_server: SmtpServer, closed_port: int
+) -> None:
+    smtp_config(work, closed_port)
+    assert cli("digest", cwd=work).returncode == 1  # server down: pending, with backoff
+    listed = cli("digests", "--format", "json", cwd=work)
+    (pending,) = json.loads(listed.stdout)
+    assert pending["state"] == "pending" and pending["claim_count"] == 591 and pending["attempts"] == 1
+    # drop it: its claims go back, nothing waits, the next digest carries them under a new Message-ID
+    dropped = cli("digests", "drop", str(pending["id"]), cwd=work)
+    assert dropped.returncode == 0 and "Dropped digest" in dropped.stdout
+    assert claim_states(work) == (591, 0, 0) and json.loads(cli("digests", "--format", "json", cwd=work).stdout) == []
+    assert cli("digests", "drop", str(pending["id"]), cwd=work).returncode == 2  # not waiting any more
+    # a new pending digest, sent at once by retry, backoff or not, once the server is up
+    assert cli("digest", cwd=work).returncode == 1
+    (second,) = json.loads(cli("digests", "--format", "json", cwd=work).stdout)
+    assert second["message_id"] != pending["message_id"]
+    smtp_config(work, smtp_server.port)
+    retried = cli("digests", "retry", str(second["id"]), cwd=work)
+    assert retried.returncode == 0, retried.stderr
+    (msg,) = smtp_server.messages
+    assert msg["Message-ID"] == second["message_id"] and claim_states(work) == (0, 0, 591)
+    assert cli("digests", "retry", cwd=work).returncode == 2  # which one?
+
+
+def test_a_refused_digest_can_be_sent_as_it_was_while_its_claims_wait(work: Path, smtp_server: SmtpServer) -> None:
+    smtp_config(work, smtp_server.port)
+    smtp_server.refuse["RCPT"] = "550 5.1.1 mailbox unavailable"
+    assert cli("digest", cwd=work).returncode == 1
+    (refused,) = json.loads(cli("digests", "--format", "json", cwd=work).stdout)
+    assert refused["state"] == "refused" and "550 5.1.1" in refused["last_error"]
+    del smtp_server.refuse["RCPT"]  # the mailbox was fixed
+    retried = cli("digests", "retry", str(refused["id"]), cwd=work)
+    assert retried.returncode == 0, retried.stderr
+    (msg,) = smtp_server.messages
+    assert msg["Message-ID"] == refused["message_id"] and claim_states(work) == (0, 0, 591)
+    # once sent, it cannot be sent again
+    again = cli("digests", "retry", str(refused["id"]), cwd=work)
+    assert again.returncode == 2 and "already delivered" in again.stderr
