@@ -56,6 +56,8 @@ def _parser() -> argparse.ArgumentParser:
                        description="Scan the sources, ingest what is new or changed, and deliver a digest of every "
                        "claim not yet reported. Prints a summary, or the digest in --format.")
     p.add_argument("--dry-run", action="store_true", help="do all the work but persist and deliver nothing")
+    p.add_argument("--baseline", action="store_true",
+                   help="record every claim found as known without mailing it (a first run over existing coverage)")
     p.add_argument("--format", choices=FORMATS,
                    help="print the digest as text, html, json or the raw email (default: a summary; text in a dry run)")
     sub.add_parser("scan", parents=[common, paths, only], help="ingest new or changed documents; deliver nothing",
@@ -166,12 +168,14 @@ def _run(settings: config.Settings, args: argparse.Namespace) -> int:
     if dry_run:  # on a copy of the store: a running service is neither held up nor touched
         with _snapshot(settings) as store:
             deps = Deps.of(store, settings)
-            report = run_once(settings, deps, deliver=True, dry_run=True, only=args.source)
+            report = run_once(settings, deps, deliver=True, dry_run=True, only=args.source,
+                              baseline=getattr(args, "baseline", False))
     else:
         with store_lock(settings.store_path), Store(settings.store_path) as store:
             mailer = _mailer(settings) if deliver else None
             deps = Deps.of(store, settings, mailer=mailer)
-            report = run_once(settings, deps, deliver=deliver, dry_run=False, only=args.source)
+            report = run_once(settings, deps, deliver=deliver, dry_run=False, only=args.source,
+                              baseline=getattr(args, "baseline", False))
     for outcome in report.outcomes:
         for message in (*outcome.errors, *outcome.warnings):
             print(f"corpus-monitor: warning: {message}", file=sys.stderr)
@@ -209,6 +213,14 @@ def _summary(report: RunReport, deliver: bool) -> str:
         return "\n".join(lines)
     for message_id, destination in report.resent:
         lines.append(f"Delivered an earlier digest that had failed, {message_id}, to {destination}")
+    if report.baseline is not None:
+        recorded = report.baseline
+        heads = [doc for doc in recorded.documents if doc.new_claims]
+        lines.append(f"Baseline: {len(recorded.claims)} claim{'s' * (len(recorded.claims) != 1)} from "
+                     f"{len(heads)} document{'s' * (len(heads) != 1)} recorded as known; nothing mailed"
+                     + (" (dry run: nothing saved)." if report.dry_run else "."))
+        lines += [f"  {doc.new_claims:5d}  {doc.title or doc.path or doc.url}" for doc in heads]
+        return "\n".join(lines)
     d = report.digest
     if d is None:
         lines.append("Nothing new to report: no digest sent.")

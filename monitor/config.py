@@ -159,6 +159,8 @@ class Settings:
     archive: Path = Path("var/archive")
     #: the base URL at which the archive folder is served, if it is ([digest] archive_url)
     archive_url: str | None = None
+    #: on an empty store: "digest" mails everything found; "baseline" records it as known, mailing nothing
+    first_run: str = "digest"
 
 
 @dataclass(frozen=True)
@@ -248,6 +250,7 @@ TABLES: dict[str, dict[str, Option]] = {
         "highlights": Option(number(0, 50, integer=True), 5),
         "archive": Option(text, None, path=True),
         "archive_url": Option(_web_url, None),
+        "first_run": Option(choice("digest", "baseline"), "digest"),
     },
     "http": {
         "user_agent": Option(text, None),
@@ -419,6 +422,7 @@ def load(
                       max_documents=digest["max_documents"], highlights=digest["highlights"]),
         archive=digest["archive"] or store_path.parent / "archive",
         archive_url=digest["archive_url"],
+        first_run=digest["first_run"],
     )
 
 

@@ -429,3 +429,5 @@ class RunReport:
     warnings: tuple[str, ...] = ()
     #: the digest built in this run was refused for good by the server; its claims wait for the next one
     refused: bool = False
+    #: what a baseline run recorded as known without mailing it (``digest --baseline``, ``first_run``)
+    baseline: Digest | None = None

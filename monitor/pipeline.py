@@ -356,21 +356,37 @@ def _web_failed(item: WebItem, error: str, outcomes: dict[str, SourceOutcome], d
 
 
 def run_once(
-    settings: Settings, deps: Deps, *, deliver: bool = True, dry_run: bool = False, only: Sequence[str] = ()
+    settings: Settings, deps: Deps, *, deliver: bool = True, dry_run: bool = False, only: Sequence[str] = (),
+    baseline: bool = False,
 ) -> RunReport:
     """Scan (the sources named in ``only``, else all that are due), then (when ``deliver``) build and
-    deliver the digest of every unreported claim."""
+    deliver the digest of every unreported claim; with ``baseline`` (or ``[digest] first_run = "baseline"``
+    on an empty store), record them as known instead, mailing nothing."""
     if dry_run:
         with deps.store.rolled_back():
-            return _run(settings, deps, deliver=deliver, dry_run=True, only=only)
-    return _run(settings, deps, deliver=deliver, dry_run=False, only=only)
+            return _run(settings, deps, deliver=deliver, dry_run=True, only=only, baseline=baseline)
+    return _run(settings, deps, deliver=deliver, dry_run=False, only=only, baseline=baseline)
 
 
-def _run(settings: Settings, deps: Deps, *, deliver: bool, dry_run: bool, only: Sequence[str]) -> RunReport:
+def _run(
+    settings: Settings, deps: Deps, *, deliver: bool, dry_run: bool, only: Sequence[str], baseline: bool
+) -> RunReport:
+    baseline = baseline or (settings.first_run == "baseline" and deps.store.is_empty())
     outcomes, new = scan(settings, deps, only)
     if not deliver:
         return RunReport(outcomes, new, dry_run=dry_run)
+    if baseline:
+        return RunReport(outcomes, new, dry_run=dry_run, baseline=record_baseline(deps))
     return replace(digest_now(settings, deps, dry_run=dry_run), outcomes=outcomes, new_claims=new)
+
+
+def record_baseline(deps: Deps) -> Digest:
+    """Record every claim in no digest as known, mailing nothing; returns what was recorded (its documents
+    carry their counts)."""
+    now = deps.clock()
+    recorded = deps.store.unreported(now)
+    deps.store.record_baseline(now)
+    return recorded
 
 
 def digest_now(settings: Settings, deps: Deps, *, dry_run: bool = False) -> RunReport:

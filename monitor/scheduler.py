@@ -46,7 +46,7 @@ from monitor.delivery import Mailer
 from monitor.errors import ConfigError, MonitorError
 from monitor.lock import store_lock
 from monitor.logs import fields
-from monitor.pipeline import Deps, digest_now, retry_deliveries, scan
+from monitor.pipeline import Deps, digest_now, record_baseline, retry_deliveries, scan
 from monitor.store import Store
 
 log = logging.getLogger("corpus-monitor")
@@ -186,7 +186,10 @@ class Service:
 
     @_job("poll")
     def _poll(self) -> None:
-        self._scan(only=(), what="poll")
+        assert self._deps is not None
+        # [digest] first_run = "baseline": what the first poll of an empty store finds is known, not news
+        baseline = self.settings.first_run == "baseline" and self._deps.store.is_empty()
+        self._scan(only=(), what="poll", baseline=baseline)
 
     @_job("folder scan")
     def _folder_scan(self) -> None:
@@ -194,7 +197,7 @@ class Service:
         if names:
             self._scan(only=names, what="folder scan")
 
-    def _scan(self, only: tuple[str, ...], what: str) -> None:
+    def _scan(self, only: tuple[str, ...], what: str, baseline: bool = False) -> None:
         assert self._deps is not None
         started = time.monotonic()
         outcomes, new = scan(self.settings, self._deps, only, default_every=self.settings.schedule.poll_seconds)
@@ -218,7 +221,11 @@ class Service:
             assert self._scheduler is not None
             self._scheduler.add_job(self._folder_scan, "date", id="folder-scan", replace_existing=True,
                                     run_date=datetime.now(UTC) + timedelta(seconds=settle + 1))
-        if new and self.settings.schedule.digest_cron is None and not self.stop.is_set():
+        if baseline and not self.stop.is_set():
+            recorded = record_baseline(self._deps)
+            log.info("baseline recorded: known, not mailed", extra=fields(
+                claims=len(recorded.claims), documents=sum(1 for d in recorded.documents if d.new_claims)))
+        elif new and self.settings.schedule.digest_cron is None and not self.stop.is_set():
             self._send_digest()
 
     @_job("digest")

@@ -168,3 +168,30 @@ class DeliveryTables(StorePart):
                 f" length(message) FROM deliveries WHERE state IN ({marks}) ORDER BY id", list(states),
             ).fetchall()
         return [QueuedDigest(*row) for row in rows]
+
+    def record_baseline(self, now: datetime) -> int:
+        """Record every claim in no digest as known without mailing it (``digest --baseline``): one ``digests``
+        row with the destination "baseline" takes them. Returns how many claims it took."""
+        with self.transaction(), self._guard():
+            (count,) = self._db.execute(
+                "SELECT count(*) FROM claims WHERE digest_id IS NULL AND delivery_id IS NULL"
+            ).fetchone()
+            if not count:
+                return 0
+            cur = self._db.execute(
+                "INSERT INTO digests (created_at, delivered_at, subject, message_id, sender, recipients, destination,"
+                " claim_count) VALUES (?, ?, 'baseline: recorded as known, not mailed', ?, '', '[]', 'baseline', ?)",
+                (now.isoformat(), now.isoformat(), f"<baseline-{now:%Y%m%dT%H%M%S%f}@corpus-monitor.invalid>", count),
+            )
+            self._db.execute(
+                "UPDATE claims SET digest_id = ? WHERE digest_id IS NULL AND delivery_id IS NULL", (cur.lastrowid,)
+            )
+        return int(count)
+
+    def is_empty(self) -> bool:
+        """No claim and no digest yet: a first run."""
+        with self._guard():
+            (empty,) = self._db.execute(
+                "SELECT NOT EXISTS (SELECT 1 FROM claims) AND NOT EXISTS (SELECT 1 FROM digests)"
+            ).fetchone()
+        return bool(empty)

@@ -373,3 +373,26 @@ def test_the_archive_is_linked_under_its_url_and_a_failed_archive_still_mails(wo
     res = cli("digest", cwd=work)
     assert res.returncode == 0 and len(eml_files(work)) == 2
     assert res.stderr.count("warning") == 1 and "blocked/digests" in res.stderr and "archive" in res.stderr
+
+
+def test_baseline_records_the_seeds_as_known_and_mails_only_what_comes_after(work: Path) -> None:
+    res = cli("digest", "--baseline", cwd=work)
+    assert res.returncode == 0, res.stderr
+    assert "Baseline: 591 claims from 5 documents recorded as known; nothing mailed." in res.stdout
+    assert res.stdout.count("\n  ") == 5  # one line per document, with its count
+    assert not eml_files(work)
+    new = novel_sentences(3)
+    (work / "seeds" / "after.txt").write_text("新的报道\n\n" + "\n".join(new) + "\n", encoding="utf-8")
+    after = cli("digest", cwd=work)
+    assert after.returncode == 0, after.stderr
+    (eml,) = eml_files(work)
+    assert "3 new claims from 1 document" in str(parse(eml)["Subject"])
+
+
+def test_first_run_baseline_in_the_config_applies_to_an_empty_store_only(work: Path) -> None:
+    (work / "corpus-monitor.toml").write_text('[digest]\nfirst_run = "baseline"\n', encoding="utf-8")
+    first = cli("digest", cwd=work)
+    assert first.returncode == 0 and "Baseline: 591 claims" in first.stdout and not eml_files(work)
+    (work / "seeds" / "after.txt").write_text("新的报道\n\n" + novel_sentences(1)[0] + "\n", encoding="utf-8")
+    second = cli("digest", cwd=work)
+    assert "Baseline" not in second.stdout and len(eml_files(work)) == 1

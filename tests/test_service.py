@@ -362,3 +362,20 @@ def test_a_file_still_settling_is_scanned_again_once_settled_not_at_the_next_pol
         wait_for(lambda: len(smtp_server.messages) == 2 or None, 15, "the digest of the settled file")
         assert any(e["event"] == "folder scan" and e["claims_new"] == 2 for e in svc.events())
         assert svc.stop(30) == 0
+
+
+def test_a_first_run_baseline_mails_nothing_then_only_what_is_new(work: Path, smtp_server: SmtpServer) -> None:
+    write_config(work, smtp_server.port)
+    config = (work / "corpus-monitor.toml").read_text("utf-8")
+    (work / "corpus-monitor.toml").write_text(
+        config.replace('to = ["reader@example.org"]\n', 'to = ["reader@example.org"]\nfirst_run = "baseline"\n'),
+        encoding="utf-8")
+    with service(work) as svc:
+        recorded = svc.wait_event("baseline recorded: known, not mailed", 30)
+        assert recorded["documents"] == 5 and recorded["claims"] > 500
+        sentences = novel_sentences(2)
+        add_document(work, "arrived.txt", sentences)
+        wait_for(lambda: smtp_server.messages, 10, "a digest of the new file")
+        (only,) = smtp_server.messages
+        assert "2 new claims from 1 document" in str(only["Subject"])
+        assert svc.stop(30) == 0
