@@ -367,7 +367,8 @@ def load(
     ``path`` None: ``cwd/corpus-monitor.toml`` if it exists, else pure defaults relative to ``cwd``
     (folder ./seeds, store ./var/monitor.sqlite3, outbox ./var/outbox). An explicit path that does
     not exist is an error. Relative paths in a file resolve against the file's directory; overrides
-    resolve against ``cwd``; ``overrides.folder`` replaces every folder source. The SMTP password
+    resolve against ``cwd``; ``overrides.folder`` replaces every folder source (and reads its files without
+    waiting for them to settle). The SMTP password
     comes from ``environ[smtp.password_env]`` (``environ`` defaults to ``os.environ``).
     """
     environ = os.environ if environ is None else environ
@@ -389,7 +390,9 @@ def load(
     smtp = _smtp(tables["smtp"], environ, checker.base, checker.problems) if "smtp" in tables else None
     sources = read_sources(checker, raw.get("sources", DEFAULT_SOURCES))
     if overrides.folder is not None:
-        folder = FolderSource(name=f"folder:{overrides.folder}", path=resolve(cwd, overrides.folder))
+        # a folder named on the command line is read as it is now: a one-off run over files the user has
+        # finished (settling is for folders watched while files arrive)
+        folder = FolderSource(name=f"folder:{overrides.folder}", path=resolve(cwd, overrides.folder), settle_seconds=0)
         sources = [folder, *(source for source in sources if not isinstance(source, FolderSource))]
     elif raw.get("sources") == []:
         checker.problems.append(("sources", "no sources: add a [[sources]] table, or drop the key for ./seeds"))

@@ -16,6 +16,10 @@ from monitor.checks import Checker, Invalid, Option, duration, flag, number, sho
 from monitor.sources.urls import BadUrl
 from monitor.sources.urls import normalize as normalize_url
 
+#: how long a file must stay unmodified before it is read: a writer that pauses (an editor saving in parts, a
+#: slow copy) leaves no half-written file to be read as a document
+DEFAULT_SETTLE_SECONDS = 5.0
+
 
 @dataclass(frozen=True)
 class FolderSource:
@@ -26,8 +30,8 @@ class FolderSource:
     name: str
     #: the folder, absolute and resolved
     path: Path
-    #: a file modified more recently than this is still being written: skipped until the next run
-    settle_seconds: float = 0.0
+    #: a file modified more recently than this is still being written: skipped until it has settled
+    settle_seconds: float = DEFAULT_SETTLE_SECONDS
     #: seconds between two polls of this source; None: every run
     every: float | None = None
 
@@ -107,7 +111,8 @@ _EVERY = Option(duration, None)
 SOURCE_KINDS: dict[str, SourceKind] = {
     "folder": SourceKind(
         factory=FolderSource,
-        options={"path": Option(text, path=True), "settle_seconds": Option(number(0), 0.0), "every": _EVERY},
+        options={"path": Option(text, path=True), "settle_seconds": Option(number(0), DEFAULT_SETTLE_SECONDS),
+                 "every": _EVERY},
         names_by="path",
     ),
     "page": SourceKind(

@@ -207,6 +207,7 @@ def ingest_verdicts(
     with deps.store.transaction():
         doc_id = deps.store.save_document(fetched, document, now)
         found, dropped = claims_mod.split(document.text, deps.normalizer.normalize_many, key_of)
+        withdrawn = _withdraw_truncated(doc_id, found, deps)
         prints = [fingerprint(claim.key) for claim in found]
         known = deps.store.find_exact_many(prints)  # claims added below join it, for repeats in this document
         for claim, fp in zip(found, prints, strict=True):
@@ -216,7 +217,8 @@ def ingest_verdicts(
             else:  # near-duplicates are looked for in the canonical form: one name, one number form
                 canonical = deps.canon(claim.normalized)
                 sketch = deps.signer.sketch(key_of(canonical))
-                ids = plausible(sketch.signature, deps.store.candidates(sketch.buckets), novelty.threshold)
+                offered = [c for c in deps.store.candidates(sketch.buckets) if c[0] not in withdrawn]
+                ids = plausible(sketch.signature, offered, novelty.threshold)
                 candidates = [
                     Candidate(i, c, key_of(c)) for i, c in ((i, deps.canon(n)) for i, n in deps.store.claim_texts(ids))
                 ]
@@ -231,6 +233,22 @@ def ingest_verdicts(
             occurrences.append((match.claim_id or 0, claim, match))
         deps.store.add_occurrences(doc_id, occurrences, now)
     return [(claim, match) for _, claim, match in occurrences], dropped, doc_id
+
+
+def _withdraw_truncated(doc_id: int, found: Sequence[Claim], deps: Deps) -> set[int]:
+    """A new version of a document that completes a sentence its earlier version had cut off (a file read
+    while it was being written): the earlier version's fragment is no longer carried by the document, so the
+    completed sentence is compared with what other documents say, not with its own fragment (and a fragment
+    not yet mailed never is). Only claims no other document carries are withdrawn, and only when a claim of the
+    new version extends them; returns their ids."""
+    keys = [claim.key for claim in found]
+    truncated = [
+        claim_id for claim_id, normalized in deps.store.own_claims(doc_id)
+        if (old := key_of(normalized)) and old not in keys and any(k.startswith(old) and k != old for k in keys)
+    ]
+    if truncated:
+        deps.store.withdraw_occurrences(doc_id, truncated)
+    return set(truncated)
 
 
 def select(settings: Settings, names: Sequence[str]) -> tuple[Source, ...]:

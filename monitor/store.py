@@ -287,6 +287,24 @@ class Store(WebTables, DeliveryTables):
             rows = self._db.execute(f"SELECT id, normalized FROM claims WHERE id IN ({marks})", list(ids))
             return [(int(i), n) for i, n in rows]
 
+    def own_claims(self, document_id: int) -> list[tuple[int, str]]:
+        """(id, normalized text) of the claims first seen in this document that no other document carries."""
+        with self._guard():
+            rows = self._db.execute(  # through the occurrences' (document_id, claim_id) index: nothing for a new one
+                "SELECT c.id, c.normalized FROM occurrences AS mine JOIN claims AS c ON c.id = mine.claim_id"
+                " WHERE mine.document_id = ? AND c.document_id = ? AND NOT EXISTS"
+                " (SELECT 1 FROM occurrences AS o WHERE o.claim_id = c.id AND o.document_id != ?)",
+                (document_id, document_id, document_id),
+            )
+            return [(int(i), n) for i, n in rows]
+
+    def withdraw_occurrences(self, document_id: int, claim_ids: Sequence[int]) -> None:
+        """The document no longer carries these claims (its new version replaced them)."""
+        with self._guard():
+            self._db.executemany(
+                "DELETE FROM occurrences WHERE document_id = ? AND claim_id = ?", [(document_id, i) for i in claim_ids]
+            )
+
     def add_claim(
         self, claim: Claim, fingerprint: int, sketch: Sketch, document_id: int, now: datetime
     ) -> int:
@@ -345,6 +363,7 @@ class Store(WebTables, DeliveryTables):
             rows = self._db.execute(
                 "SELECT c.id, c.text, c.normalized, c.document_id, c.speaker FROM claims AS c"
                 " JOIN documents AS d ON d.id = c.document_id WHERE c.digest_id IS NULL AND c.delivery_id IS NULL"
+                " AND EXISTS (SELECT 1 FROM occurrences AS o WHERE o.claim_id = c.id)"  # still carried by some document
                 " ORDER BY coalesce(d.published, '9999'), d.first_seen, d.id, c.position"
             ).fetchall()
             ids = [r[0] for r in rows]
@@ -438,7 +457,10 @@ class Store(WebTables, DeliveryTables):
         with self._guard():
             (documents,) = self._db.execute("SELECT count(*) FROM documents").fetchone()
             (claims,) = self._db.execute("SELECT count(*) FROM claims").fetchone()
-            (unreported,) = self._db.execute("SELECT count(*) FROM claims WHERE digest_id IS NULL").fetchone()
+            (unreported,) = self._db.execute(
+                "SELECT count(*) FROM claims AS c WHERE digest_id IS NULL"
+                " AND EXISTS (SELECT 1 FROM occurrences AS o WHERE o.claim_id = c.id)"
+            ).fetchone()
             last = self._db.execute(
                 "SELECT delivered_at, destination, claim_count FROM digests ORDER BY id DESC LIMIT 1"
             ).fetchone()

@@ -32,3 +32,26 @@ def eval_script(name: str) -> ModuleType:
     sys.modules[module_name] = module  # dataclasses look their module up while the class is built
     spec.loader.exec_module(module)
     return module
+
+
+def settled(*paths: Path) -> None:
+    """Date files an hour back: complete files that have been there a while, which a folder source reads at
+    once (a file modified less than ``settle_seconds`` ago waits, as one still being written)."""
+    import os
+    import time
+
+    past = time.time() - 3600
+    for path in paths:
+        os.utime(path, (past, past))
+
+
+def drop(path: Path, text: str) -> Path:
+    """Deliver a complete document into a watched folder the way careful writers do: written under a hidden
+    temporary name, dated as settled, then renamed into place in one step."""
+    import os
+
+    partial = path.with_name(f".{path.name}.part")
+    partial.write_text(text, encoding="utf-8")
+    settled(partial)
+    os.replace(partial, path)
+    return path

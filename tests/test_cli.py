@@ -14,7 +14,7 @@ from email.message import EmailMessage
 from pathlib import Path
 
 from conftest import SmtpServer
-from helpers import DEV, SEEDS, seed
+from helpers import DEV, SEEDS, seed, settled
 from markupsafe import escape
 
 from monitor.normalize import Normalizer
@@ -118,6 +118,7 @@ def test_new_document_with_three_new_sentences_reports_exactly_those(work: Path)
     new = novel_sentences(3)
     body = [known[0], new[0], known[1], known[2], new[1], known[3], new[2], known[4]]
     (work / "seeds" / "new-coverage.txt").write_text("新的报道\n\n" + "\n\n".join(body) + "\n", encoding="utf-8")
+    settled(work / "seeds" / "new-coverage.txt")
     payload = digest_json(work)
     assert sorted(NORM.key(c["text"]) for c in payload["claims"]) == sorted(NORM.key(s) for s in new)
     (doc,) = payload["documents"]
@@ -129,6 +130,7 @@ def test_changed_file_reports_only_its_new_claims(work: Path) -> None:
     target = work / "seeds" / seed("002").name
     addition = novel_sentences(5)[3]
     target.write_text(target.read_text("utf-8") + "\n" + addition + "\n", encoding="utf-8")
+    settled(target)
     payload = digest_json(work)
     assert [NORM.key(c["text"]) for c in payload["claims"]] == [NORM.key(addition)]
 
@@ -144,6 +146,7 @@ def test_gbk_and_big5_files_decode(work: Path) -> None:
         ("<html><body><article>" + "".join(f"<p>{p}</p>" for p in traditional.splitlines()[1:])
          + "</article></body></html>").encode("big5")
     )
+    settled(work / "seeds" / "gbk-copy.txt", work / "seeds" / "big5-copy.html")
     res = cli("extract", "--format", "json", str(work / "seeds" / "gbk-copy.txt"),
               str(work / "seeds" / "big5-copy.html"), cwd=work)
     assert res.returncode == 0, res.stderr
@@ -165,6 +168,7 @@ def _encodes(text: str, encoding: str) -> bool:
 def test_binary_and_empty_files_are_skipped_with_a_warning(work: Path) -> None:
     (work / "seeds" / "broken.html").write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 8)
     (work / "seeds" / "empty.txt").write_bytes(b"")
+    settled(work / "seeds" / "broken.html", work / "seeds" / "empty.txt")
     (work / "seeds" / ".hidden.txt").write_text("隐藏文件不是文档，不应被读取。" * 3, encoding="utf-8")
     (work / "seeds" / "draft.txt.swp").write_bytes(b"\x00\x01")
     res = cli("digest", cwd=work)
@@ -182,6 +186,7 @@ def test_html_escaping_holds_in_the_email(work: Path) -> None:
     (work / "seeds" / "x.txt").write_text(
         "注入测试\n\n据称页面里出现了<script>alert(1)</script>这样一段文字，需要原样显示。\n", encoding="utf-8"
     )
+    settled(work / "seeds" / "x.txt")
     assert cli("digest", cwd=work).returncode == 0
     text, html = parts(parse(eml_files(work)[0]))
     assert "<script>alert(1)</script>" in text
@@ -296,6 +301,7 @@ def test_json_is_utf8_and_lists_documents_in_date_order(work: Path) -> None:
              "c.html": ("2024-07-30", "中间的转载", [first])}  # only a reprint: no new claim of its own
     for name, (day, title, sentences) in pages.items():
         (work / "seeds" / name).write_text(_dated_page(day, title, sentences), encoding="utf-8")
+        settled(work / "seeds" / name)
     res = cli("digest", "--dry-run", "--format", "json", cwd=work)
     assert res.returncode == 0, res.stderr
     assert "\\u" not in res.stdout and "最早的报道" in res.stdout  # CJK as UTF-8, not escaped
@@ -331,7 +337,7 @@ def test_a_reader_that_stops_early_gets_no_traceback(work: Path) -> None:
 def test_seeds_and_200_reprints_give_a_bounded_email_and_a_whole_archive(work: Path) -> None:
     for n in range(40):  # 200 reprints under other names: every claim carried by 41 documents
         for path in SEEDS.iterdir():
-            shutil.copy(path, work / "seeds" / f"reprint-{n:02d}-{path.name}")
+            shutil.copy2(path, work / "seeds" / f"reprint-{n:02d}-{path.name}")
     res = cli("digest", cwd=work)
     assert res.returncode == 0, res.stderr
     (eml,) = eml_files(work)
@@ -370,6 +376,7 @@ def test_the_archive_is_linked_under_its_url_and_a_failed_archive_still_mails(wo
     (work / "blocked").write_text("a file where the folder should be", encoding="utf-8")
     (work / "corpus-monitor.toml").write_text('[digest]\narchive = "blocked/digests"\n', encoding="utf-8")
     (work / "seeds" / "new.txt").write_text("新的报道\n\n" + novel_sentences(1)[0] + "\n", encoding="utf-8")
+    settled(work / "seeds" / "new.txt")
     res = cli("digest", cwd=work)
     assert res.returncode == 0 and len(eml_files(work)) == 2
     assert res.stderr.count("warning") == 1 and "blocked/digests" in res.stderr and "archive" in res.stderr
@@ -383,6 +390,7 @@ def test_baseline_records_the_seeds_as_known_and_mails_only_what_comes_after(wor
     assert not eml_files(work)
     new = novel_sentences(3)
     (work / "seeds" / "after.txt").write_text("新的报道\n\n" + "\n".join(new) + "\n", encoding="utf-8")
+    settled(work / "seeds" / "after.txt")
     after = cli("digest", cwd=work)
     assert after.returncode == 0, after.stderr
     (eml,) = eml_files(work)
@@ -394,5 +402,40 @@ def test_first_run_baseline_in_the_config_applies_to_an_empty_store_only(work: P
     first = cli("digest", cwd=work)
     assert first.returncode == 0 and "Baseline: 591 claims" in first.stdout and not eml_files(work)
     (work / "seeds" / "after.txt").write_text("新的报道\n\n" + novel_sentences(1)[0] + "\n", encoding="utf-8")
+    settled(work / "seeds" / "after.txt")
     second = cli("digest", cwd=work)
     assert "Baseline" not in second.stdout and len(eml_files(work)) == 1
+
+
+def test_a_completed_sentence_is_reported_not_hidden_by_its_own_fragment(work: Path) -> None:
+    """With settle_seconds = 0 a file is read however fresh: the first half of a file written in two parts is
+    ingested, cut mid-sentence. Its next version completes the sentence: that is news, not a near-duplicate
+    of its own fragment; and a claim other documents carry is never withdrawn."""
+    (work / "corpus-monitor.toml").write_text(
+        '[[sources]]\nkind = "folder"\npath = "seeds"\nsettle_seconds = 0\n', encoding="utf-8")
+    assert cli("digest", cwd=work).returncode == 0
+    first, second = novel_sentences(2)
+    cut = len(second) * 2 // 3
+    path = work / "seeds" / "two-parts.txt"
+    path.write_text(f"新稿\n\n{first}\n\n{second[:cut]}", encoding="utf-8")
+    half = digest_json(work, "--format", "json")
+    assert any(c["text"] == second[:cut] for c in half["claims"])
+    assert cli("digest", cwd=work).returncode == 0  # the fragment went out: a file read too early
+    path.write_text(f"新稿\n\n{first}\n\n{second}\n", encoding="utf-8")
+    whole = digest_json(work)
+    assert [c["text"] for c in whole["claims"]] == [second]
+
+
+def test_by_default_a_file_still_being_written_is_not_read(work: Path) -> None:
+    assert cli("digest", cwd=work).returncode == 0
+    first, second = novel_sentences(2)
+    path = work / "seeds" / "two-parts.txt"
+    path.write_text(f"新稿\n\n{first}\n\n{second[:10]}", encoding="utf-8")  # the writer pauses mid-sentence
+    waiting = cli("digest", cwd=work)
+    assert "still being written" in waiting.stderr and "0 new claims" in waiting.stdout
+    path.write_text(f"新稿\n\n{first}\n\n{second}\n", encoding="utf-8")
+    settled(path)  # five quiet seconds later
+    done = cli("digest", cwd=work)
+    assert "2 new claims" in done.stdout
+    text, _ = parts(parse(eml_files(work)[-1]))
+    assert first in text and second in text and f"{second[:10]}\r\n" not in text

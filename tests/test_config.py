@@ -110,7 +110,8 @@ def test_overrides_resolve_against_cwd_and_folder_replaces_folder_sources(tmp_pa
     )
     overrides = Overrides(folder=Path("incoming"), store=Path("x.sqlite3"), outbox=Path("/tmp/outbox"))
     settings = config.load(path, cwd=tmp_path, overrides=overrides, environ={})
-    assert settings.sources == (FolderSource(name="folder:incoming", path=tmp_path / "incoming"),)
+    # read as it is: a folder named on the command line does not wait for files to settle
+    assert settings.sources == (FolderSource(name="folder:incoming", path=tmp_path / "incoming", settle_seconds=0),)
     assert settings.store_path == tmp_path / "x.sqlite3"
     assert settings.outbox == Path("/tmp/outbox")
 
@@ -299,7 +300,7 @@ def test_describe_lists_sources_store_and_outbox(tmp_path: Path) -> None:
     lines = config.describe(config.load(None, cwd=tmp_path, environ={}))
     assert lines == [
         "config: no file, defaults",
-        f"source folder:seeds: folder, path={tmp_path / 'seeds'}, settle_seconds=0.0",
+        f"source folder:seeds: folder, path={tmp_path / 'seeds'}, settle_seconds=5.0",
         "http: User-Agent 'corpus-monitor/0.1.0', 20 at once, 2 per host, 1s between requests to a host, "
         "timeout 20s, at most 5,000,000 bytes, 2 retries, robots.txt respected",
         "topic: 黄仁勋, 扎克伯格, 祖克柏, SIGGRAPH, Jensen Huang, Zuckerberg (for sources with topic_filter on)",

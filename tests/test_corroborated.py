@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from helpers import DEV
+from helpers import DEV, drop
 
 from monitor import config
 from monitor.delivery import OutboxMailer
@@ -40,9 +40,7 @@ def load(work: Path, corroborated: bool) -> config.Settings:
 
 def write(work: Path, name: str, title: str, sentences: list[str]) -> Path:
     """A new plain-text document in the watched folder: a heading line, then one sentence a paragraph."""
-    path = work / "seeds" / name
-    path.write_text("\n\n".join([title, *sentences]) + "\n", encoding="utf-8")
-    return path
+    return drop(work / "seeds" / name, "\n\n".join([title, *sentences]) + "\n")
 
 
 def doc_id(payload: dict[str, Any], path: Path) -> int:

@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 
 from conftest import SmtpServer
+from helpers import drop
 from test_cli import cli, novel_sentences
 
 from monitor.normalize import Normalizer
@@ -49,7 +50,7 @@ def stored_message_ids(work: Path) -> list[str]:
 
 
 def add_document(work: Path, name: str, sentences: list[str]) -> None:
-    (work / "seeds" / name).write_text("新稿\n\n" + "\n".join(sentences) + "\n", encoding="utf-8")
+    drop(work / "seeds" / name, "新稿\n\n" + "\n".join(sentences) + "\n")
 
 
 def test_server_down_then_up_the_digest_arrives_once_with_its_first_message_id(

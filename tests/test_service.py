@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from conftest import SmtpServer
-from helpers import DEV
+from helpers import DEV, drop
 from test_cli import novel_sentences
 from test_delivery_faults import add_document
 from webserver import WebServer
@@ -344,7 +344,7 @@ def test_a_folder_added_by_a_reload_is_watched_at_once(work: Path, smtp_server: 
         svc.process.send_signal(signal.SIGHUP)
         assert svc.wait_event("config reloaded", 10)["sources"] == 2
         before = len(smtp_server.messages)
-        (inbox / "dropped.txt").write_text("新稿\n\n" + "\n".join(novel_sentences(2)) + "\n", encoding="utf-8")
+        drop(inbox / "dropped.txt", "新稿\n\n" + "\n".join(novel_sentences(2)) + "\n")
         # within seconds, though the next poll is an hour away: the new folder is watched
         assert svc.wait_event("folder scan", 10)["claims_new"] == 2
         wait_for(lambda: len(smtp_server.messages) > before or None, 10, "the digest of the dropped file")
@@ -379,3 +379,26 @@ def test_a_first_run_baseline_mails_nothing_then_only_what_is_new(work: Path, sm
         (only,) = smtp_server.messages
         assert "2 new claims from 1 document" in str(only["Subject"])
         assert svc.stop(30) == 0
+
+
+def test_a_file_written_in_two_parts_three_seconds_apart_gives_complete_sentences(
+    work: Path, smtp_server: SmtpServer
+) -> None:
+    """Default settle_seconds, real time: the writer pauses 3 s mid-sentence; the digest that follows has the
+    whole sentence and no fragment of it."""
+    write_config(work, smtp_server.port)
+    with service(work) as svc:
+        wait_for(lambda: smtp_server.messages, 30, "the first digest (the seeds)")
+        first, second = novel_sentences(2)
+        path = work / "seeds" / "slow-writer.txt"
+        with path.open("w", encoding="utf-8") as handle:
+            handle.write(f"新稿\n\n{first}\n\n{second[:12]}")
+            handle.flush()
+            time.sleep(3)
+            handle.write(f"{second[12:]}\n")
+        wait_for(lambda: len(smtp_server.messages) >= 2 or None, 20, "the digest of the settled file")
+        text = plain(smtp_server.messages[1])
+        assert "2 new claims from 1 document" in str(smtp_server.messages[1]["Subject"])
+        assert first in text and second in text
+        assert svc.stop(30) == 0
+    assert len(smtp_server.messages) == 2
