@@ -113,6 +113,11 @@ class ScheduleSettings:
     digest_cron: str | None = "0 8 * * *"
     #: IANA time zone of the cron expressions
     timezone: str = "UTC"
+    #: as it happens: a digest goes out once no new claim has come for this long (a burst of arrivals is one
+    #: digest), and at the latest this long after the burst began, times five
+    quiet_seconds: float = 30.0
+    #: as it happens: at least this long between two digests
+    min_interval_seconds: float = 300.0
 
 
 @dataclass(frozen=True)
@@ -203,6 +208,13 @@ def _poll_every(value: Any) -> float | str:
     return cron(value.strip(), _POLL_EVERY)
 
 
+def _pause(value: Any) -> float:
+    """A duration, or 0 (none)."""
+    if type(value) in (int, float) and value == 0 or (isinstance(value, str) and value.strip() in ("0", "0s")):
+        return 0.0
+    return duration(value)
+
+
 def _digest_when(value: Any) -> str | None:
     """A cron expression, or "as-it-happens" (None)."""
     if value == "as-it-happens":
@@ -271,6 +283,8 @@ TABLES: dict[str, dict[str, Option]] = {
         "poll_every": Option(_poll_every, 900.0),
         "digest": Option(_digest_when, "0 8 * * *"),
         "timezone": Option(timezone_name, "UTC"),
+        "quiet": Option(_pause, 30.0),
+        "min_interval": Option(_pause, 300.0),
     },
     "log": {"format": Option(choice("text", "json"), "text")},
     "smtp": {
@@ -436,6 +450,8 @@ def _schedule(values: dict[str, Any]) -> ScheduleSettings:
         poll_cron=every if isinstance(every, str) else None,
         digest_cron=values["digest"],
         timezone=values["timezone"],
+        quiet_seconds=values["quiet"],
+        min_interval_seconds=values["min_interval"],
     )
 
 
@@ -462,7 +478,9 @@ def describe(settings: Settings) -> list[str]:
     lines.append(f"topic: {', '.join(settings.topic_keywords)} (for sources with topic_filter on)")
     schedule = settings.schedule
     polls = f"every {schedule.poll_seconds:g}s" if schedule.poll_seconds is not None else f"at {schedule.poll_cron!r}"
-    digests = f"at {schedule.digest_cron!r}" if schedule.digest_cron else "as it happens"
+    digests = (f"at {schedule.digest_cron!r}" if schedule.digest_cron else
+               f"as it happens ({schedule.quiet_seconds:g}s after the last arrival, at least "
+               f"{schedule.min_interval_seconds:g}s apart)")
     lines.append(f"schedule (corpus-monitor run): poll {polls}, digest {digests}, time zone {schedule.timezone}; "
                  f"log {settings.log_format}")
     novelty, smtp = settings.novelty, settings.smtp

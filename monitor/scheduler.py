@@ -68,6 +68,16 @@ def poll_interval(settings: Settings) -> float | None:
     return min([settings.schedule.poll_seconds, *everys])
 
 
+def as_it_happens_due(
+    now: datetime, burst_began: datetime, last_sent: datetime | None, quiet: timedelta, min_interval: timedelta
+) -> datetime:
+    """When the digest of a burst of arrivals goes out ("as-it-happens"): once ``quiet`` has passed with no new
+    claim, but no later than five ``quiet`` after the burst began (a steady trickle still gets its digest),
+    and never sooner than ``min_interval`` after the last digest."""
+    due = min(now + quiet, burst_began + 5 * quiet)
+    return max(due, last_sent + min_interval) if last_sent is not None else due
+
+
 class _Either:
     """A stop event for one watcher: set by itself (the watched folders changed) or by the service's stop."""
 
@@ -114,6 +124,10 @@ class Service:
         self._deps: Deps | None = None
         self._watched: list[Path] = []
         self._watch_stop = _Either(self.stop)
+        #: as it happens: when the burst of arrivals the next digest waits for began, and the last digest
+        self._burst_began: datetime | None = None
+        self._last_sent: datetime | None = None
+        self._first_scan = True
 
     # -- the main thread ---------------------------------------------------------------------------
 
@@ -225,16 +239,30 @@ class Service:
             recorded = record_baseline(self._deps)
             log.info("baseline recorded: known, not mailed", extra=fields(
                 claims=len(recorded.claims), documents=sum(1 for d in recorded.documents if d.new_claims)))
-        elif new and self.settings.schedule.digest_cron is None and not self.stop.is_set():
-            self._send_digest()
+        elif (new or self._first_scan) and self.settings.schedule.digest_cron is None and not self.stop.is_set():
+            self._digest_soon()  # the first scan too: claims a stopped service had not yet mailed
+        self._first_scan = False
+
+    def _digest_soon(self) -> None:
+        """As it happens: (re)schedule the digest of this burst of arrivals (see :func:`as_it_happens_due`)."""
+        assert self._scheduler is not None
+        now = datetime.now(UTC)
+        self._burst_began = self._burst_began or now
+        schedule = self.settings.schedule
+        due = as_it_happens_due(now, self._burst_began, self._last_sent, timedelta(seconds=schedule.quiet_seconds),
+                                timedelta(seconds=schedule.min_interval_seconds))
+        self._scheduler.add_job(self._digest, "date", id="digest-soon", replace_existing=True, run_date=due)
 
     @_job("digest")
     def _digest(self) -> None:
+        self._burst_began = None
         self._send_digest()
 
     def _send_digest(self) -> None:
         assert self._deps is not None
         report = digest_now(self.settings, self._deps)
+        if report.digest is not None:
+            self._last_sent = datetime.now(UTC)
         for message_id, destination in report.resent:
             log.info("earlier digest delivered", extra=fields(message_id=message_id, to=destination))
         if report.digest is None:

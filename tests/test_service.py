@@ -15,6 +15,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -25,6 +26,7 @@ from test_delivery_faults import add_document
 from webserver import WebServer
 
 from monitor.normalize import Normalizer
+from monitor.scheduler import as_it_happens_due
 
 NORM = Normalizer("t2s")
 T = TypeVar("T")
@@ -35,10 +37,12 @@ RELOAD_REFUSED = "config reload refused; the old config stays"
 
 
 def write_config(work: Path, smtp_port: int, *, digest: str = "as-it-happens", poll_every: str = "1h",
-                 extra: str = "") -> None:
-    """Poll hourly (after the poll on start, only file events cause scans), JSON log lines, SMTP to the test server."""
+                 quiet: str = "0.5s", min_interval: str = "0s", extra: str = "") -> None:
+    """Poll hourly (after the poll on start, only file events cause scans), JSON log lines, SMTP to the test server;
+    as it happens, a digest half a second after the last arrival."""
     (work / "corpus-monitor.toml").write_text(
         f"[schedule]\npoll_every = {json.dumps(poll_every)}\ndigest = {json.dumps(digest)}\n"
+        f"quiet = {json.dumps(quiet)}\nmin_interval = {json.dumps(min_interval)}\n"
         '[log]\nformat = "json"\n'
         '[digest]\nfrom = "monitor@example.org"\nto = ["reader@example.org"]\n'
         f'[smtp]\nhost = "127.0.0.1"\nport = {smtp_port}\nsecurity = "none"\ntimeout_seconds = 10\n' + extra,
@@ -402,3 +406,36 @@ def test_a_file_written_in_two_parts_three_seconds_apart_gives_complete_sentence
         assert first in text and second in text
         assert svc.stop(30) == 0
     assert len(smtp_server.messages) == 2
+
+
+def test_a_burst_of_thirty_files_gives_at_most_two_digests(work: Path, smtp_server: SmtpServer) -> None:
+    write_config(work, smtp_server.port, quiet="2s", min_interval="8s")
+    with service(work) as svc:
+        wait_for(lambda: smtp_server.messages, 30, "the first digest (the seeds)")
+        sentences = novel_sentences(30)  # the dev set has fewer: the last files reprint the first ones
+        for n in range(30):
+            drop(work / "seeds" / f"burst-{n:02d}.txt", f"快讯 {n}\n\n{sentences[n % len(sentences)]}\n")
+            time.sleep(0.1)
+
+        def delivered() -> int | None:
+            total = sum(e["claims"] for e in svc.named("digest delivered")[1:])
+            return total if total >= len(sentences) else None
+
+        wait_for(delivered, 40, "the burst's digest")
+        time.sleep(3)  # a straggler would come within the quiet period
+        burst = smtp_server.messages[1:]
+        assert 1 <= len(burst) <= 2, [str(m["Subject"]) for m in burst]
+        assert sum(e["claims"] for e in svc.named("digest delivered")[1:]) == len(sentences)
+        assert svc.stop(30) == 0
+
+
+def test_as_it_happens_waits_for_quiet_within_bounds() -> None:
+    t0 = datetime(2024, 7, 30, 8, 0, tzinfo=UTC)
+    quiet, gap = timedelta(seconds=30), timedelta(minutes=5)
+    # a burst: each arrival pushes the digest back by the quiet period
+    assert as_it_happens_due(t0, t0, None, quiet, gap) == t0 + quiet
+    assert as_it_happens_due(t0 + timedelta(seconds=20), t0, None, quiet, gap) == t0 + timedelta(seconds=50)
+    # a steady trickle still gets its digest: five quiet periods after the burst began at the latest
+    assert as_it_happens_due(t0 + timedelta(minutes=10), t0, None, quiet, gap) == t0 + 5 * quiet
+    # never sooner than the minimum interval after the last digest
+    assert as_it_happens_due(t0, t0, t0 - timedelta(minutes=1), quiet, gap) == t0 + timedelta(minutes=4)
