@@ -177,7 +177,7 @@ def _run(settings: config.Settings, args: argparse.Namespace) -> int:
             report = run_once(settings, deps, deliver=deliver, dry_run=False, only=args.source,
                               baseline=getattr(args, "baseline", False))
     for outcome in report.outcomes:
-        for message in (*outcome.errors, *outcome.warnings):
+        for message in (*outcome.errors, *outcome.skipped, *outcome.warnings):
             print(f"corpus-monitor: warning: {message}", file=sys.stderr)
     for message in report.warnings:
         print(f"corpus-monitor: warning: {message}", file=sys.stderr)
@@ -199,7 +199,7 @@ def _summary(report: RunReport, deliver: bool) -> str:
     ingested = sum(o.ingested for o in polled)
     unchanged = sum(o.unchanged for o in polled)
     off_topic = sum(o.off_topic for o in polled)
-    failed = sum(len(o.errors) for o in polled)
+    failed = sum(len(o.errors) + len(o.skipped) for o in polled)
     waiting = len(report.outcomes) - len(polled)
     lines = [
         f"Scanned {scanned} document{'s' * (scanned != 1)} in {len(polled)} "
@@ -279,11 +279,13 @@ def _status(settings: config.Settings, fmt: str) -> int:
     with Store(settings.store_path) as store:
         st = store.status()
         health = store.health()
+    # the sources of the config, and those the store has polled that the config no longer names
+    kinds = {source.name: source.kind for source in settings.sources}
     sources = []
-    for source in settings.sources:
-        h = health.get(source.name)
+    for name in [*kinds, *(name for name in sorted(health) if name not in kinds)]:
+        h = health.get(name)
         sources.append({
-            "name": source.name, "kind": source.kind,
+            "name": name, "kind": kinds.get(name), "configured": name in kinds,
             "last_attempt": h.last_attempt if h else None, "last_success": h.last_success if h else None,
             "last_error": h.last_error if h else None, "last_error_at": h.last_error_at if h else None,
             "failures_in_a_row": h.failures if h else 0,
@@ -305,12 +307,13 @@ def _status(settings: config.Settings, fmt: str) -> int:
     else:
         print("Last digest: none yet")
     for row in sources:
+        what = row["kind"] or "not in the config any more"
         if row["last_attempt"] is None:
-            print(f"Source {row['name']} ({row['kind']}): never polled")
+            print(f"Source {row['name']} ({what}): never polled")
             continue
         failures = row["failures_in_a_row"]
         state = "ok" if not failures else f"FAILING, {failures} poll{'s' * (failures != 1)} in a row"
-        print(f"Source {row['name']} ({row['kind']}): {state}; last success {row['last_success'] or 'never'}")
+        print(f"Source {row['name']} ({what}): {state}; last success {row['last_success'] or 'never'}")
         if row["last_error"]:
             print(f"  last error at {row['last_error_at']}: {row['last_error']}")
     return 0

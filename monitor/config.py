@@ -406,7 +406,9 @@ def load(
     if overrides.folder is not None:
         # a folder named on the command line is read as it is now: a one-off run over files the user has
         # finished (settling is for folders watched while files arrive)
-        folder = FolderSource(name=f"folder:{overrides.folder}", path=resolve(cwd, overrides.folder), settle_seconds=0)
+        # named by its absolute path: the same folder keeps one name however it is written (seeds, ./seeds)
+        where = resolve(cwd, overrides.folder)
+        folder = FolderSource(name=f"folder:{where}", path=where, settle_seconds=0)
         sources = [folder, *(source for source in sources if not isinstance(source, FolderSource))]
     elif raw.get("sources") == []:
         checker.problems.append(("sources", "no sources: add a [[sources]] table, or drop the key for ./seeds"))

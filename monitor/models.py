@@ -389,8 +389,10 @@ class SourceOutcome:
     ingested: int = 0
     #: documents skipped as unchanged
     unchanged: int = 0
-    #: one message per document or source that failed, naming it
+    #: one message per failure of the source itself (a folder missing, a feed or page unreachable), naming it
     errors: tuple[str, ...] = ()
+    #: one message per item that could not be used (a file, a feed's article), naming it; the source is fine
+    skipped: tuple[str, ...] = ()
     #: things worth telling that are not failures (a file still being written, a body cut off)
     warnings: tuple[str, ...] = ()
     #: documents seen but left out by the topic filter

@@ -9,6 +9,7 @@ transaction that is rolled back at the end, and delivers nothing.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -147,8 +148,10 @@ def _extract(fetched: Fetched) -> Document:
 
 
 def _scan_folder(source: FolderSource, deps: Deps, pending: list[_Pending]) -> SourceOutcome:
+    """Read the new and changed files of a folder. A file that cannot be used is one warning for that version of
+    it (it is not read again until it changes); only a folder that cannot be read makes the source fail."""
     scanned = unchanged = 0
-    errors: list[str] = []
+    skipped: list[str] = []
     warnings: list[str] = []
     try:
         paths = list(folder.candidates(source.path))
@@ -161,8 +164,8 @@ def _scan_folder(source: FolderSource, deps: Deps, pending: list[_Pending]) -> S
         try:
             state = deps.store.document_state(locator)
             same, stat = folder.unchanged(path, state.size if state else None, state.mtime_ns if state else None)
-            if same:
-                unchanged += 1
+            if same or (state is None and deps.store.failed_file(locator) == (stat.st_size, stat.st_mtime_ns)):
+                unchanged += 1  # the same version as last time (or one already reported as unusable)
                 continue
             fetched = folder.read(
                 Path(locator), source.name, stat, settle_seconds=source.settle_seconds, now_ns=now_ns
@@ -176,14 +179,18 @@ def _scan_folder(source: FolderSource, deps: Deps, pending: list[_Pending]) -> S
                 continue
             # the raw bytes are not kept: a first scan of a large folder holds only the extracted texts
             pending.append(_Pending(replace(fetched, data=b""), _extract(fetched)))
-        except LocatedError as exc:
-            errors.append(f"{path}: skipped: {exc.reason}")
+            if state is None:
+                deps.store.forget_failed_file(locator)
         except StoreError:
             raise
         except Exception as exc:  # noqa: BLE001 - the per-document boundary: one file never stops the run
-            errors.append(f"{path}: skipped: unexpected {type(exc).__name__}: {exc}")
+            reason = exc.reason if isinstance(exc, LocatedError) else f"unexpected {type(exc).__name__}: {exc}"
+            skipped.append(f"{path}: skipped: {reason}")
+            with contextlib.suppress(OSError):
+                st = path.stat()
+                deps.store.file_failed(locator, st.st_size, st.st_mtime_ns, reason, deps.clock())
     return SourceOutcome(
-        source.name, scanned=scanned, unchanged=unchanged, errors=tuple(errors), warnings=tuple(warnings),
+        source.name, scanned=scanned, unchanged=unchanged, skipped=tuple(skipped), warnings=tuple(warnings),
         waiting=len(warnings),
     )
 
@@ -364,9 +371,12 @@ def _due(
 
 
 def _web_failed(item: WebItem, error: str, outcomes: dict[str, SourceOutcome], deps: Deps, now: datetime) -> None:
-    """A fetched web document that gave no text: reported once; the same bytes are not tried again."""
+    """A fetched web document that gave no text: reported once; the same bytes are not tried again. A feed's
+    article is an item of the feed (skipped); a page source's one page is the source."""
     source = item.fetched.source
-    outcomes[source] = replace(outcomes[source], errors=(*outcomes[source].errors, error))
+    outcome = outcomes[source]
+    outcomes[source] = (replace(outcome, skipped=(*outcome.skipped, error)) if item.entry is not None
+                        else replace(outcome, errors=(*outcome.errors, error)))
     if item.validators is not None:
         deps.store.save_validators(item.fetched.locator, item.validators, now)
     if item.entry is not None:

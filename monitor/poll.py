@@ -61,10 +61,12 @@ class _Tally:
     scanned: int = 0
     unchanged: int = 0
     errors: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
 
     def outcome(self, name: str) -> SourceOutcome:
-        return SourceOutcome(name, self.scanned, 0, self.unchanged, tuple(self.errors), tuple(self.warnings))
+        return SourceOutcome(name, self.scanned, 0, self.unchanged, tuple(self.errors), tuple(self.skipped),
+                             tuple(self.warnings))
 
 
 @dataclass
@@ -153,15 +155,15 @@ async def _until_stopped(work: asyncio.Future[Any], stop: threading.Event | None
     return False
 
 
-async def _bounded(job: Coroutine[Any, Any, None], tally: _Tally, where: str) -> None:
-    """The per-source (and per-entry) error boundary: an error nobody foresaw becomes one message
+async def _bounded(job: Coroutine[Any, Any, None], tally: _Tally, where: str, *, item: bool = False) -> None:
+    """The per-source (and per-entry, ``item``) error boundary: an error nobody foresaw becomes one message
     naming the URL, and the other sources go on. A store failure still ends the run."""
     try:
         await job
     except StoreError:
         raise
     except Exception as exc:  # noqa: BLE001 - the boundary itself
-        tally.errors.append(f"{where}: unexpected {type(exc).__name__}: {exc}")
+        (tally.skipped if item else tally.errors).append(f"{where}: unexpected {type(exc).__name__}: {exc}")
 
 
 class _Poller:
@@ -196,7 +198,8 @@ class _Poller:
             tally.errors.append(str(exc))  # entries pending from earlier polls are still fetched below
         pending = self.store.pending_entries([source.name])
         await asyncio.gather(
-            *(_bounded(self._entry(source, entry.url, entry.attempts, tally), tally, entry.url) for entry in pending)
+            *(_bounded(self._entry(source, entry.url, entry.attempts, tally), tally, entry.url, item=True)
+              for entry in pending)
         )
 
     def _entries(self, source: FeedSource, response: WebResponse, tally: _Tally) -> None:
@@ -223,7 +226,7 @@ class _Poller:
             response = await self.fetcher.fetch(url, None, headers=source.headers)
             item = self._article(response, source.name, None, tally)
         except (FetchError, SourceError) as exc:
-            tally.errors.append(str(exc))
+            tally.skipped.append(str(exc))  # one dead article: the feed itself is fine
             if isinstance(exc, FetchError) and not exc.permanent and attempts + 1 < MAX_ENTRY_POLLS:
                 self.store.entry_attempt_failed(url, exc.reason)
             else:

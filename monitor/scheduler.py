@@ -219,12 +219,14 @@ class Service:
         for outcome in polled:
             for error in outcome.errors:
                 log.warning("source failed", extra=fields(source=outcome.source, error=error))
+            for skipped in outcome.skipped:
+                log.warning("item skipped", extra=fields(source=outcome.source, error=skipped))
             for warning in outcome.warnings:
                 log.info("source warning", extra=fields(source=outcome.source, warning=warning))
         log.info(what, extra=fields(
             sources=len(polled), documents_new_or_changed=sum(o.ingested for o in polled),
             unchanged=sum(o.unchanged for o in polled), off_topic=sum(o.off_topic for o in polled),
-            claims_new=new, errors=sum(len(o.errors) for o in polled),
+            claims_new=new, errors=sum(len(o.errors) for o in polled), skipped=sum(len(o.skipped) for o in polled),
             seconds=round(time.monotonic() - started, 3), stopped=self.stop.is_set(),
         ))
         if not only:

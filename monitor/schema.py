@@ -186,4 +186,14 @@ MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE deliveries_new RENAME TO deliveries;
     CREATE INDEX deliveries_pending ON deliveries(next_attempt_at) WHERE state = 'pending';
     """,
+    # 6: files that could not be used, by version (size and mtime): one warning each, not one every run
+    """
+    CREATE TABLE failed_files (
+        locator       TEXT PRIMARY KEY,          -- absolute file path
+        size          INTEGER NOT NULL,
+        mtime_ns      INTEGER NOT NULL,
+        error         TEXT NOT NULL,
+        failed_at     TEXT NOT NULL
+    ) WITHOUT ROWID;
+    """,
 )

@@ -229,6 +229,24 @@ class Store(WebTables, DeliveryTables):
             ).fetchone()
         return DocState(*row) if row else None
 
+    def failed_file(self, locator: str) -> tuple[int, int] | None:
+        """(size, mtime_ns) of the version of a file that could not be used, if one could not."""
+        with self._guard():
+            row = self._db.execute("SELECT size, mtime_ns FROM failed_files WHERE locator = ?", (locator,)).fetchone()
+        return (int(row[0]), int(row[1])) if row else None
+
+    def file_failed(self, locator: str, size: int, mtime_ns: int, error: str, now: datetime) -> None:
+        """Remember that this version of a file could not be used (it is not tried, nor reported, again)."""
+        with self._guard():
+            self._db.execute(
+                "INSERT OR REPLACE INTO failed_files (locator, size, mtime_ns, error, failed_at) VALUES (?,?,?,?,?)",
+                (locator, size, mtime_ns, error, _ts(now)),
+            )
+
+    def forget_failed_file(self, locator: str) -> None:
+        with self._guard():
+            self._db.execute("DELETE FROM failed_files WHERE locator = ?", (locator,))
+
     def touch_document(self, doc_id: int, size: int | None, mtime_ns: int | None) -> None:
         """Remember a new size and mtime for a document whose content did not change."""
         with self._guard():

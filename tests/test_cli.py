@@ -439,3 +439,34 @@ def test_by_default_a_file_still_being_written_is_not_read(work: Path) -> None:
     assert "2 new claims" in done.stdout
     text, _ = parts(parse(eml_files(work)[-1]))
     assert first in text and second in text and f"{second[:10]}\r\n" not in text
+
+
+def test_a_bad_file_is_one_warning_per_version_and_never_a_failing_folder(work: Path) -> None:
+    broken = work / "seeds" / "broken.html"
+    broken.write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 8)
+    settled(broken)
+    first = cli("digest", cwd=work)
+    assert first.returncode == 0 and first.stderr.count("corpus-monitor: warning:") == 1 and str(broken) in first.stderr
+    again = cli("digest", cwd=work)
+    assert again.returncode == 0 and "corpus-monitor: warning:" not in again.stderr  # the same version: said once
+    status = cli("status", cwd=work)
+    assert "Source folder:seeds (folder): ok" in status.stdout and "FAILING" not in status.stdout
+    broken.write_bytes(b"\x00" * 64)  # a new version, still unusable: said again, once
+    settled(broken)
+    assert cli("digest", cwd=work).stderr.count("corpus-monitor: warning:") == 1
+    broken.write_text("修好了\n\n" + novel_sentences(1)[0] + "\n", encoding="utf-8")  # fixed: read at last
+    settled(broken)
+    fixed = cli("digest", cwd=work)
+    assert "1 new claim" in fixed.stdout and "corpus-monitor: warning:" not in fixed.stderr
+
+
+def test_status_names_the_sources_the_store_holds(work: Path) -> None:
+    assert cli("digest", "--folder", "seeds", cwd=work).returncode == 0
+    assert cli("digest", "--folder", "./seeds/", cwd=work).returncode == 0  # the same folder, written otherwise
+    status = json.loads(cli("status", "--format", "json", cwd=work).stdout)
+    names = [s["name"] for s in status["sources"]]
+    assert names == ["folder:seeds", f"folder:{(work / 'seeds').resolve()}"]
+    configured, polled = status["sources"]
+    assert configured["configured"] and configured["last_attempt"] is None
+    assert not polled["configured"] and polled["last_success"] and polled["failures_in_a_row"] == 0
+    assert "not in the config any more" in cli("status", cwd=work).stdout

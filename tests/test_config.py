@@ -111,7 +111,8 @@ def test_overrides_resolve_against_cwd_and_folder_replaces_folder_sources(tmp_pa
     overrides = Overrides(folder=Path("incoming"), store=Path("x.sqlite3"), outbox=Path("/tmp/outbox"))
     settings = config.load(path, cwd=tmp_path, overrides=overrides, environ={})
     # read as it is: a folder named on the command line does not wait for files to settle
-    assert settings.sources == (FolderSource(name="folder:incoming", path=tmp_path / "incoming", settle_seconds=0),)
+    incoming = tmp_path / "incoming"
+    assert settings.sources == (FolderSource(name=f"folder:{incoming}", path=incoming, settle_seconds=0),)
     assert settings.store_path == tmp_path / "x.sqlite3"
     assert settings.outbox == Path("/tmp/outbox")
 

@@ -502,3 +502,19 @@ def test_check_config_lists_the_page_and_feed_sources_with_their_urls(site: Site
         assert kind in line and site.server.url(path) in line
     assert "Accept-Language" in res.stdout
     assert site.server.log() == []  # checking the config fetches nothing
+
+
+def test_a_dead_article_in_a_feed_is_one_warning_and_the_feed_stays_healthy(site: Site) -> None:
+    site.seeds_reported()
+    site.server.set(FEED, rss(site.server, [HARBOUR, "/news/gone.html", XINRUI_GBK]),
+                    content_type="application/rss+xml; charset=utf-8")  # /news/gone.html answers 404
+    res = site.cli("digest")
+    assert res.returncode == 0, res.stderr
+    warnings = [line for line in res.stderr.splitlines() if "warning" in line]
+    assert len(warnings) == 1 and site.server.url("/news/gone.html") in warnings[0] and "404" in warnings[0]
+    archived = max((site.work / "var" / "archive").glob("*.json"), key=lambda p: p.stat().st_mtime_ns)
+    assert sentences(HARBOUR, "novel")[0] in archived.read_text("utf-8")  # the feed's other articles came
+    assert site.status()["tech-feed"]["failures_in_a_row"] == 0
+    assert ": ok;" in next(line for line in site.cli("status").stdout.splitlines() if "tech-feed" in line)
+    again = site.cli("digest")  # a 404 is final: not fetched, nor reported, again
+    assert "warning" not in again.stderr and len(site.server.gets("/news/gone.html")) == 1
