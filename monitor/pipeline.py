@@ -147,36 +147,37 @@ def _extract(fetched: Fetched) -> Document:
     return extract(fetched)
 
 
-def _scan_folder(source: FolderSource, deps: Deps, pending: list[_Pending]) -> SourceOutcome:
+def _scan_folder(source: FolderSource, deps: Deps, pending: list[_Pending], wait: bool = False) -> SourceOutcome:
     """Read the new and changed files of a folder. A file that cannot be used is one warning for that version of
-    it (it is not read again until it changes); only a folder that cannot be read makes the source fail."""
+    it (it is not read again until it changes); only a folder that cannot be read makes the source fail. A file
+    modified less than ``settle_seconds`` ago is left for later, unless ``wait`` (a one-shot run, which has no
+    later): then the run waits for such files to settle (at most three times ``settle_seconds``), and reads them."""
     scanned = unchanged = 0
     skipped: list[str] = []
-    warnings: list[str] = []
     try:
         paths = list(folder.candidates(source.path))
     except SourceError as exc:
         return SourceOutcome(source.name, errors=(str(exc),))
-    now_ns = time.time_ns()
-    for path in paths:
-        scanned += 1
+
+    def visit(path: Path, now_ns: int) -> int | None:
+        """Read one file if it is new or changed; the mtime of a file still settling (it was left alone)."""
+        nonlocal unchanged
         locator = str(path.resolve())
         try:
             state = deps.store.document_state(locator)
             same, stat = folder.unchanged(path, state.size if state else None, state.mtime_ns if state else None)
             if same or (state is None and deps.store.failed_file(locator) == (stat.st_size, stat.st_mtime_ns)):
                 unchanged += 1  # the same version as last time (or one already reported as unusable)
-                continue
+                return None
             fetched = folder.read(
                 Path(locator), source.name, stat, settle_seconds=source.settle_seconds, now_ns=now_ns
             )
             if fetched is None:
-                warnings.append(f"{path}: still being written; left for the next run")
-                continue
+                return stat.st_mtime_ns
             if state is not None and state.content_hash == fetched.content_hash:
                 deps.store.touch_document(state.id, fetched.size, fetched.mtime_ns)
                 unchanged += 1
-                continue
+                return None
             # the raw bytes are not kept: a first scan of a large folder holds only the extracted texts
             pending.append(_Pending(replace(fetched, data=b""), _extract(fetched)))
             if state is None:
@@ -189,6 +190,22 @@ def _scan_folder(source: FolderSource, deps: Deps, pending: list[_Pending]) -> S
             with contextlib.suppress(OSError):
                 st = path.stat()
                 deps.store.file_failed(locator, st.st_size, st.st_mtime_ns, reason, deps.clock())
+        return None
+
+    settling = {path: mtime for path in paths if (mtime := visit(path, time.time_ns())) is not None}
+    scanned = len(paths)
+    # a one-shot run has no "next run" soon: it waits while files settle (each until quiet for settle_seconds,
+    # all together at most three times that), unless the folder asks for long waits (a minute or more)
+    deadline = time.monotonic() + 3 * source.settle_seconds
+    while wait and settling and 0 < source.settle_seconds < 60 and time.monotonic() < deadline:
+        left = max(settling.values()) / 1e9 + source.settle_seconds - time.time()
+        pause = min(max(left, 0.0), deadline - time.monotonic()) + 0.05
+        if deps.stop is not None and deps.stop.wait(pause):
+            break
+        if deps.stop is None:
+            time.sleep(pause)
+        settling = {path: mtime for path in settling if (mtime := visit(path, time.time_ns())) is not None}
+    warnings = [f"{path}: still being written; left for the next run" for path in settling]
     return SourceOutcome(
         source.name, scanned=scanned, unchanged=unchanged, skipped=tuple(skipped), warnings=tuple(warnings),
         waiting=len(warnings),
@@ -270,17 +287,19 @@ def select(settings: Settings, names: Sequence[str]) -> tuple[Source, ...]:
 
 
 def scan(
-    settings: Settings, deps: Deps, only: Sequence[str] = (), default_every: float | None = None
+    settings: Settings, deps: Deps, only: Sequence[str] = (), default_every: float | None = None,
+    wait_to_settle: bool = False,
 ) -> tuple[tuple[SourceOutcome, ...], int]:
     """Poll the sources (those named in ``only``, else every one that is due: its ``every``, else
     ``default_every``, has passed), ingest what is new or changed (oldest documents first), and record
-    each source's health (not when ``deps.stop`` cut the scan short: its sources stay due)."""
+    each source's health (not when ``deps.stop`` cut the scan short: its sources stay due). With
+    ``wait_to_settle`` (one-shot runs), files still being written are waited for rather than left for later."""
     now = deps.clock()
     chosen = select(settings, only)
     last = {n: h.last_attempt for n, h in deps.store.health().items()}
     due = chosen if only else _due(chosen, last, now, default_every)
     pending: list[_Pending] = []
-    outcomes = {s.name: _scan_folder(s, deps, pending) for s in due if isinstance(s, FolderSource)}
+    outcomes = {s.name: _scan_folder(s, deps, pending, wait_to_settle) for s in due if isinstance(s, FolderSource)}
     web = [s for s in due if isinstance(s, PageSource | FeedSource)]
     if web:
         from monitor import poll  # httpx and aiohttp: loaded only when there are web sources
@@ -400,7 +419,7 @@ def _run(
     settings: Settings, deps: Deps, *, deliver: bool, dry_run: bool, only: Sequence[str], baseline: bool
 ) -> RunReport:
     baseline = baseline or (settings.first_run == "baseline" and deps.store.is_empty())
-    outcomes, new = scan(settings, deps, only)
+    outcomes, new = scan(settings, deps, only, wait_to_settle=True)  # a one-shot run has no "next run" soon
     if not deliver:
         return RunReport(outcomes, new, dry_run=dry_run)
     if baseline:

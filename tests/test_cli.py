@@ -10,6 +10,7 @@ import shutil
 import sqlite3
 import subprocess
 import sys
+import time
 from email.message import EmailMessage
 from pathlib import Path
 
@@ -426,17 +427,22 @@ def test_a_completed_sentence_is_reported_not_hidden_by_its_own_fragment(work: P
     assert [c["text"] for c in whole["claims"]] == [second]
 
 
-def test_by_default_a_file_still_being_written_is_not_read(work: Path) -> None:
+def test_a_one_shot_run_waits_for_a_file_being_written_in_two_parts(work: Path) -> None:
+    """Default settle_seconds: the writer pauses 3 s mid-sentence while `digest` runs; the run waits for the
+    file to settle and reports its complete sentences, no fragment."""
     assert cli("digest", cwd=work).returncode == 0
     first, second = novel_sentences(2)
     path = work / "seeds" / "two-parts.txt"
-    path.write_text(f"新稿\n\n{first}\n\n{second[:10]}", encoding="utf-8")  # the writer pauses mid-sentence
-    waiting = cli("digest", cwd=work)
-    assert "still being written" in waiting.stderr and "0 new claims" in waiting.stdout
-    path.write_text(f"新稿\n\n{first}\n\n{second}\n", encoding="utf-8")
-    settled(path)  # five quiet seconds later
-    done = cli("digest", cwd=work)
-    assert "2 new claims" in done.stdout
+    with path.open("w", encoding="utf-8") as handle:
+        handle.write(f"新稿\n\n{first}\n\n{second[:10]}")
+        handle.flush()
+        running = subprocess.Popen([sys.executable, "-m", "monitor", "digest"], cwd=work, text=True,
+                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        time.sleep(3)
+        handle.write(f"{second[10:]}\n")
+    out, err = running.communicate(timeout=60)
+    assert running.returncode == 0, err
+    assert "2 new claims" in out and "still being written" not in err
     text, _ = parts(parse(eml_files(work)[-1]))
     assert first in text and second in text and f"{second[:10]}\r\n" not in text
 
