@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 STAMP := $(VENV)/.installed
 
-.PHONY: run test setup bench clean
+.PHONY: run test setup browser bench clean
 
 $(STAMP): pyproject.toml
 	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
@@ -16,7 +16,16 @@ setup: $(STAMP)
 run: $(STAMP)
 	$(VENV)/bin/corpus-monitor digest
 
-test: $(STAMP)
+# Debian's Chromium and CJK fonts, for the test that renders the digest in a real browser: installed when
+# missing and this user may (root, as in CI); elsewhere that one test is skipped, saying so.
+browser:
+	@dpkg-query -W chromium fonts-noto-cjk >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    echo "installing Debian's chromium and fonts-noto-cjk"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-noto-cjk >/dev/null; \
+	  else echo "chromium is missing (apt-get install chromium fonts-noto-cjk): the browser test will be skipped"; fi; }
+
+test: $(STAMP) browser
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy
 	$(VENV)/bin/lint-imports --no-cache

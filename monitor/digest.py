@@ -324,8 +324,8 @@ def _claim_view(
     claim: DigestClaim, group_id: int, lookup: Callable[[int], dict[str, Any]], cut: _Cut, max_also: int
 ) -> dict[str, Any]:
     speaker = claim.speaker or None
-    if speaker is not None and claim.text.startswith(speaker):
-        speaker = None
+    if speaker is not None and (claim.text.startswith(speaker) or claim.normalized.startswith(speaker)):
+        speaker = None  # said once: 黃仁勳：… needs no 黄仁勋： before it
     # "also in" names documents a reader can tell apart: reprints under one title and site are named once
     own = lookup(group_id)
     distinct: dict[tuple[str, str | None], dict[str, Any]] = {(own["title"], own["site"]): own}

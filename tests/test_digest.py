@@ -372,3 +372,11 @@ def test_the_footer_names_the_archive_the_sources_and_the_config(env: jinja2.Env
         assert "Monitored: folder /srv/inbox" in part and "/etc/corpus-monitor/corpus-monitor.toml" in part
     local = render(sample_digest(), env, replace(layout, archive="/var/lib/corpus-monitor/archive/x.html"))
     assert "/var/lib/corpus-monitor/archive/x.html" in local.text and 'href="/var' not in local.html
+
+
+def test_a_speaker_is_named_once_whatever_the_script(env: jinja2.Environment) -> None:
+    turn = "黃仁勳：讓我們假設一下，我們正在用於芯片設計的 AI 每小時可能只需 20 美元成本。"
+    claim = DigestClaim(id=1, text=turn, normalized=turn.replace("黃仁勳", "黄仁勋"), document=1, sources=(1,),
+                        speaker="黄仁勋")
+    text = render(Digest(generated_at=GENERATED, documents=(DOC_JIAZI,), claims=(claim,)), env).text
+    assert f"  * {turn}\n" in text and "黄仁勋：黃仁勳" not in text
