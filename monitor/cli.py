@@ -185,7 +185,7 @@ def _run(settings: config.Settings, args: argparse.Namespace) -> int:
     if fmt is None:
         print(_summary(report, deliver))
     else:
-        print(_digest_as(report, fmt), end="" if fmt == "email" else "\n")
+        print(_digest_as(report, fmt, settings.language), end="" if fmt == "email" else "\n")
         print(_summary(report, deliver), file=sys.stderr)
     if report.delivery_error:
         print(f"corpus-monitor: error: {report.delivery_error}", file=sys.stderr)
@@ -244,7 +244,7 @@ def _summary(report: RunReport, deliver: bool) -> str:
     return "\n".join(lines)
 
 
-def _digest_as(report: RunReport, fmt: str) -> str:
+def _digest_as(report: RunReport, fmt: str, language: str) -> str:
     from monitor import digest
 
     if fmt == "json":
@@ -255,7 +255,7 @@ def _digest_as(report: RunReport, fmt: str) -> str:
         return (report.message or b"").decode("utf-8", errors="replace")
     rendered = report.rendered
     if rendered is None:  # nothing new: the digest that says so, in the form asked for
-        rendered = digest.render(Digest(datetime.now(UTC), (), ()), digest.environment())
+        rendered = digest.render(Digest(datetime.now(UTC), (), ()), digest.environment(language=language))
     return rendered.html if fmt == "html" else rendered.text
 
 

@@ -166,6 +166,8 @@ class Settings:
     archive_url: str | None = None
     #: on an empty store: "digest" mails everything found; "baseline" records it as known, mailing nothing
     first_run: str = "digest"
+    #: the language of the digest's labels: "en", "zh-Hans" or "zh-Hant"
+    language: str = "en"
 
 
 @dataclass(frozen=True)
@@ -263,6 +265,7 @@ TABLES: dict[str, dict[str, Option]] = {
         "archive": Option(text, None, path=True),
         "archive_url": Option(_web_url, None),
         "first_run": Option(choice("digest", "baseline"), "digest"),
+        "language": Option(choice("en", "zh-Hans", "zh-Hant"), "en"),
     },
     "http": {
         "user_agent": Option(text, None),
@@ -442,6 +445,7 @@ def load(
         archive=digest["archive"] or store_path.parent / "archive",
         archive_url=digest["archive_url"],
         first_run=digest["first_run"],
+        language=digest["language"],
     )
 
 

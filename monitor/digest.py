@@ -33,6 +33,7 @@ The view model handed to every template::
 
 from __future__ import annotations
 
+import gettext
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
@@ -63,11 +64,32 @@ def templates_dir() -> Path:
     return Path(__file__).parents[1] / "templates"
 
 
-def environment(directory: Path | None = None) -> jinja2.Environment:
+#: the languages a digest's labels come in (``[digest] language``): gettext catalogues in monitor/locale
+LANGUAGES = {"en": "en", "zh-Hans": "zh_Hans", "zh-Hant": "zh_Hant"}
+
+
+def translations(language: str) -> gettext.NullTranslations:
+    """The labels' translations into a language of LANGUAGES, from its catalogue (``monitor/locale/<locale>/
+    LC_MESSAGES/messages.po``, compiled here by Babel: no build step, no binary files in the repository)."""
+    import io
+
+    from babel.messages.mofile import write_mo
+    from babel.messages.pofile import read_po
+    from babel.support import Translations
+
+    catalogue = Path(__file__).parent / "locale" / LANGUAGES[language] / "LC_MESSAGES" / "messages.po"
+    with catalogue.open("rb") as handle:
+        compiled = io.BytesIO()
+        write_mo(compiled, read_po(handle, locale=LANGUAGES[language]))
+    compiled.seek(0)
+    return Translations(compiled)
+
+
+def environment(directory: Path | None = None, language: str = "en") -> jinja2.Environment:
     """A Jinja2 environment over `directory` (default: `templates_dir()`).
 
     StrictUndefined, so a misspelt variable fails loudly; autoescape for `.html.j2` templates only; trim_blocks and
-    lstrip_blocks so that block tags do not leave blank lines in the plain text.
+    lstrip_blocks so that block tags do not leave blank lines in the plain text; the labels in ``language``.
     """
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(directory if directory is not None else templates_dir()),
@@ -80,8 +102,9 @@ def environment(directory: Path | None = None) -> jinja2.Environment:
         keep_trailing_newline=True,
         extensions=["jinja2.ext.i18n"],
     )
-    # the labels are gettext messages (_, ngettext); untranslated, they read as written (English)
-    env.install_null_translations(newstyle=True)  # type: ignore[attr-defined]
+    # the labels are gettext messages (_, ngettext), in the language asked for
+    env.install_gettext_translations(translations(language), newstyle=True)  # type: ignore[attr-defined]
+    env.globals["language"] = language
     return env
 
 

@@ -80,11 +80,14 @@ class Deps:
         transport: Callable[[], httpx.AsyncBaseTransport] | None = None,
         stop: threading.Event | None = None,
         aliases: Path | None = None,
+        language: str = "en",
     ) -> None:
         self.store, self.mailer, self.clock, self.transport = store, mailer, clock, transport
         #: set by the service on SIGTERM: a poll is abandoned, ingestion stops after the batch in hand
         self.stop = stop
         self._opencc, self._novelty, self._aliases = opencc, novelty or NoveltySettings(), aliases
+        #: the language of the digest's labels
+        self._language = language
         given = {"normalizer": normalizer, "signer": signer, "templates": templates}
         self.__dict__.update({name: value for name, value in given.items() if value is not None})
         self._indexed = False
@@ -92,7 +95,8 @@ class Deps:
     @classmethod
     def of(cls, store: Store, settings: Settings, **given: Any) -> Deps:
         """The Deps for ``settings`` (OpenCC configuration, novelty settings, alias file); ``given`` as in __init__."""
-        return cls(store, opencc=settings.opencc, novelty=settings.novelty, aliases=settings.aliases, **given)
+        return cls(store, opencc=settings.opencc, novelty=settings.novelty, aliases=settings.aliases,
+                   language=settings.language, **given)
 
     @cached_property
     def normalizer(self) -> Normalizer:
@@ -121,7 +125,7 @@ class Deps:
     def templates(self) -> jinja2.Environment:
         from monitor import digest
 
-        return digest.environment()
+        return digest.environment(language=self._language)
 
     def ensure_index(self) -> None:
         """Bring the store's near-duplicate index in line with the signer, once per Deps."""

@@ -374,3 +374,11 @@ def test_schedule_problems_are_all_named(tmp_path: Path) -> None:
     for key, hint in [("schedule.poll_every", "a duration like"), ("schedule.digest", "higher than the maximum"),
                       ("schedule.timezone", "IANA time zone"), ("log.format", "'text', 'json'")]:
         assert any(p.startswith(f"{path}: {key}: ") and hint in p for p in found), (key, found)
+
+
+def test_the_digest_language_is_one_with_a_catalogue(tmp_path: Path) -> None:
+    path = write(tmp_path / "c.toml", '[digest]\nlanguage = "zh-Hant"\n')
+    assert config.load(path, cwd=tmp_path, environ={}).language == "zh-Hant"
+    bad = write(tmp_path / "bad.toml", '[digest]\nlanguage = "fr"\n')
+    (problem,) = problems(bad, tmp_path)
+    assert "digest.language" in problem and "zh-Hans" in problem

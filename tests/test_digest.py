@@ -380,3 +380,42 @@ def test_a_speaker_is_named_once_whatever_the_script(env: jinja2.Environment) ->
                         speaker="黄仁勋")
     text = render(Digest(generated_at=GENERATED, documents=(DOC_JIAZI,), claims=(claim,)), env).text
     assert f"  * {turn}\n" in text and "黄仁勋：黃仁勳" not in text
+
+
+# --- labels in the readers' language ---------------------------------------------------------------------------
+
+def test_every_label_has_its_translation_in_each_chinese_catalogue() -> None:
+    """The messages of the templates, as Babel extracts them, against the catalogues in monitor/locale."""
+    from babel.messages.extract import extract_from_dir
+    from babel.messages.pofile import read_po
+
+    root = Path(__file__).parents[1]
+    method_map = [("templates/**.j2", "jinja2")]
+    options = {"templates/**.j2": {"extensions": "jinja2.ext.i18n", "trim_blocks": "True", "lstrip_blocks": "True"}}
+    extracted = {m[2] if isinstance(m[2], str) else m[2][0]
+                 for m in extract_from_dir(str(root), method_map, options)}
+    assert {"Highlights", "Conflicting figures", "%(num)d new claim"} <= extracted
+    for locale in ("zh_Hans", "zh_Hant"):
+        with (root / "monitor" / "locale" / locale / "LC_MESSAGES" / "messages.po").open("rb") as handle:
+            catalogue = read_po(handle, locale=locale)
+        translated = {(m.id if isinstance(m.id, str) else m.id[0]): m for m in catalogue if m.id}
+        assert extracted <= set(translated), (locale, extracted - set(translated))
+        for key in extracted:
+            message = translated[key]
+            strings = message.string if isinstance(message.string, tuple) else (message.string,)
+            assert all(strings) and not message.fuzzy, (locale, key)
+            assert list(message.check(catalogue)) == [], (locale, key)  # placeholders such as %(num)d kept
+
+
+def test_a_digest_in_traditional_chinese(tmp_path: Path) -> None:
+    env = environment(language="zh-Hant")
+    known = DigestConflict(claim=9, text=H100_PLAN, sources=(4,))
+    changed = H100_PLAN.replace("35万", "50万")
+    conflict = DigestClaim(id=30, text=changed, normalized=changed, document=4, sources=(4,), conflicts=(known,))
+    digest = replace(sample_digest(), claims=(*sample_digest().claims, conflict))
+    rendered = render(digest, env, Layout(timezone="Asia/Taipei", highlights=2))
+    assert rendered.subject.endswith("— 6 條新說法 來自 2 篇文件, 1 處數字衝突")
+    for label in ("要點", "文件", "數字衝突", "此前：", "收件人"):
+        assert label in rendered.text, label
+    assert '<html lang="zh-Hant">' in rendered.html and "2024-07-30 14:28 Asia/Taipei" in rendered.html
+    assert "Highlights" not in rendered.text and "new claims" not in rendered.text
