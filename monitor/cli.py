@@ -161,19 +161,43 @@ def _serve(settings: config.Settings, load: Callable[[], config.Settings]) -> in
     return Service(settings, load, _mailer).run()
 
 
+class _Progress:
+    """Progress bars on stderr (tqdm), one per stage of a scan, for a person watching a terminal."""
+
+    def __init__(self) -> None:
+        from tqdm import tqdm
+
+        self._tqdm = tqdm
+        self._bars: dict[str, tqdm[None]] = {}
+
+    def __call__(self, stage: str, done: int, total: int) -> None:
+        bar = self._bars.get(stage)
+        if bar is None:
+            bar = self._bars[stage] = self._tqdm(total=total, desc=stage, unit="doc", file=sys.stderr, leave=False,
+                                                 mininterval=0.2)
+        bar.update(done - bar.n)
+        if done >= total:
+            bar.close()
+
+
+def _progress() -> _Progress | None:
+    """Bars when stderr is a terminal; nothing in a pipe, a log or a cron mail."""
+    return _Progress() if sys.stderr.isatty() else None
+
+
 def _run(settings: config.Settings, args: argparse.Namespace) -> int:
     deliver = args.command == "digest"
     dry_run = deliver and args.dry_run
     select(settings, args.source)  # an unknown --source is a usage error before anything is opened
     if dry_run:  # on a copy of the store: a running service is neither held up nor touched
         with _snapshot(settings) as store:
-            deps = Deps.of(store, settings)
+            deps = Deps.of(store, settings, progress=_progress())
             report = run_once(settings, deps, deliver=True, dry_run=True, only=args.source,
                               baseline=getattr(args, "baseline", False))
     else:
         with store_lock(settings.store_path), Store(settings.store_path) as store:
             mailer = _mailer(settings) if deliver else None
-            deps = Deps.of(store, settings, mailer=mailer)
+            deps = Deps.of(store, settings, mailer=mailer, progress=_progress())
             report = run_once(settings, deps, deliver=deliver, dry_run=False, only=args.source,
                               baseline=getattr(args, "baseline", False))
     for outcome in report.outcomes:

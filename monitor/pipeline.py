@@ -81,6 +81,7 @@ class Deps:
         stop: threading.Event | None = None,
         aliases: Path | None = None,
         language: str = "en",
+        progress: Callable[[str, int, int], None] | None = None,
     ) -> None:
         self.store, self.mailer, self.clock, self.transport = store, mailer, clock, transport
         #: set by the service on SIGTERM: a poll is abandoned, ingestion stops after the batch in hand
@@ -88,6 +89,8 @@ class Deps:
         self._opencc, self._novelty, self._aliases = opencc, novelty or NoveltySettings(), aliases
         #: the language of the digest's labels
         self._language = language
+        #: told (stage, done, total) as a scan reads files and ingests documents: the CLI's progress bar
+        self.progress = progress
         given = {"normalizer": normalizer, "signer": signer, "templates": templates}
         self.__dict__.update({name: value for name, value in given.items() if value is not None})
         self._indexed = False
@@ -196,7 +199,12 @@ def _scan_folder(source: FolderSource, deps: Deps, pending: list[_Pending], wait
                 deps.store.file_failed(locator, st.st_size, st.st_mtime_ns, reason, deps.clock())
         return None
 
-    settling = {path: mtime for path in paths if (mtime := visit(path, time.time_ns())) is not None}
+    settling: dict[Path, int] = {}
+    for done, path in enumerate(paths, 1):
+        if (mtime := visit(path, time.time_ns())) is not None:
+            settling[path] = mtime
+        if deps.progress is not None:
+            deps.progress(f"reading {source.name}", done, len(paths))
     scanned = len(paths)
     # a one-shot run has no "next run" soon: it waits while files settle (each until quiet for settle_seconds,
     # all together at most three times that), unless the folder asks for long waits (a minute or more)
@@ -339,6 +347,8 @@ def scan(
                 new += ingest(one.fetched, one.document, deps, settings)
                 ingested[source] = ingested.get(source, 0) + 1
                 _settle(one, "ingested", deps, now)
+            if deps.progress is not None:
+                deps.progress("comparing claims", min(start + BATCH, len(pending)), len(pending))
     result = tuple(
         replace(outcomes[s.name], ingested=ingested.get(s.name, 0), off_topic=off_topic.get(s.name, 0))
         if s.name in outcomes else SourceOutcome(s.name, polled=False)

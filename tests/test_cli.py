@@ -476,3 +476,33 @@ def test_status_names_the_sources_the_store_holds(work: Path) -> None:
     assert configured["configured"] and configured["last_attempt"] is None
     assert not polled["configured"] and polled["last_success"] and polled["failures_in_a_row"] == 0
     assert "not in the config any more" in cli("status", cwd=work).stdout
+
+
+def test_a_terminal_sees_progress_and_a_pipe_does_not(work: Path) -> None:
+    import fcntl
+    import pty
+    import struct
+    import termios
+
+    primary, secondary = pty.openpty()
+    fcntl.ioctl(secondary, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 100, 0, 0))  # a terminal has a size
+    try:
+        res = subprocess.run([sys.executable, "-m", "monitor", "digest", "--dry-run", "--format", "json"], cwd=work,
+                             stdout=subprocess.PIPE, stderr=secondary, timeout=300)
+        os.close(secondary)
+        shown = b""
+        while True:
+            try:
+                chunk = os.read(primary, 65536)
+            except OSError:  # the terminal's other end is closed: all of it was read
+                break
+            if not chunk:
+                break
+            shown += chunk
+    finally:
+        os.close(primary)
+    assert res.returncode == 0 and json.loads(res.stdout)["claims"]
+    screen = shown.decode("utf-8", "replace")
+    assert "reading folder:seeds" in screen and "/5 [" in screen and "comparing claims" in screen
+    piped = cli("digest", "--dry-run", "--format", "json", cwd=work)
+    assert "reading" not in piped.stderr and "%|" not in piped.stderr
