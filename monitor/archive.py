@@ -7,15 +7,14 @@ its time and its claims (``20240730T062818Z-1a2b3c4d.html`` and ``.json``). File
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
-import os
-import tempfile
 from collections.abc import Iterable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+
+from monitor.files import write_atomically
 
 
 def name(generated_at: datetime, claim_ids: Iterable[int]) -> str:
@@ -28,22 +27,8 @@ def write(directory: Path, stem: str, html: str, payload: dict[str, Any]) -> Pat
     """Write ``stem.json`` then ``stem.html`` into ``directory`` (made if missing); returns the HTML's path.
     Raises OSError."""
     directory.mkdir(parents=True, exist_ok=True)
-    _atomic(directory / f"{stem}.json", json.dumps(payload, ensure_ascii=False, indent=1).encode())
+    write_atomically(directory / f"{stem}.json", json.dumps(payload, ensure_ascii=False, indent=1).encode(),
+                     mode=0o644)
     target = directory / f"{stem}.html"
-    _atomic(target, html.encode())
+    write_atomically(target, html.encode(), mode=0o644)  # for a web server to publish
     return target
-
-
-def _atomic(target: Path, data: bytes) -> None:
-    descriptor, temporary = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(descriptor, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(temporary, 0o644)
-        os.replace(temporary, target)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(temporary)
-        raise

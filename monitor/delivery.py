@@ -10,11 +10,9 @@ from __future__ import annotations
 import contextlib
 import email.policy
 import logging
-import os
 import secrets
 import smtplib
 import ssl
-import tempfile
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from email.errors import HeaderParseError
@@ -24,6 +22,7 @@ from pathlib import Path
 from typing import Protocol
 
 from monitor.errors import ConfigError, DeliveryError
+from monitor.files import write_atomically
 from monitor.models import Rendered
 
 log = logging.getLogger(__name__)
@@ -100,37 +99,12 @@ class OutboxMailer:
         """Write the message; return the new file's path."""
         stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
         target = self.directory / f"{stamp}-{secrets.token_hex(4)}.eml"
-        data = message.as_bytes()
         try:
             self.directory.mkdir(parents=True, exist_ok=True)
-            descriptor, temporary = tempfile.mkstemp(dir=self.directory, prefix=f".{target.stem}.", suffix=".tmp")
-            try:
-                with os.fdopen(descriptor, "wb") as handle:
-                    handle.write(data)
-                    handle.flush()
-                    os.fsync(handle.fileno())
-                os.replace(temporary, target)
-            except BaseException:
-                with contextlib.suppress(OSError):
-                    os.unlink(temporary)
-                raise
+            write_atomically(target, message.as_bytes())
         except OSError as exc:
             raise DeliveryError(f"cannot write {target}: {exc.strerror or exc}") from exc
-        _fsync_directory(self.directory)
         return str(target)
-
-
-def _fsync_directory(directory: Path) -> None:
-    """Make the rename durable where the platform allows it; the message is already in place, so errors are ignored."""
-    flags = getattr(os, "O_DIRECTORY", None)
-    if flags is None:
-        return
-    with contextlib.suppress(OSError):
-        descriptor = os.open(directory, os.O_RDONLY | flags)
-        try:
-            os.fsync(descriptor)
-        finally:
-            os.close(descriptor)
 
 
 class SmtpMailer:
