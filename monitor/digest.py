@@ -212,7 +212,7 @@ def view_model(digest: Digest, layout: Layout = DEFAULT_LAYOUT, *, whole: bool =
     order += [doc_id for doc_id in by_document if doc_id not in documents]
 
     def claim_view(claim: DigestClaim) -> dict[str, Any]:
-        return _claim_view(claim, claim.document, lookup, cut, layout.max_also)
+        return _claim_view(claim, claim.document, lookup, cut, layout.max_also, by_title=not whole)
 
     groups = [
         {"document": lookup(doc_id), "count": len(by_document[doc_id]),
@@ -344,17 +344,22 @@ def _missing_document_view(document_id: int) -> dict[str, Any]:
 
 
 def _claim_view(
-    claim: DigestClaim, group_id: int, lookup: Callable[[int], dict[str, Any]], cut: _Cut, max_also: int
+    claim: DigestClaim, group_id: int, lookup: Callable[[int], dict[str, Any]], cut: _Cut, max_also: int,
+    by_title: bool = True,
 ) -> dict[str, Any]:
     speaker = claim.speaker or None
     if speaker is not None and (claim.text.startswith(speaker) or claim.normalized.startswith(speaker)):
         speaker = None  # said once: 黃仁勳：… needs no 黄仁勋： before it
-    # "also in" names documents a reader can tell apart: reprints under one title and site are named once
+    # "also in" names documents a reader can tell apart: in the email, reprints under one title and site are
+    # named once; the archive's whole digest names every document
+    def identity(view: dict[str, Any]) -> tuple[Any, ...]:
+        return (view["title"], view["site"]) if by_title else (view["id"],)
+
     own = lookup(group_id)
-    distinct: dict[tuple[str, str | None], dict[str, Any]] = {(own["title"], own["site"]): own}
+    distinct: dict[tuple[Any, ...], dict[str, Any]] = {identity(own): own}
     for source in claim.sources:
         view = lookup(source)
-        distinct.setdefault((view["title"], view["site"]), view)
+        distinct.setdefault(identity(view), view)
     also = list(distinct.values())[1:]
     text = cut(claim.text)
     known_texts = [cut(conflict.text) for conflict in claim.conflicts]

@@ -419,3 +419,15 @@ def test_a_digest_in_traditional_chinese(tmp_path: Path) -> None:
         assert label in rendered.text, label
     assert '<html lang="zh-Hant">' in rendered.html and "2024-07-30 14:28 Asia/Taipei" in rendered.html
     assert "Highlights" not in rendered.text and "new claims" not in rendered.text
+
+
+def test_the_whole_digest_names_every_source(env: jinja2.Environment) -> None:
+    reprints = tuple(DigestDocument(id=100 + n, title=SIMPLIFIED[1], site="钛媒体", url=None, path=f"/r/{n}.txt",
+                                    published=None, new_claims=0) for n in range(12))
+    claim = DigestClaim(id=1, text=H100_PLAN, normalized=H100_PLAN, document=1,
+                        sources=(1, *(d.id for d in reprints)))
+    digest = Digest(generated_at=GENERATED, documents=(DOC_JIAZI, *reprints), claims=(claim,))
+    email_view = view_model(digest)["groups"][0]["claims"][0]
+    assert len(email_view["also"]) == 1 and email_view["carried_by"] == 13  # one title, named once
+    whole = view_model(digest, Layout(max_also=100), whole=True)
+    assert len(whole["groups"][0]["claims"][0]["also"]) == 12  # the archive names every document
