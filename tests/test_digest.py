@@ -414,7 +414,8 @@ def test_a_digest_in_traditional_chinese(tmp_path: Path) -> None:
     conflict = DigestClaim(id=30, text=changed, normalized=changed, document=4, sources=(4,), conflicts=(known,))
     digest = replace(sample_digest(), claims=(*sample_digest().claims, conflict))
     rendered = render(digest, env, Layout(timezone="Asia/Taipei", highlights=2))
-    assert rendered.subject.endswith("— 6 條新說法 來自 2 篇文件, 1 處數字衝突")
+    assert rendered.subject.endswith("— 6 條新說法 來自 2 篇文件，1 處數字衝突")
+    assert "新說法：6 · 文件：2 · 數字衝突：1" in rendered.text
     for label in ("要點", "文件", "數字衝突", "此前：", "收件人"):
         assert label in rendered.text, label
     assert '<html lang="zh-Hant">' in rendered.html and "2024-07-30 14:28 Asia/Taipei" in rendered.html
