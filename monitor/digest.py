@@ -21,7 +21,7 @@ The view model handed to every template::
     groups_more       documents not shown
     conflicts         [{"claim": ClaimView, "document": DocumentView}], conflicts_more
     corroborated      [{"id", "text", "new_sources", "new_more", "sources_total"}], corroborated_more
-    whole, archive, archive_link, sources, config, recipients     what the footer says
+    archive, archive_link, sources, config                        what the footer says
 
     DocumentView      {"id", "anchor", "title", "headline", "site", "published", "url", "link", "path"}
                       title falls back to path, then url, then "document <id>"; link is url when it is http(s)
@@ -34,6 +34,7 @@ The view model handed to every template::
 from __future__ import annotations
 
 import gettext
+import unicodedata
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
@@ -249,12 +250,10 @@ def view_model(digest: Digest, layout: Layout = DEFAULT_LAYOUT, *, whole: bool =
         "conflicts_more": max(0, len(conflicted) - layout.max_items),
         "corroborated": corroborated,
         "corroborated_more": max(0, len(digest.corroborated) - layout.max_items),
-        "whole": whole,
         "archive": layout.archive,
         "archive_link": layout.archive if _is_web(layout.archive) else None,
         "sources": layout.sources,
         "config": layout.config,
-        "recipients": layout.recipients,
     }
 
 
@@ -395,8 +394,6 @@ def _marked(text: str, others: Sequence[str]) -> list[tuple[str, bool]]:
 
 
 def _figure_key(figure: str) -> str:
-    import unicodedata
-
     return "".join(unicodedata.normalize("NFKC", figure).replace(",", "").split())
 
 

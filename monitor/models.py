@@ -328,8 +328,6 @@ class Layout:
     sources: tuple[str, ...] = ()
     #: the config file to edit to change or stop the digest, for the footer
     config: str | None = None
-    #: the recipients, for the footer
-    recipients: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -159,7 +159,7 @@ def _scan_folder(source: FolderSource, deps: Deps, pending: list[_Pending], wait
     it (it is not read again until it changes); only a folder that cannot be read makes the source fail. A file
     modified less than ``settle_seconds`` ago is left for later, unless ``wait`` (a one-shot run, which has no
     later): then the run waits for such files to settle (at most three times ``settle_seconds``), and reads them."""
-    scanned = unchanged = 0
+    unchanged = 0
     skipped: list[str] = []
     try:
         paths = list(folder.candidates(source.path))
@@ -205,21 +205,18 @@ def _scan_folder(source: FolderSource, deps: Deps, pending: list[_Pending], wait
             settling[path] = mtime
         if deps.progress is not None:
             deps.progress(f"reading {source.name}", done, len(paths))
-    scanned = len(paths)
     # a one-shot run has no "next run" soon: it waits while files settle (each until quiet for settle_seconds,
     # all together at most three times that), unless the folder asks for long waits (a minute or more)
     deadline = time.monotonic() + 3 * source.settle_seconds
     while wait and settling and 0 < source.settle_seconds < 60 and time.monotonic() < deadline:
         left = max(settling.values()) / 1e9 + source.settle_seconds - time.time()
         pause = min(max(left, 0.0), deadline - time.monotonic()) + 0.05
-        if deps.stop is not None and deps.stop.wait(pause):
-            break
-        if deps.stop is None:
-            time.sleep(pause)
+        if (deps.stop or threading.Event()).wait(pause):
+            break  # the service is stopping
         settling = {path: mtime for path in settling if (mtime := visit(path, time.time_ns())) is not None}
     warnings = [f"{path}: still being written; left for the next run" for path in settling]
     return SourceOutcome(
-        source.name, scanned=scanned, unchanged=unchanged, skipped=tuple(skipped), warnings=tuple(warnings),
+        source.name, scanned=len(paths), unchanged=unchanged, skipped=tuple(skipped), warnings=tuple(warnings),
         waiting=len(warnings),
     )
 
@@ -494,7 +491,7 @@ def _layout(settings: Settings, deps: Deps) -> Layout:
 
     layout = replace(
         settings.layout, timezone=settings.schedule.timezone, sources=tuple(monitored(s) for s in settings.sources),
-        config=str(settings.config_path) if settings.config_path else None, recipients=settings.recipients,
+        config=str(settings.config_path) if settings.config_path else None,
     )
     budget = deps.store.get_meta(SIZE_BUDGET)
     if budget is not None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 import tomllib
+import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
@@ -86,8 +87,6 @@ def weight(normalized: str, speaker: str | None = None, table: Cues | None = Non
 
 def figure_spans(text: str, table: Cues | None = None) -> list[tuple[int, int]]:
     """Where the figures of a claim stand in its text (any script: full-width digits count)."""
-    import unicodedata
-
     table = table or shipped()
     # NFKC keeps the length of digits and CJK, so spans found in it stand where they are in the text
     folded = unicodedata.normalize("NFKC", text)
