@@ -15,6 +15,7 @@ import re
 import charset_normalizer
 import trafilatura
 from htmldate import find_date
+from lxml.etree import XPath
 from lxml.html import HtmlElement
 from trafilatura.metadata import (
     META_URL,
@@ -158,7 +159,15 @@ def decode(data: bytes, *, hint: str | None = None, html: bool = True) -> tuple[
 
 _SENTENCE_END = tuple("。！？.!?…")
 _TITLE_MAX = 80
-_DATE = re.compile(r"(?<!\d)((?:19|20)\d\d) ?(?:[-/.]|年) ?(\d{1,2}) ?(?:[-/.]|月) ?(\d{1,2})(?!\d)")
+#: a full date, year first: 2024-07-30, 2024/7/30, 2024.07.30 (one separator throughout: never the
+#: "2004 - 01/01" of a range "12/01/2004 - 01/01/2005") or 2024年7月30日
+_DATE = re.compile(
+    r"(?<![\d.])(?:(?P<y>(?:19|20)\d\d)(?P<sep>[-/.])(?P<m>\d{1,2})(?P=sep)(?P<d>\d{1,2})(?![\d.])"
+    r"|(?P<cy>(?:19|20)\d\d) ?年 ?(?P<cm>\d{1,2}) ?月 ?(?P<cd>\d{1,2})(?!\d) ?[日号]?)")
+#: a line that is a copyright notice, or a calendar showing today's date, never gives the date
+#: (今日 alone is no such sign: 今日头条, 美国今日)
+_NOT_A_DATELINE = re.compile(r"©|\(c\)|copyright|版权|版權|今天是|今日是|现在是|現在是|当前时间|當前時間",
+                             re.IGNORECASE)
 _DATE_LINES = 5
 
 
@@ -167,13 +176,23 @@ def _lines(text: str) -> list[str]:
     return [line for line in (raw.strip() for raw in text.splitlines()) if line]
 
 
+def _iso_date(match: re.Match[str]) -> str | None:
+    """A _DATE match as an ISO date, or None when no such day exists (2024-02-30)."""
+    parts = (match["y"], match["m"], match["d"]) if match["y"] else (match["cy"], match["cm"], match["cd"])
+    try:
+        return datetime.date(*(int(part) for part in parts)).isoformat()
+    except ValueError:
+        return None
+
+
 def _find_date(lines: list[str]) -> str | None:
-    """The first valid date written 2024-07-30, 2024/07/30 or 2024年7月30日 in lines, ISO."""
-    for match in _DATE.finditer("\n".join(lines)):
-        try:
-            return datetime.date(*(int(group) for group in match.groups())).isoformat()
-        except ValueError:
-            continue
+    """The first valid date written 2024-07-30, 2024/07/30 or 2024年7月30日 in lines, ISO; a
+    copyright line is passed over."""
+    for line in lines:
+        if not _NOT_A_DATELINE.search(line):
+            for match in _DATE.finditer(line):
+                if found := _iso_date(match):
+                    return found
     return None
 
 
@@ -259,6 +278,52 @@ def _day_date(date: str | None, markup: str) -> str | None:
     return date if written else None
 
 
+#: the page's visible text, one text node a line
+_VISIBLE_TEXT = XPath("//body//text()[not(ancestor::script or ancestor::style or ancestor::noscript"
+                      " or ancestor::select or ancestor::textarea)]")
+#: what makes a date in the text a dateline: a time of day after it (2024-07-30 10:21, 2024年7月30日10:21),
+#: a label before it (发布时间：, 发表于, 日期:, 时间：, on its line or the line before), or a source after it
+_TIME_AFTER = re.compile(r"\s*\d{1,2}[:：]\d\d(?!\d)")
+_LABEL_BEFORE = re.compile(r"(?:^|[\s|｜/·〓])(?:(?:发布|發佈|发表|發表|更新|刊发|刊發|发稿|發稿|出版|上传|上傳)"
+                           r"(?:日期|时间|時間|于|於)?|日期|时间|時間)\s*[:：]?\s*$")
+_SOURCE_AFTER = re.compile(r"\s*(?:来源|來源|稿源|出处|出處|报道|報道|發佈|发布|发表|發表|更新)")
+_BRACKETS = ("(（[［", ")）]］")  # a date in brackets dates an item of a list, or a comment
+#: a date alone on its line dates the article only this many lines from its headline (not an infobox's)
+_HEADLINE_NEAR = 3
+_HEADLINE_MIN = 6
+#: dates outside these years are not a web page's publication (htmldate's bounds); the latest is tomorrow
+_EARLIEST_YEAR = 1995
+
+
+def _dateline(tree: HtmlElement, title: str | None) -> str | None:
+    """The date of the page's first visible dateline, ISO: a full date with a time after it, a label
+    before it or a source after it, or alone on its line next to the headline; never in brackets (a list's
+    or a comment's), never on a copyright or "today is" line, never a day after tomorrow (UTC)."""
+    lines = [text for text in (str(node).strip() for node in _VISIBLE_TEXT(tree)) if text]
+    headlines = {"".join(h.text_content().split()) for h in tree.iter("h1")} - {""}
+    squashed_title = "".join((title or "").split())
+    near = [i for i, line in enumerate(lines) if (squashed := "".join(line.split())) in headlines
+            or (len(squashed) >= _HEADLINE_MIN and squashed_title.startswith(squashed))]
+    latest = datetime.datetime.now(datetime.UTC).date() + datetime.timedelta(days=1)
+    for i, line in enumerate(lines):
+        if _NOT_A_DATELINE.search(line):
+            continue
+        for match in _DATE.finditer(line):
+            before, after = line[: match.start()], line[match.end() :]
+            opened = (before.rstrip() or (lines[i - 1] if i else ""))[-1:]
+            closed = (after.lstrip() or (lines[i + 1] if i + 1 < len(lines) else ""))[:1]
+            if (opened and opened in _BRACKETS[0]) or (closed and closed in _BRACKETS[1]):
+                continue
+            labelled = _LABEL_BEFORE.search(before) or (not before.strip() and i and _LABEL_BEFORE.search(lines[i - 1]))
+            alone = not before.strip() and not after.strip() and any(abs(i - h) <= _HEADLINE_NEAR for h in near)
+            if not (_TIME_AFTER.match(after) or labelled or _SOURCE_AFTER.match(after) or alone):
+                continue
+            found = _iso_date(match)
+            if found and int(found[:4]) >= _EARLIEST_YEAR and found <= latest.isoformat():
+                return found
+    return None
+
+
 def _extract_html(fetched: Fetched, markup: str, encoding: str) -> Document:
     """An HTML document through trafilatura: main text without comments, and metadata."""
     if start := _HTML_START.search(markup, 0, _DECLARED_WINDOW):
@@ -272,6 +337,7 @@ def _extract_html(fetched: Fetched, markup: str, encoding: str) -> Document:
     if tree is None:
         raise ExtractError(fetched.locator, "no text in the page")
     meta = _metadata(tree)
+    published = _day_date(meta.date, markup) or _dateline(tree, meta.title)
     # fast: trafilatura's own extractor without its readability/jusText fallbacks, which cost a
     # quarter of the time and changed nothing measurable on the extraction sets
     result = trafilatura.bare_extraction(tree, with_metadata=False, include_comments=False, fast=True)
@@ -283,7 +349,7 @@ def _extract_html(fetched: Fetched, markup: str, encoding: str) -> Document:
         locator=fetched.locator,
         text="\n".join(_drop_headline(_unlayout(_lines(result.text or "")), title)),
         title=title,
-        published=_day_date(meta.date, markup),
+        published=published,
         site=site,
         url=meta.url or None,
         encoding=encoding,
@@ -300,7 +366,9 @@ def _metadata(tree: HtmlElement) -> TrafilaturaDocument:
         meta = extract_meta_json(tree, meta)
     meta.title = meta.title or extract_title(tree)
     meta.url = meta.url or extract_url(tree)
-    meta.date = find_date(tree, **set_date_params(True), url=meta.url)
+    # htmldate without its extensive search: that falls through to dateparser's language detection on
+    # pages without a clear date (most of the time of a scan of real pages, and often a wrong date)
+    meta.date = find_date(tree, **set_date_params(False), url=meta.url)
     meta.sitename = meta.sitename or extract_sitename(tree)
     if meta.sitename:
         meta.sitename = meta.sitename.lstrip("@")

@@ -6,6 +6,8 @@ from __future__ import annotations
 import hashlib
 import html
 import json
+import subprocess
+import sys
 import unicodedata
 from pathlib import Path
 from typing import Any
@@ -15,7 +17,7 @@ import pytest
 from helpers import DEV, EXTRACTION, SEEDS, eval_script, seed
 
 from monitor.errors import ExtractError
-from monitor.extract import decode, extract
+from monitor.extract import _dateline, decode, extract
 from monitor.models import Document, Fetched
 
 CWCED = EXTRACTION / "cwced_zh"
@@ -207,6 +209,114 @@ def test_utf8_bytes_beat_a_stale_declaration() -> None:
     lines = [line for line in seed("004").read_text("utf-8").splitlines() if line.strip()]
     page = as_page(lines[0], lines[1:]).replace("<head>", '<head><meta charset="gb2312">')
     assert decode(page.encode("utf-8")) == (page, "utf-8")
+
+
+# --- publication dates: htmldate without its extensive search, then the page's own dateline ----------
+
+SEED_DATES = {"000": None, "001": "2024-01-22", "002": None, "003": None, "004": "2024-07-30"}
+
+
+@pytest.mark.parametrize("kind", ["text", "html"])
+@pytest.mark.parametrize(("prefix", "published"), SEED_DATES.items())
+def test_seed_dates_as_text_and_as_a_page(prefix: str, published: str | None, kind: str) -> None:
+    raw = seed(prefix).read_text("utf-8")
+    lines = [line.strip() for line in raw.splitlines() if line.strip()]
+    data = (raw if kind == "text" else as_page(lines[0], lines[1:])).encode("utf-8")
+    assert extract(fetched(data, kind)).published == published
+
+
+@pytest.mark.parametrize("label", LABELS, ids=lambda d: d["file"].split("-")[0])
+def test_dev_dates_are_found_without_the_extensive_search(label: dict[str, Any]) -> None:
+    path = DEV / label["file"]
+    doc = extract_file(path)
+    assert doc.published == label["published"]
+    if path.suffix == ".html":  # the dateline finder alone finds it too, whatever htmldate does
+        assert _dateline(lxml.html.fromstring(path.read_bytes()), doc.title) == label["published"]
+
+
+def test_extraction_never_reaches_dateparser() -> None:
+    """dateparser's language detection is what the extensive search fell through to: seconds per scan."""
+    pages = [CWCED / "html" / f"{name}.html" for name in (
+        "386d70f8-19dc-495b-aa14-18cc057e1544",  # no date at all: the extensive search read a skin's name
+        "c3a80850-3246-416e-af1e-2ab747c4615c",  # a date only in a script comment
+        "05e98007-d810-4036-b154-2ef2fe68c2af",  # 发布日期： 7/5/2005 9:23:57 PM
+    )] + sorted(DEV.glob("*.html"))
+    script = ("import hashlib, pathlib, sys\nfrom monitor.extract import extract\nfrom monitor.models import Fetched\n"
+              "for p in sys.argv[1:]:\n    d = pathlib.Path(p).read_bytes()\n"
+              "    extract(Fetched(p, d, hashlib.sha256(d).hexdigest(), 't', kind='html'))\n"
+              "print('dateparser' in sys.modules)\n")
+    done = subprocess.run([sys.executable, "-c", script, *map(str, pages)], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "False"
+
+
+def dated_page(*lines: str, headline: str = "黄仁勋对谈扎克伯格") -> lxml.html.HtmlElement:
+    """A page with a menu, the headline, then each of lines in an element of its own, then the body."""
+    nodes = "".join(f"<div>{line}</div>" for line in lines)
+    return lxml.html.fromstring(
+        f"<html><head><title>{headline}_某某网</title></head><body><div>首页 | 科技</div><h1>{headline}</h1>"
+        f"{nodes}<p>北京时间7月30日，英伟达创始人黄仁勋与Meta创始人扎克伯格完成了一场公开对话。</p></body></html>")
+
+
+@pytest.mark.parametrize(("lines", "published"), [
+    # a time of day after the date
+    (["2024-07-30 10:21"], "2024-07-30"),
+    (["2024/7/30 10:21:05"], "2024-07-30"),
+    (["2024.07.30 10:21"], "2024-07-30"),
+    (["2024年7月30日 10:21"], "2024-07-30"),
+    (["AUTO.SOHU.COM  2024年07月30日10:21"], "2024-07-30"),
+    (["本贴由大卫于2024年7月30日16:12:21在〖论坛〗发表"], "2024-07-30"),
+    # a label before it, on its line or the line before
+    (["发布时间：2024-07-30"], "2024-07-30"),
+    (["發佈時間：2024-07-31 08:45"], "2024-07-31"),
+    (["作者:admin 发布于:2024-01-22"], "2024-01-22"),
+    (["日期: 2024/07/30"], "2024-07-30"),
+    (["时间：", "2024年7月30日"], "2024-07-30"),
+    # a source after it
+    (["2024年7月30日　来源：钛媒体"], "2024-07-30"),
+    (["【新华社2024年7月30日报道】英伟达创始人黄仁勋……"], "2024-07-30"),
+    # alone on its line next to the headline
+    (["2024-07-30"], "2024-07-30"),
+    (["数位脉动编辑部", "2024年7月30日"], "2024-07-30"),
+    # the first dateline wins
+    (["2024-07-30 10:21", "发布时间：2024-07-29"], "2024-07-30"),
+    # not datelines
+    (["Copyright © 2024-07-30 10:21 某某网 版权所有"], None),
+    (["版權所有 2024-07-30 10:21"], None),
+    (["今天是2024年7月30日 10:21"], None),
+    (["今日头条 2024-07-30 10:21"], "2024-07-30"),  # a source's name, not "today is"
+    (["2024年7月30日 星期二"], None),  # a calendar, not a dateline
+    (["相关新闻：黄仁勋谈开源 (2024-07-29 18:03)"], None),  # a list's item
+    (["(", "2024-07-29 18:03", ")"], None),
+    (["2024年7月30日，黄仁勋与扎克伯格在丹佛对谈。"], None),  # a date in a sentence
+    (["12/01/2004 - 01/01/2005"], None),  # a range of month-first dates, never 2004-01-01
+    (["出道日期：2005年9月1日"], None),  # a label, but not of publication
+    (["发布时间：2099-07-30 10:21"], None),  # after tomorrow
+    (["2024-13-45 10:21"], None),  # no such day
+    (["一", "二", "三", "四", "2024-07-30"], None),  # alone, but far from the headline: an infobox's
+])
+def test_the_dateline_finder(lines: list[str], published: str | None) -> None:
+    assert _dateline(dated_page(*lines), "黄仁勋对谈扎克伯格_某某网") == published
+
+
+def test_a_copyright_year_is_no_date() -> None:
+    lines = [line.strip() for line in seed("002").read_text("utf-8").splitlines() if line.strip()]
+    footer = "<footer>Copyright © 1997-2024 Sohu.com Inc. All Rights Reserved. 搜狐公司 版权所有</footer>"
+    page = as_page(lines[0], lines[1:]).replace("</body>", footer + "</body>")
+    assert extract(fetched(page.encode("utf-8"), "html")).published is None
+
+
+@pytest.mark.parametrize(("first_lines", "published"), [
+    (["2024-07-30"], "2024-07-30"),
+    (["2024/07/30 09:12"], "2024-07-30"),
+    (["2024.7.30"], "2024-07-30"),
+    (["发布时间：2024年7月30日 09:12"], "2024-07-30"),
+    (["© 2024-07-30 某某网 版权所有", "作者：某某"], None),
+    (["12/01/2004 - 01/01/2005"], None),
+    (["2024-02-30", "2024-07-31"], "2024-07-31"),  # the first date that exists
+])
+def test_text_date_forms(first_lines: list[str], published: str | None) -> None:
+    text = "\n".join(["黄仁勋对谈扎克伯格", *first_lines, "英伟达创始人黄仁勋与Meta创始人扎克伯格完成了一场公开对话。"])
+    assert extract(fetched(text.encode("utf-8"), "text")).published == published
 
 
 # --- what is not a document ------------------------------------------------------------------------
