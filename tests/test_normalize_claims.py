@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from helpers import SEEDS, seed
 
-from monitor.claims import boilerplate_rules, sentences, split
+from monitor.claims import boilerplate_rules, marker_rules, sentences, split
 from monitor.normalize import Normalizer, key_of
 
 NORM = Normalizer("t2s")
@@ -127,7 +127,8 @@ def test_normalize_many_matches_one_by_one() -> None:
     assert NORM.normalize_many(["a\nb", "c"]) == ["a b", "c"]
 
 
-BOILERPLATE_LINES = json.loads((Path(__file__).parent / "data" / "boilerplate.json").read_text("utf-8"))["lines"]
+BOILERPLATE = json.loads((Path(__file__).parent / "data" / "boilerplate.json").read_text("utf-8"))
+BOILERPLATE_LINES = BOILERPLATE["lines"]
 
 
 @pytest.mark.parametrize("line", BOILERPLATE_LINES, ids=[line["text"][:16] for line in BOILERPLATE_LINES])
@@ -136,4 +137,97 @@ def test_boilerplate_table(line: dict) -> None:
     if line.get("keep"):
         assert [c.text for c in found] == [line["text"]] and not dropped
     else:
-        assert not found and [d.rule for d in dropped] == [line["drop"]], (found, dropped)
+        # a notice or an editor's note of several sentences goes whole, under the rule that dropped its first
+        assert not found and dropped and {d.rule for d in dropped} == {line["drop"]}, (found, dropped)
+
+
+@pytest.mark.parametrize("text", BOILERPLATE["claims"], ids=[text[:16] for text in BOILERPLATE["claims"]])
+def test_claims_that_mention_boilerplate_words_are_kept(text: str) -> None:
+    found, dropped = split(text, NORM.normalize_many, key_of)
+    assert [c.text for c in found] == [text] and not dropped, dropped
+
+
+@pytest.mark.parametrize("case", BOILERPLATE["markers"], ids=[case["text"][:16] for case in BOILERPLATE["markers"]])
+def test_a_marker_glued_to_a_sentence_is_cut_off(case: dict) -> None:
+    found, dropped = split(case["text"], NORM.normalize_many, key_of)
+    if case["claim"] is None:
+        assert not found and [d.rule for d in dropped] == [case["drop"]]
+        return
+    (claim,) = found
+    # the claim is the rest as written (a piece of the document), normalized and keyed on its own
+    assert claim.text == case["claim"] and case["text"].endswith(claim.text)
+    assert claim.normalized == NORM.normalize(case["claim"]) and claim.key == key_of(claim.normalized)
+    marker = case["text"][: -len(claim.text)].strip()
+    assert [(d.rule, d.text) for d in dropped] == [(case["drop"], marker)]
+
+
+def test_every_rule_has_a_case() -> None:
+    named = {line["drop"] for line in BOILERPLATE_LINES if "drop" in line} | {c["drop"] for c in BOILERPLATE["markers"]}
+    rules = {r.name for r in boilerplate_rules()} | {r.name for r in marker_rules()}
+    # the seed and dev-set tests above cover the older rules; every rule added since has its cases here
+    assert rules - named <= {"editor-line", "byline", "source-line", "dateline-meta", "end-mark", "editorial-note"}
+
+
+def test_seed_chrome_after_the_story_is_dropped() -> None:
+    claims, dropped = split(seed("002").read_text("utf-8"), NORM.normalize_many, key_of)
+    texts = " ".join(c.text for c in claims)
+    assert "微信搜索" not in texts and "特别声明" not in texts and "Notice" not in texts
+    assert {"app-promotion", "disclaimer"} <= {d.rule for d in dropped}
+
+
+# --- speakers --------------------------------------------------------------------------------------
+
+def _speakers(text: str) -> dict[str, str | None]:
+    claims, _ = split(text, NORM.normalize_many, key_of)
+    return {c.text: c.speaker for c in claims}
+
+
+@pytest.mark.parametrize(
+    ("text", "speaker"),
+    [
+        # a known person, by any name aliases.toml gives them, in any script
+        ("黃仁勳：我們改變了公司的一切，從處理器到系統。", "黄仁勋"),
+        ("小扎: 开源模型会成为行业标准，就像Linux一样。", "小扎"),
+        ("Jensen Huang: Accelerated computing changes every industry.", "Jensen Huang"),
+        ("马克·扎克伯格：我们会继续开源Llama系列模型。", "马克·扎克伯格"),
+        # a role
+        ("主持人：请两位谈谈开源模型对行业的影响。", "主持人"),
+        ("Moderator: What do you expect from open source models?", "Moderator"),
+        # a known name with a speech verb: the name speaks
+        ("扎克伯格说：“我们不想与人分享它，但开源更好。”", "扎克伯格"),
+        ("黄仁勋回应称：“这件夹克只有两个小时的历史。”", "黄仁勋"),
+        # not who speaks: a heading run into its paragraph, a notice, a Q/A marker, an unknown one-off label
+        ("随时随地部署：NIM 专为可移植性和可控性而构建，支持跨各种基础设施进行模型部署。", None),
+        ("老黄小扎对谈：开源AI正变革互联网时代的每一个角落。", None),
+        ("Highlights: Meta will hold its developer conference in September this year.", None),
+        ("Q: What did Zuckerberg say about open source models?", None),
+        ("问：您如何看待开源模型与闭源模型之间的竞争？", None),
+        ("汉森指出：宇航员在太空中的饮食受到严格的限制。", None),
+        ("他说：“这是我们今年最重要的发布之一。”", None),
+    ],
+)
+def test_a_label_is_a_speaker_only_when_it_says_who_speaks(text: str, speaker: str | None) -> None:
+    (found,) = _speakers(text).values()
+    assert found == speaker
+
+
+def test_a_transcript_repeats_its_speakers_and_headings_stay_headings() -> None:
+    transcript = "\n".join([
+        "李金泽：我们希望为农机行业搭建一个现代化的信息平台。",
+        "記者：這個平台什麼時候能夠上線？",
+        "李金泽：预计明年上半年就可以投入使用。",
+        "记者：平台的收费标准是怎样的？",
+        "研究假设一：社会资本越多的职工越容易实现再就业。",
+        "研究假设二：人力资本越多的职工越容易实现再就业。",
+        "图注：李金泽在公司的生产车间里接受记者的采访。",
+        "图注：公司生产的新型农机已经在黑龙江推广使用。",
+        "那是一个很好的开始，他在采访的最后这样总结道。",
+    ])
+    spoken = _speakers(transcript)
+    assert [spoken[c] for c in spoken] == ["李金泽", "记者", "李金泽", "记者", None, None, None, None, None]
+
+
+def test_seed_headings_and_notices_are_no_speakers() -> None:
+    speakers = {c.speaker for path in sorted(SEEDS.iterdir())
+                for c in split(path.read_text("utf-8"), NORM.normalize_many, key_of)[0]}
+    assert speakers == {None, "黄仁勋", "扎克伯格"}
