@@ -20,6 +20,7 @@ from lxml.html import HtmlElement
 from trafilatura.metadata import (
     META_URL,
     examine_meta,
+    examine_title_element,
     extract_meta_json,
     extract_sitename,
     extract_title,
@@ -198,11 +199,14 @@ def _find_date(lines: list[str]) -> str | None:
 
 def _extract_text(fetched: Fetched, text: str, encoding: str) -> Document:
     """A plain text document; a short first line that is not a sentence is its title."""
-    lines, title = _lines(text), None
-    if len(lines) > 1 and len(lines[0]) <= _TITLE_MAX and not lines[0].endswith(_SENTENCE_END):
+    lines, title, site = _lines(text), None, None
+    if len(lines) > 1 and _titlelike(lines[0]):
         # a Markdown heading keeps its words, not its markers
         title, lines = lines[0].lstrip("#").strip() or None, lines[1:]
-    return Document(locator=fetched.locator, text="\n".join(lines), title=title,
+        # a site's name over the headline ("深圳热线", then the headline): the headline is the title
+        if (headline := _headline(title, None, None, lines)) != title:
+            site, title, lines = title, headline, _drop_headline(lines, headline)
+    return Document(locator=fetched.locator, text="\n".join(lines), title=title, site=site,
                     published=_find_date(lines[:_DATE_LINES]), encoding=encoding)
 
 
@@ -267,6 +271,76 @@ def _drop_headline(lines: list[str], title: str | None) -> list[str]:
         if squashed and (head == squashed or (len(head) >= _HEADLINE_PREFIX_MIN and squashed.startswith(head))):
             return lines[:i] + lines[i + 1 :]
     return lines
+
+
+#: a title this short (Chinese characters, Latin words and numbers) may be only the site's name
+_SITE_NAME_MAX = 8
+_TITLE_WORD = re.compile(r"[\u3400-\u9fff]|[A-Za-z]+|\d+")
+#: what joins a headline and the site's name in a page's <title>: 标题_站点, 标题 - 站点, 站点 | 标题, 标题 站点
+_TITLE_JOIN = re.compile(r"[\s_|｜\-–—»«·•:：~<>*/\\]+")
+_EDGE_JOIN = re.compile(rf"^{_TITLE_JOIN.pattern}|{_TITLE_JOIN.pattern}$")
+#: a join other than a space inside the rest of a <title> makes it a chain of names (频道_站点), not a headline
+_NAMES_JOIN = re.compile(r"\s[\-–—»«·•~<>*/\\]\s|[_|｜]|::")
+
+
+def _titlelike(line: str) -> bool:
+    """True for a line that can be a headline: short, and not a sentence."""
+    return len(line) <= _TITLE_MAX and not line.endswith(_SENTENCE_END)
+
+
+def _pairs(text: str) -> set[str]:
+    """The character pairs of text's letters and digits, lower case."""
+    letters = "".join(ch for ch in text.lower() if ch.isalnum())
+    return {letters[i : i + 2] for i in range(len(letters) - 1)}
+
+
+def _said_in(part: str, pairs: set[str]) -> float:
+    """The share of part's character pairs that the text with these pairs also has."""
+    own = _pairs(part)
+    return len(own & pairs) / len(own) if own else 0.0
+
+
+def _page_title_rest(title: str, page_title: str | None) -> str | None:
+    """What the page's <title> says besides title, when title starts or ends it ("松花江网" of
+    "土豆不“土” 土豆无“土” 松花江网", "Joel on Software" of "Joel on Software - 给计算机系学生的建议"),
+    unless that is a chain of names itself."""
+    if not page_title or page_title == title:
+        return None
+    rest = None
+    if page_title.startswith(title) and _TITLE_JOIN.match(page_title, len(title)):
+        rest = page_title[len(title) :]
+    elif page_title.endswith(title) and _TITLE_JOIN.fullmatch(page_title[: -len(title)][-1:]):
+        rest = page_title[: -len(title)]
+    rest = _EDGE_JOIN.sub("", rest) if rest else None
+    return rest if rest and not _NAMES_JOIN.search(rest) else None
+
+
+def _headline(title: str | None, site: str | None, page_title: str | None, lines: list[str]) -> str | None:
+    """title, or the headline when title is only the site's name.
+
+    The headline is the rest of the page's <title> around it, or one of the first lines of the text
+    that reads as a headline. It takes the title's place when it says more than the title and shares
+    nothing with it, and either the title is the page's site name, or the title is short and the text
+    says less of it than of the headline (a site's name is seldom in its article's text), or the
+    headline is the other half of the <title> and says at least twice as much.
+    """
+    if not title:
+        return title
+    size = len(_TITLE_WORD.findall(title))
+    is_site = site is not None and "".join(site.split()).casefold() == "".join(title.split()).casefold()
+    if not is_site and size > _SITE_NAME_MAX:
+        return title
+    rest = _page_title_rest(title, page_title)
+    candidates = [rest] if rest else []
+    candidates += [line for line in lines[:_HEADLINE_LINES] if _titlelike(line)]
+    for candidate in candidates:
+        said = len(_TITLE_WORD.findall(candidate))
+        if said <= size or _pairs(candidate) & _pairs(title):
+            continue
+        body = _pairs("\n".join(line for line in lines if line != candidate))
+        if is_site or _said_in(candidate, body) > _said_in(title, body) or (candidate == rest and said >= 2 * size):
+            return candidate
+    return title
 
 
 def _day_date(date: str | None, markup: str) -> str | None:
@@ -343,11 +417,15 @@ def _extract_html(fetched: Fetched, markup: str, encoding: str) -> Document:
     result = trafilatura.bare_extraction(tree, with_metadata=False, include_comments=False, fast=True)
     if result is None or isinstance(result, dict):
         raise ExtractError(fetched.locator, "no text in the page")
-    title = meta.title or None
     site = meta.sitename if meta.sitename and not _NOT_A_SITE.search(meta.sitename) else None
+    lines = _unlayout(_lines(result.text or ""))
+    # a title that is only the site's name (a lone <h1>, the site's half of the <title>) gives way to the headline
+    page_title = examine_title_element(tree)[0] or None
+    title = _headline(meta.title or None, site, page_title, lines)
+    site = site or (meta.title if title != meta.title else None)
     return Document(
         locator=fetched.locator,
-        text="\n".join(_drop_headline(_unlayout(_lines(result.text or "")), title)),
+        text="\n".join(_drop_headline(lines, title)),
         title=title,
         published=published,
         site=site,

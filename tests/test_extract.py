@@ -58,9 +58,65 @@ def as_page(title: str, paragraphs: list[str]) -> str:
 def test_seed_text_passes_through_with_its_first_line_as_title(path: Path) -> None:
     lines = [line.strip() for line in path.read_text("utf-8").splitlines() if line.strip()]
     doc = extract_file(path)
-    assert doc.encoding == "utf-8" and doc.site is None
-    assert doc.title == lines[0]
-    assert doc.text.splitlines() == lines[1:]
+    assert doc.encoding == "utf-8"
+    # a first line that is only the site's name (seed 004: 深圳热线) is the site, and the headline under it the title
+    head = 1 if doc.site is None else 2
+    assert doc.site in (None, lines[0])
+    assert doc.title == lines[head - 1]
+    assert doc.text.splitlines() == lines[head:]
+
+
+def test_a_site_name_over_the_headline_gives_way_to_it() -> None:
+    lines = [line.strip() for line in seed("004").read_text("utf-8").splitlines() if line.strip()]
+    doc = extract_file(seed("004"))
+    assert (doc.site, doc.title) == ("深圳热线", lines[1]) and lines[1].startswith("黄仁勋小扎世纪对谈")
+    assert doc.title not in doc.text  # the headline is the title, not also the first claim
+    # the same page as HTML: <title> the site's name, the headline the first line of the body
+    page = extract(fetched(as_page(lines[0], lines[1:]).encode("utf-8"), "html"))
+    assert page.title == lines[1] and page.title not in page.text.splitlines()
+    # a short title that is itself a headline stays, and so does a first line that says what the text says
+    for first in ("黄仁勋与扎克伯格", "开源AI将赢下新时代"):
+        doc = extract(fetched("\n".join([first, *lines[1:]]).encode("utf-8"), "text"))
+        assert doc.title == first and doc.site is None
+
+
+@pytest.mark.parametrize(("title", "h1", "expected"), [
+    # the site's half of the <title> taken for the title (a lone <h1>): the other half is the headline
+    ("土豆不“土” 土豆无“土” 松花江网", "松花江网", "土豆不“土” 土豆无“土”"),
+    ("Joel on Software - 给计算机系学生的建议", None, "给计算机系学生的建议"),
+    ("书记市长这一周 | 奋马扬鞭争春色，“虎”力全开向未来", None, "奋马扬鞭争春色，“虎”力全开向未来"),
+    # a headline in <h1> stays, whatever the <title> adds: a chain of names is no headline
+    ("英伟达发布NIM_新锐科技网_科技频道", "英伟达发布NIM", "英伟达发布NIM"),
+    ("黄仁勋对谈扎克伯格 - 新锐科技网", "黄仁勋对谈扎克伯格", "黄仁勋对谈扎克伯格"),
+])
+def test_a_title_that_is_the_site_half_of_the_page_title_gives_way(title: str, h1: str | None, expected: str) -> None:
+    body = ["英伟达和Meta的两位创始人在丹佛的SIGGRAPH大会上对谈了一个小时，谈到了开源模型和AI眼镜。",
+            "黄仁勋说，英伟达发布的NIM让开发者可以在任何地方部署模型，土豆和计算机系的学生都能受益。"]
+    markup = as_page(title, body).replace("<article>", f"<h1>{h1}</h1><article>" if h1 else "<article>")
+    doc = extract(fetched(markup.encode("utf-8"), "html"))
+    assert doc.title == expected
+
+
+@pytest.mark.parametrize(("name", "title"), [
+    ("3e1af229-5b3e-4cfc-82b2-481f37d7adf7", "土豆不“土” 土豆无“土”"),  # <h1> 松花江网
+    ("35687fb1-3d1f-46ac-a1c1-30ae027b2ae4", "播客热潮迅速蔓延 挑逗传统传媒业"),  # 多维博客 » …
+    ("d02c66a2-2288-4641-a70e-01c908dcc6e6", "给计算机系学生的建议"),  # Joel on Software - …
+    ("36efbc69-53dd-4d58-9e67-0353e2a1a7ec", "奋马扬鞭争春色，“虎”力全开向未来"),  # 书记市长这一周 | …
+    ("ab65832c-15b6-4c9e-b64f-3bc575332499", "拆房屡出命案 管理形同虚设"),  # bjreader的博客, then the headline
+    ("c2d9f85c-f454-4bd5-8f4e-986580c1113a", "网易娱乐"),  # the site's name and nothing better anywhere
+])
+def test_extraction_pages_are_titled_by_their_headline(name: str, title: str) -> None:
+    (path,) = EXTRACTION.glob(f"*/html/{name}*")
+    doc = extract_file(path)
+    assert doc.title == title and doc.title != doc.site
+
+
+def test_no_title_is_also_the_first_line_of_its_text() -> None:
+    paths = [*SEEDS.glob("*.txt"), *DEV.glob("*.htm*"), *EXTRACTION.glob("*/html/*")]
+    for path in paths:
+        doc = extract_file(path)
+        assert doc.title is None or squash(doc.title) not in map(squash, doc.text.splitlines()[:2]), path.name
+        assert doc.title is None or doc.site is None or squash(doc.title) != squash(doc.site), path.name
 
 
 def test_text_dates_are_read_from_the_first_lines() -> None:
@@ -174,10 +230,12 @@ def test_undeclared_legacy_encodings_are_detected(prefix: str, codec: str, famil
     source = as_page(lines[0], lines[1:]) if kind == "html" else raw
     doc = extract(fetched(source.encode(codec), kind))
     assert doc.encoding in family
-    assert doc.title == lines[0]
+    # the title as the seed read from UTF-8 gives it (004's first line is its site's name, over the headline)
+    head = 1 if extract_file(seed(prefix)).site is None else 2
+    assert doc.title == lines[head - 1]
     assert "\ufffd" not in doc.text
-    assert f1(doc.text, "\n".join(lines[1:])) > 0.97
-    assert squash(lines[1]) in squash(doc.text)
+    assert f1(doc.text, "\n".join(lines[head:])) > 0.97
+    assert squash(lines[head]) in squash(doc.text)
 
 
 def test_a_charset_hint_wins_when_it_decodes_and_is_skipped_when_not() -> None:
