@@ -122,12 +122,10 @@ class ScheduleSettings:
 
 @dataclass(frozen=True)
 class NoveltySettings:
-    """Near-duplicates: Jaccard threshold over character shingles, found by MinHash LSH (bands x rows)."""
+    """Near-duplicates: Jaccard threshold over character shingles, found through the store's shingle index."""
 
     shingle: int = 2
     threshold: float = 0.3
-    bands: int = 16
-    rows: int = 3
 
 
 @dataclass(frozen=True)
@@ -251,8 +249,6 @@ TABLES: dict[str, dict[str, Option]] = {
     "novelty": {
         "shingle": Option(number(1, 8, integer=True), 2),
         "threshold": Option(number(0, 1, above=True), 0.3),
-        "bands": Option(number(1, integer=True), 16),
-        "rows": Option(number(1, integer=True), 3),
     },
     "digest": {
         "outbox": Option(text, "var/outbox", path=True),
@@ -304,6 +300,11 @@ TABLES: dict[str, dict[str, Option]] = {
 REFUSED = {
     "smtp.password": "passwords are never read from the config file; set password_env to the name of an "
     "environment variable holding it, or password_file to a file holding it",
+    **{
+        f"novelty.{key}": "no longer used: near-duplicates are found through an index of shingles, not MinHash "
+        "LSH bands (the store rebuilds it by itself); remove this line"
+        for key in ("bands", "rows")
+    },
 }
 
 
@@ -495,8 +496,7 @@ def describe(settings: Settings) -> list[str]:
         f"normalize: opencc {settings.opencc}; aliases: the shipped table"
         + (f" and {settings.aliases}" if settings.aliases else "")
         + (" (does not exist)" if settings.aliases and not settings.aliases.exists() else ""),
-        f"novelty: {novelty.shingle}-character shingles, Jaccard threshold {novelty.threshold:g}, "
-        f"{novelty.bands} bands x {novelty.rows} rows",
+        f"novelty: {novelty.shingle}-character shingles, Jaccard threshold {novelty.threshold:g}",
         f"digest: from {settings.sender} to {', '.join(settings.recipients)}"
         + ("; lists newly corroborated claims" if settings.corroborated else ""),
         f"digest layout: {settings.layout.highlights} highlights, at most {settings.layout.max_documents} documents "

@@ -205,12 +205,12 @@ class Match:
 
 @dataclass(frozen=True)
 class Sketch:
-    """A claim's MinHash signature and LSH buckets (made by ``novelty.Signer``, kept by the store)."""
+    """What the near-duplicate index keeps of a claim (made by the pipeline, kept by the store)."""
 
-    #: the low 16 bits of each of the ``bands * rows`` minima (b-bit MinHash), as bytes
-    signature: bytes
-    #: one bucket id (31 bits) per band
-    buckets: list[int]
+    #: the claim's normalized text in the canonical form (``monitor.canon``)
+    canonical: str
+    #: the distinct codes of its character shingles (``novelty.codes`` of the canonical form's key)
+    codes: list[int]
 
 
 @dataclass(frozen=True)

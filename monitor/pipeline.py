@@ -34,6 +34,7 @@ from monitor.models import (
     Layout,
     Match,
     RunReport,
+    Sketch,
     SourceOutcome,
     Validators,
 )
@@ -47,11 +48,16 @@ if TYPE_CHECKING:  # the costly modules are imported where first used: a poll wi
     from monitor.canon import Canon
     from monitor.delivery import Mailer
     from monitor.normalize import Normalizer
-    from monitor.novelty import Signer
     from monitor.poll import WebItem
 
 #: documents ingested per transaction; a crash loses at most one batch, read again next run
 BATCH = 50
+#: a known document is a hint for a new one once the new one repeats this many of its claims
+HINT_LEAST = 2
+#: the claims of at most this many hinted documents (those repeated most) are offered as candidates
+HINT_DOCUMENTS = 2
+#: and at most this many claims of each
+HINT_CLAIMS = 400
 
 
 def _utcnow() -> datetime:
@@ -73,7 +79,6 @@ class Deps:
         opencc: str = "t2s",
         novelty: NoveltySettings | None = None,
         normalizer: Normalizer | None = None,
-        signer: Signer | None = None,
         templates: jinja2.Environment | None = None,
         mailer: Mailer | None = None,
         clock: Callable[[], datetime] = _utcnow,
@@ -91,7 +96,7 @@ class Deps:
         self._language = language
         #: told (stage, done, total) as a scan reads files and ingests documents: the CLI's progress bar
         self.progress = progress
-        given = {"normalizer": normalizer, "signer": signer, "templates": templates}
+        given = {"normalizer": normalizer, "templates": templates}
         self.__dict__.update({name: value for name, value in given.items() if value is not None})
         self._indexed = False
 
@@ -106,13 +111,6 @@ class Deps:
         from monitor.normalize import Normalizer
 
         return Normalizer(self._opencc)
-
-    @cached_property
-    def signer(self) -> Signer:
-        from monitor.novelty import Signer
-
-        n = self._novelty
-        return Signer(shingle=n.shingle, bands=n.bands, rows=n.rows)
 
     @cached_property
     def canon(self) -> Canon:
@@ -131,11 +129,19 @@ class Deps:
         return digest.environment(language=self._language)
 
     def ensure_index(self) -> None:
-        """Bring the store's near-duplicate index in line with the signer, once per Deps."""
+        """Bring the store's near-duplicate index in line with the shingle size and the canonical form, once
+        per Deps."""
         if not self._indexed:
-            parameters = f"{self.signer.parameters} {self.canon.parameters}"
-            self.store.ensure_index(parameters, lambda text: self.signer.sketch(key_of(self.canon(text))))
+            parameters = f"shingles-v1 shingle={self._novelty.shingle} {self.canon.parameters}"
+            self.store.ensure_index(parameters, self.sketch)
             self._indexed = True
+
+    def sketch(self, normalized: str) -> Sketch:
+        """What the near-duplicate index keeps of a claim: its canonical form and that form's shingle codes."""
+        from monitor.novelty import codes
+
+        canonical = self.canon(normalized)
+        return Sketch(canonical, codes(key_of(canonical), self._novelty.shingle))
 
 
 @dataclass(frozen=True)
@@ -231,7 +237,7 @@ def ingest_verdicts(
     fetched: Fetched, document: Document, deps: Deps, settings: Settings
 ) -> tuple[list[tuple[Claim, Match]], list[Dropped], int]:
     """Store a document and its claims; its claims with their verdicts, its dropped sentences, its id."""
-    from monitor.novelty import decide, fingerprint, plausible  # NumPy: loaded when a document comes
+    from monitor.novelty import decide, fingerprint
 
     deps.ensure_index()
     now = deps.clock()
@@ -243,29 +249,59 @@ def ingest_verdicts(
         withdrawn = _withdraw_truncated(doc_id, found, deps)
         prints = [fingerprint(claim.key) for claim in found]
         known = deps.store.find_exact_many(prints)  # claims added below join it, for repeats in this document
+        hints = _Hints(deps, doc_id, [known[fp] for fp in prints if fp in known])
         for claim, fp in zip(found, prints, strict=True):
             exact = known.get(fp)
             if exact is not None:
                 match = Match(exact, "exact", 1.0)
             else:  # near-duplicates are looked for in the canonical form: one name, one number form
-                canonical = deps.canon(claim.normalized)
-                sketch = deps.signer.sketch(key_of(canonical))
-                offered = [c for c in deps.store.candidates(sketch.buckets) if c[0] not in withdrawn]
-                ids = plausible(sketch.signature, offered, novelty.threshold)
-                candidates = [
-                    Candidate(i, c, key_of(c)) for i, c in ((i, deps.canon(n)) for i, n in deps.store.claim_texts(ids))
-                ]
+                sketch = deps.sketch(claim.normalized)
+                offered = dict(deps.store.candidates(sketch.codes))
+                offered.update(hints.candidates())
+                candidates = [Candidate(i, text, key_of(text)) for i, text in offered.items() if i not in withdrawn]
                 match = decide(
-                    key_of(canonical), canonical, candidates, shingle=novelty.shingle, threshold=novelty.threshold
+                    key_of(sketch.canonical), sketch.canonical, candidates,
+                    shingle=novelty.shingle, threshold=novelty.threshold,
                 )
                 if match.claim_id is None:
                     known[fp] = deps.store.add_claim(claim, fp, sketch, doc_id, now)
                     if match.conflict is not None:
                         deps.store.add_conflict(known[fp], match.conflict)
                     match = Match(known[fp], "new", 1.0, conflict=match.conflict)
+                else:
+                    hints.matched(match.claim_id)
             occurrences.append((match.claim_id or 0, claim, match))
         deps.store.add_occurrences(doc_id, occurrences, now)
     return [(claim, match) for _, claim, match in occurrences], dropped, doc_id
+
+
+class _Hints:
+    """Reprints come in clusters: a document that repeats several claims of a known document likely rewords its
+    other sentences too. The claims of the documents a new one already repeats (``HINT_LEAST`` claims or more,
+    at most ``HINT_DOCUMENTS`` of them) are offered as near-duplicate candidates beside the index's."""
+
+    def __init__(self, deps: Deps, doc_id: int, matched: Sequence[int]) -> None:
+        self._deps, self._doc_id = deps, doc_id
+        self._matched = list(matched)
+        self._documents: tuple[int, ...] | None = None
+        self._claims: dict[int, list[tuple[int, str]]] = {}
+
+    def matched(self, claim_id: int) -> None:
+        self._matched.append(claim_id)
+        self._documents = None
+
+    def candidates(self) -> list[tuple[int, str]]:
+        if len(self._matched) < HINT_LEAST:
+            return []
+        if self._documents is None:
+            found = self._deps.store.hinted_documents(self._matched, HINT_LEAST, HINT_DOCUMENTS + 1)
+            self._documents = tuple(d for d in found if d != self._doc_id)[:HINT_DOCUMENTS]
+        out: list[tuple[int, str]] = []
+        for document in self._documents:
+            if document not in self._claims:
+                self._claims[document] = self._deps.store.document_canonical(document, HINT_CLAIMS)
+            out.extend(self._claims[document])
+        return out
 
 
 def _withdraw_truncated(doc_id: int, found: Sequence[Claim], deps: Deps) -> set[int]:

@@ -196,4 +196,28 @@ MIGRATIONS: tuple[str, ...] = (
         failed_at     TEXT NOT NULL
     ) WITHOUT ROWID;
     """,
+    # 7: the near-duplicate index becomes an inverted index of character shingles in the canonical form, with
+    # each shingle's number of claims (a lookup reads the rarest lists first); MinHash signatures and LSH buckets
+    # go. The index is rebuilt from the claims on first use (Store.ensure_index: meta 'index' differs).
+    """
+    DROP TABLE lsh_buckets;
+    DROP TABLE sketches;
+    DELETE FROM meta WHERE key = 'lsh';
+    -- each claim's text in the canonical form (monitor.canon), which near-duplicates are compared in
+    CREATE TABLE canonical (
+        claim_id      INTEGER PRIMARY KEY REFERENCES claims(id),
+        text          TEXT NOT NULL
+    );
+    -- one row per (shingle code, claim): the posting lists
+    CREATE TABLE shingles (
+        shingle       INTEGER NOT NULL,
+        claim_id      INTEGER NOT NULL,
+        PRIMARY KEY (shingle, claim_id)
+    ) WITHOUT ROWID;
+    -- how many claims each shingle's posting list holds
+    CREATE TABLE shingle_counts (
+        shingle       INTEGER PRIMARY KEY,
+        claims        INTEGER NOT NULL
+    );
+    """,
 )

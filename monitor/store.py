@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import sqlite3
+from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -33,16 +34,17 @@ from monitor.schema import MIGRATIONS
 from monitor.store_outbox import DeliveryTables
 from monitor.store_web import WebTables
 
-#: at most this many LSH candidates are screened for one claim (those sharing the most bands).
-#: In a store of a million claims a lookup then costs about 1.5x what it costs in a small one; the
-#: price is that a loose paraphrase sharing a single crowded bucket with its original can be passed
-#: over there (measured: near-duplicate recall unchanged from a cap of 16 on the benchmark's set).
-MAX_CANDIDATES = 8
+#: a lookup reads at most about this many rows of the shingle index: the posting lists of the claim's rarest
+#: shingles first, so a pair at the threshold shares a list read (measured by benchmarks/novelty.py, per band of
+#: similarity, at 10^3 to 10^6 claims) while the cost of a lookup does not grow with the store
+READ_BUDGET = 600
+#: at most this many rows are read from one posting list
+LIST_READ = 256
+#: at most this many candidates, those sharing the most shingles read, get the exact comparison
+MAX_CANDIDATES = 16
 #: how much of the store file SQLite may read through mmap (resident pages of it count in the process's
 #: memory: at a million claims the lookups' working set stays under 300 MB)
 MMAP_BYTES = 384 * 1024 * 1024
-#: at most this many entries are read from one LSH bucket
-BUCKET_READ = 16
 
 
 @dataclass(frozen=True)
@@ -182,28 +184,27 @@ class Store(WebTables, DeliveryTables):
 
     def ensure_index(self, parameters: str, sketch: Callable[[str], Sketch]) -> int:
         # sketch: a claim's normalized text -> its Sketch
-        """Make the signatures and LSH index match ``parameters``; rebuild them (returns claims re-indexed)
-        if they were made with others, so changing the novelty settings never silently breaks matching."""
+        """Make the near-duplicate index match ``parameters``; rebuild it (returns claims re-indexed) if it was
+        made with others, so changing the novelty settings or the aliases never silently breaks matching."""
         with self._guard():
-            row = self._db.execute("SELECT value FROM meta WHERE key = 'lsh'").fetchone()
+            row = self._db.execute("SELECT value FROM meta WHERE key = 'index'").fetchone()
             if row and row[0] == parameters:
                 return 0
+            counts: Counter[int] = Counter()
             count = 0
             with self.transaction():
-                self._db.execute("DELETE FROM lsh_buckets")
-                rows = self._db.execute("SELECT id, normalized FROM claims").fetchall()
-                for claim_id, normalized in rows:
+                for table in ("shingles", "shingle_counts", "canonical"):
+                    self._db.execute(f"DELETE FROM {table}")  # noqa: S608 - fixed names
+                for claim_id, normalized in self._db.execute("SELECT id, normalized FROM claims").fetchall():
                     made = sketch(normalized)
-                    self._db.execute(
-                        "INSERT OR REPLACE INTO sketches (claim_id, signature) VALUES (?, ?)",
-                        (claim_id, made.signature),
-                    )
+                    self._db.execute("INSERT INTO canonical (claim_id, text) VALUES (?, ?)", (claim_id, made.canonical))
                     self._db.executemany(
-                        "INSERT OR IGNORE INTO lsh_buckets (bucket, claim_id) VALUES (?, ?)",
-                        [(b, claim_id) for b in made.buckets],
+                        "INSERT INTO shingles (shingle, claim_id) VALUES (?, ?)", [(c, claim_id) for c in made.codes]
                     )
+                    counts.update(made.codes)
                     count += 1
-                self._db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('lsh', ?)", (parameters,))
+                self._db.executemany("INSERT INTO shingle_counts (shingle, claims) VALUES (?, ?)", counts.items())
+                self._db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('index', ?)", (parameters,))
         return count
 
     def get_meta(self, key: str) -> str | None:
@@ -285,16 +286,55 @@ class Store(WebTables, DeliveryTables):
                 found.update(self._db.execute(query, chunk))
         return found
 
-    def candidates(self, buckets: Sequence[int]) -> list[tuple[int, bytes]]:
-        """Stored claims sharing LSH buckets with a claim, as (id, signature), those sharing the most first.
+    def candidates(self, codes: Sequence[int]) -> list[tuple[int, str]]:
+        """Stored claims sharing shingles with a claim, as (id, canonical text), those sharing the most first.
 
-        At most ``BUCKET_READ`` entries are read from one bucket and ``MAX_CANDIDATES`` claims are
-        returned, so a lookup's cost barely grows with the store: a bucket crowded by common
-        character pairs says little, and a real near-duplicate shares several buckets anyway."""
-        if not buckets:
+        The posting lists of the claim's rarest shingles are read first, at most ``LIST_READ`` rows from one
+        and about ``READ_BUDGET`` rows in all; ``MAX_CANDIDATES`` claims are returned. A near-duplicate shares
+        about half its shingles with the claim it repeats, rare ones (names, figures, terms) above all, so one
+        of them is among those read; a common shingle says little and its list is the last read."""
+        if not codes:
             return []
         with self._guard():
-            return [(int(i), sig) for i, sig in self._db.execute(_candidates_sql(len(buckets)), list(buckets))]
+            sizes = dict(self._db.execute(_counts_sql(len(codes)), list(codes)))
+            chosen: list[int] = []
+            limits: list[int] = []
+            read = 0
+            for code in sorted(sizes, key=lambda c: (sizes[c], c)):
+                if read >= READ_BUDGET:
+                    break
+                chosen.append(code)
+                limits.append(min(sizes[code], LIST_READ))
+                read += limits[-1]
+            if not chosen:
+                return []
+            params = [value for pair in zip(chosen, limits, strict=True) for value in pair]
+            return [(int(i), t) for i, t in self._db.execute(_candidates_sql(len(chosen)), params)]
+
+    def hinted_documents(self, claim_ids: Sequence[int], least: int, most: int) -> list[int]:
+        """The documents carrying at least ``least`` of these claims, at most ``most`` of them, most first."""
+        if not claim_ids:
+            return []
+        found: Counter[int] = Counter()
+        with self._guard():
+            for chunk in _chunks(sorted(set(claim_ids)), 500):
+                marks = ",".join("?" * len(chunk))
+                query = (
+                    f"SELECT document_id, count(*) FROM occurrences WHERE claim_id IN ({marks}) GROUP BY document_id"
+                )
+                for document_id, n in self._db.execute(query, chunk):
+                    found[int(document_id)] += int(n)
+        return [d for d, n in found.most_common(most) if n >= least]
+
+    def document_canonical(self, document_id: int, limit: int) -> list[tuple[int, str]]:
+        """(id, canonical text) of the claims a document carries, in its order, at most ``limit``."""
+        with self._guard():
+            rows = self._db.execute(
+                "SELECT o.claim_id, c.text FROM occurrences AS o JOIN canonical AS c ON c.claim_id = o.claim_id"
+                " WHERE o.document_id = ? ORDER BY o.position LIMIT ?",
+                (document_id, limit),
+            )
+            return [(int(i), t) for i, t in rows]
 
     def claim_texts(self, ids: Sequence[int]) -> list[tuple[int, str]]:
         """(id, normalized text) of stored claims, for the exact comparison."""
@@ -333,10 +373,14 @@ class Store(WebTables, DeliveryTables):
                 (fingerprint, claim.normalized, claim.text, claim.speaker, document_id, claim.position, _ts(now)),
             )
             claim_id = int(cur.lastrowid or 0)
-            self._db.execute("INSERT INTO sketches (claim_id, signature) VALUES (?, ?)", (claim_id, sketch.signature))
+            self._db.execute("INSERT INTO canonical (claim_id, text) VALUES (?, ?)", (claim_id, sketch.canonical))
             self._db.executemany(
-                "INSERT OR IGNORE INTO lsh_buckets (bucket, claim_id) VALUES (?, ?)",
-                [(b, claim_id) for b in sketch.buckets],
+                "INSERT INTO shingles (shingle, claim_id) VALUES (?, ?)", [(c, claim_id) for c in sketch.codes]
+            )
+            self._db.executemany(
+                "INSERT INTO shingle_counts (shingle, claims) VALUES (?, 1)"
+                " ON CONFLICT (shingle) DO UPDATE SET claims = claims + 1",
+                [(c,) for c in sketch.codes],
             )
         return claim_id
 
@@ -494,13 +538,18 @@ class Store(WebTables, DeliveryTables):
 
 
 @cache
-def _candidates_sql(bands: int) -> str:
-    one = f"SELECT claim_id FROM (SELECT claim_id FROM lsh_buckets WHERE bucket = ? LIMIT {BUCKET_READ})"
-    union = " UNION ALL ".join([one] * bands)
+def _counts_sql(n: int) -> str:
+    return f"SELECT shingle, claims FROM shingle_counts WHERE shingle IN ({','.join('?' * n)})"  # noqa: S608
+
+
+@cache
+def _candidates_sql(lists: int) -> str:
+    one = "SELECT claim_id FROM (SELECT claim_id FROM shingles WHERE shingle = ? LIMIT ?)"
+    union = " UNION ALL ".join([one] * lists)
     return (
-        f"SELECT s.claim_id, s.signature FROM (SELECT claim_id, count(*) AS hits FROM ({union})"
-        f" GROUP BY claim_id ORDER BY hits DESC, claim_id LIMIT {MAX_CANDIDATES}) AS b"
-        " JOIN sketches AS s ON s.claim_id = b.claim_id"
+        f"SELECT c.claim_id, c.text FROM (SELECT claim_id, count(*) AS hits FROM ({union})"  # noqa: S608
+        f" GROUP BY claim_id ORDER BY hits DESC, claim_id DESC LIMIT {MAX_CANDIDATES}) AS b"
+        " JOIN canonical AS c ON c.claim_id = b.claim_id ORDER BY b.hits DESC, b.claim_id DESC"
     )
 
 

@@ -3,6 +3,7 @@ in ``eval/`` (see ``eval/README.md`` for their origin and licences)."""
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 import sys
 from pathlib import Path
@@ -55,3 +56,31 @@ def drop(path: Path, text: str) -> Path:
     settled(partial)
     os.replace(partial, path)
     return path
+
+
+@functools.cache
+def seed_claims() -> int:
+    """How many distinct claims the seeds hold, as the library finds them: the seeds ingested into a fresh store
+    (so tests of the CLI, the digest and delivery compare their counts with the pipeline's, not a number that
+    moves whenever claim splitting or matching improves)."""
+    import hashlib
+    import tempfile
+
+    from monitor import config
+    from monitor.extract import extract
+    from monitor.models import Fetched
+    from monitor.pipeline import Deps, ingest
+    from monitor.store import Store
+
+    settings = config.load(None, cwd=Path("/nonexistent"))
+    with tempfile.TemporaryDirectory() as tmp, Store(Path(tmp) / "s.sqlite3") as store:
+        deps = Deps(store)
+        found = []
+        for path in sorted(SEEDS.iterdir()):
+            data = path.read_bytes()
+            fetched = Fetched(str(path), data, hashlib.sha256(data).hexdigest(), source="seeds", kind="text")
+            found.append((fetched, extract(fetched)))
+        found.sort(key=lambda pair: (pair[1].published or "9999", pair[0].locator))  # as a scan orders them
+        for fetched, document in found:
+            ingest(fetched, document, deps, settings)
+        return store.status().claims

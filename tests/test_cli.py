@@ -15,7 +15,7 @@ from email.message import EmailMessage
 from pathlib import Path
 
 from conftest import SmtpServer
-from helpers import DEV, SEEDS, seed, settled
+from helpers import DEV, SEEDS, seed, seed_claims, settled
 from markupsafe import escape
 
 from monitor.normalize import Normalizer
@@ -251,7 +251,7 @@ def test_digest_by_smtp_reaches_a_real_server(work: Path, smtp_server: SmtpServe
     (msg,) = smtp_server.messages
     assert smtp_server.recipients == [["a@example.org", "b@example.org"]]
     text, html = parts(msg)
-    assert "new claims: 591 · documents: 5" in text and "Highlights" in html
+    assert f"new claims: {seed_claims()} · documents: 5" in text and "Highlights" in html
     assert not eml_files(work)
 
 
@@ -347,7 +347,7 @@ def test_seeds_and_200_reprints_give_a_bounded_email_and_a_whole_archive(work: P
     text, html = parts(msg)
     assert len(html.encode()) < 100_000 and len(raw) < 1_000_000
     # the subject names the story: the headline of the document with the most new claims, and the counts
-    assert str(msg["Subject"]).endswith("— 591 new claims from 5 documents")
+    assert str(msg["Subject"]).endswith(f"— {seed_claims()} new claims from 5 documents")
     assert str(msg["Subject"]).split(" — ")[0] in html
     assert msg["List-Id"] == "corpus-monitor digest <digest.corpus-monitor.localhost>"
     # "also in" names documents a reader can tell apart: 40 reprints under one title are named once
@@ -358,7 +358,7 @@ def test_seeds_and_200_reprints_give_a_bounded_email_and_a_whole_archive(work: P
     # the archive holds the whole digest: every claim, every source
     (archived,) = sorted((work / "var" / "archive").glob("*.json"))
     payload = json.loads(archived.read_text("utf-8"))
-    assert len(payload["claims"]) == 591 and len(payload["documents"]) == 205
+    assert len(payload["claims"]) == seed_claims() and len(payload["documents"]) == 205
     assert all(len(claim["sources"]) == 41 for claim in payload["claims"][:50])
     whole = archived.with_suffix(".html")
     assert whole.exists() and str(whole) in text and str(whole) in res.stdout
@@ -386,7 +386,7 @@ def test_the_archive_is_linked_under_its_url_and_a_failed_archive_still_mails(wo
 def test_baseline_records_the_seeds_as_known_and_mails_only_what_comes_after(work: Path) -> None:
     res = cli("digest", "--baseline", cwd=work)
     assert res.returncode == 0, res.stderr
-    assert "Baseline: 591 claims from 5 documents recorded as known; nothing mailed." in res.stdout
+    assert f"Baseline: {seed_claims()} claims from 5 documents recorded as known; nothing mailed." in res.stdout
     assert res.stdout.count("\n  ") == 5  # one line per document, with its count
     assert not eml_files(work)
     new = novel_sentences(3)
@@ -401,7 +401,7 @@ def test_baseline_records_the_seeds_as_known_and_mails_only_what_comes_after(wor
 def test_first_run_baseline_in_the_config_applies_to_an_empty_store_only(work: Path) -> None:
     (work / "corpus-monitor.toml").write_text('[digest]\nfirst_run = "baseline"\n', encoding="utf-8")
     first = cli("digest", cwd=work)
-    assert first.returncode == 0 and "Baseline: 591 claims" in first.stdout and not eml_files(work)
+    assert first.returncode == 0 and f"Baseline: {seed_claims()} claims" in first.stdout and not eml_files(work)
     (work / "seeds" / "after.txt").write_text("新的报道\n\n" + novel_sentences(1)[0] + "\n", encoding="utf-8")
     settled(work / "seeds" / "after.txt")
     second = cli("digest", cwd=work)

@@ -39,7 +39,7 @@ def test_defaults_without_a_file(tmp_path: Path) -> None:
         sender="corpus-monitor@localhost",
         recipients=("corpus-monitor@localhost",),
         smtp=None,
-        novelty=config.NoveltySettings(shingle=2, threshold=0.3, bands=16, rows=3),
+        novelty=config.NoveltySettings(shingle=2, threshold=0.3),
         config_path=None,
         archive=tmp_path / "var" / "archive",
     )
@@ -176,8 +176,10 @@ def test_every_kind_of_problem_is_reported_together(tmp_path: Path) -> None:
         "normalize.opencc: expected one of 's2t'",
         "novelty.threshold: expected a number greater than 0 and at most 1, got 0",
         "novelty.shingle: expected an integer from 1 to 8, got True",
-        "novelty.bands: expected an integer >= 1, got 0",
-        "novelty.rows: expected an integer >= 1, got 1.5",
+        "novelty.bands: no longer used: near-duplicates are found through an index of shingles, not MinHash LSH"
+        " bands (the store rebuilds it by itself); remove this line",
+        "novelty.rows: no longer used: near-duplicates are found through an index of shingles, not MinHash LSH"
+        " bands (the store rebuilds it by itself); remove this line",
         "digest.from: expected an email address",
         "digest.to[1]: expected an email address like 'you@example.com' or 'You <you@example.com>', got 'nobody'",
         "smtp.port: expected an integer from 1 to 65535, got 'abc'",
@@ -308,7 +310,7 @@ def test_describe_lists_sources_store_and_outbox(tmp_path: Path) -> None:
         "schedule (corpus-monitor run): poll every 900s, digest at '0 8 * * *', time zone UTC; log text",
         f"store: {tmp_path / 'var' / 'monitor.sqlite3'}",
         "normalize: opencc t2s; aliases: the shipped table",
-        "novelty: 2-character shingles, Jaccard threshold 0.3, 16 bands x 3 rows",
+        "novelty: 2-character shingles, Jaccard threshold 0.3",
         "digest: from corpus-monitor@localhost to corpus-monitor@localhost",
         "digest layout: 5 highlights, at most 25 documents and 8 claims each; the whole digest archived in "
         f"{tmp_path / 'var' / 'archive'}",

@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 
 from conftest import SmtpServer
-from helpers import drop
+from helpers import drop, seed_claims
 from test_cli import cli, novel_sentences
 
 from monitor.normalize import Normalizer
@@ -134,7 +134,7 @@ def test_a_refused_digest_gives_its_claims_to_the_next_one(work: Path, smtp_serv
     refused = cli("digest", cwd=work)
     assert refused.returncode == 1
     assert "REFUSED by the mail server" in refused.stdout and "554 5.6.0 message content rejected" in refused.stderr
-    assert smtp_server.messages == [] and claim_states(work) == (591, 0, 0)  # back in no digest: not lost
+    assert smtp_server.messages == [] and claim_states(work) == (seed_claims(), 0, 0)  # back in no digest: not lost
     status = cli("status", cwd=work)
     assert "Digests refused by the mail server: 1" in status.stdout and "554 5.6.0" in status.stdout
     listed = cli("digests", cwd=work)
@@ -163,12 +163,12 @@ def test_a_message_over_the_servers_size_is_never_sent_and_the_next_one_fits(
     smtp_config(work, small_smtp_server.port)
     first = cli("digest", cwd=work)
     assert first.returncode == 1 and "ESMTP SIZE" in first.stderr and small_smtp_server.messages == []
-    assert claim_states(work) == (591, 0, 0)
+    assert claim_states(work) == (seed_claims(), 0, 0)
     second = cli("digest", cwd=work)
     assert second.returncode == 0, second.stderr
     (msg,) = small_smtp_server.messages
-    assert len(bytes(msg)) < SMALL_SIZE_LIMIT and "591 new claims" in str(msg["Subject"])
-    assert claim_states(work) == (0, 0, 591)
+    assert len(bytes(msg)) < SMALL_SIZE_LIMIT and f"{seed_claims()} new claims" in str(msg["Subject"])
+    assert claim_states(work) == (0, 0, seed_claims())
 
 
 def test_digests_command_retries_now_and_drops_without_losing_claims(
@@ -178,11 +178,12 @@ def test_digests_command_retries_now_and_drops_without_losing_claims(
     assert cli("digest", cwd=work).returncode == 1  # server down: pending, with backoff
     listed = cli("digests", "--format", "json", cwd=work)
     (pending,) = json.loads(listed.stdout)
-    assert pending["state"] == "pending" and pending["claim_count"] == 591 and pending["attempts"] == 1
+    assert pending["state"] == "pending" and pending["claim_count"] == seed_claims() and pending["attempts"] == 1
     # drop it: its claims go back, nothing waits, the next digest carries them under a new Message-ID
     dropped = cli("digests", "drop", str(pending["id"]), cwd=work)
     assert dropped.returncode == 0 and "Dropped digest" in dropped.stdout
-    assert claim_states(work) == (591, 0, 0) and json.loads(cli("digests", "--format", "json", cwd=work).stdout) == []
+    assert claim_states(work) == (seed_claims(), 0, 0)
+    assert json.loads(cli("digests", "--format", "json", cwd=work).stdout) == []
     assert cli("digests", "drop", str(pending["id"]), cwd=work).returncode == 2  # not waiting any more
     # a new pending digest, sent at once by retry, backoff or not, once the server is up
     assert cli("digest", cwd=work).returncode == 1
@@ -192,7 +193,7 @@ def test_digests_command_retries_now_and_drops_without_losing_claims(
     retried = cli("digests", "retry", str(second["id"]), cwd=work)
     assert retried.returncode == 0, retried.stderr
     (msg,) = smtp_server.messages
-    assert msg["Message-ID"] == second["message_id"] and claim_states(work) == (0, 0, 591)
+    assert msg["Message-ID"] == second["message_id"] and claim_states(work) == (0, 0, seed_claims())
     assert cli("digests", "retry", cwd=work).returncode == 2  # which one?
 
 
@@ -206,7 +207,7 @@ def test_a_refused_digest_can_be_sent_as_it_was_while_its_claims_wait(work: Path
     retried = cli("digests", "retry", str(refused["id"]), cwd=work)
     assert retried.returncode == 0, retried.stderr
     (msg,) = smtp_server.messages
-    assert msg["Message-ID"] == refused["message_id"] and claim_states(work) == (0, 0, 591)
+    assert msg["Message-ID"] == refused["message_id"] and claim_states(work) == (0, 0, seed_claims())
     # once sent, it cannot be sent again
     again = cli("digests", "retry", str(refused["id"]), cwd=work)
     assert again.returncode == 2 and "already delivered" in again.stderr

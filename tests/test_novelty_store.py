@@ -16,17 +16,10 @@ from monitor.claims import split
 from monitor.digest import environment
 from monitor.errors import StoreError
 from monitor.extract import extract
+from monitor.figures import read as figures
 from monitor.models import Candidate, Fetched
 from monitor.normalize import Normalizer, key_of
-from monitor.novelty import (
-    Signer,
-    decide,
-    estimate,
-    figures,
-    jaccard,
-    plausible,
-    shingles,
-)
+from monitor.novelty import codes, decide, jaccard, shingles
 from monitor.pipeline import Deps, ingest
 from monitor.schema import MIGRATIONS
 from monitor.store import Store
@@ -34,14 +27,13 @@ from monitor.store import Store
 NORM = Normalizer("t2s")
 NOW = datetime(2024, 7, 30, 12, 0, tzinfo=UTC)
 SETTINGS = config.load(None, cwd=Path("/nonexistent"))
-SIGNER = Signer(shingle=SETTINGS.novelty.shingle, bands=SETTINGS.novelty.bands, rows=SETTINGS.novelty.rows)
 
 
 def _ingest(store: Store, path: Path) -> int:
     """The pipeline's own ingest of one seed into ``store``; returns how many claims were new."""
     data = path.read_bytes()
     fetched = Fetched(str(path), data, hashlib.sha256(data).hexdigest(), source="seeds", kind="text")
-    deps = Deps(store=store, normalizer=NORM, signer=SIGNER, templates=environment())
+    deps = Deps(store=store, normalizer=NORM, templates=environment())
     return ingest(fetched, extract(fetched), deps, SETTINGS)
 
 
@@ -52,7 +44,8 @@ def test_store_is_a_wal_sqlite_file_with_migrations(tmp_path: Path) -> None:
     assert db.execute("PRAGMA user_version").fetchone() == (len(MIGRATIONS),)
     assert db.execute("PRAGMA journal_mode").fetchone() == ("wal",)
     tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
-    assert {"documents", "claims", "occurrences", "digests", "lsh_buckets"} <= tables
+    assert {"documents", "claims", "occurrences", "digests", "shingles", "canonical"} <= tables
+    assert not {"lsh_buckets", "sketches"} & tables
 
 
 def test_a_newer_schema_is_refused(tmp_path: Path) -> None:
@@ -97,21 +90,26 @@ def test_reingesting_a_seed_finds_every_claim_known(tmp_path: Path) -> None:
     assert kinds.get("exact", 0) + kinds.get("near", 0) == claims and "new" not in kinds
 
 
-def test_near_duplicate_found_through_the_index_and_figures_guard() -> None:
+def test_near_duplicate_found_through_the_index_and_figures_guard(tmp_path: Path) -> None:
     original = "扎克伯格表示,科學家可以利用SAM2研究珊瑚礁和自然棲息地以及景觀的演變等,並且在視頻中做到這一點。"
     reworded = "小扎称，科学家能够利用SAM2研究珊瑚礁、自然栖息地以及景观的演变等，而且可以在视频中做到这一点。"
     a, b = NORM.normalize(original), NORM.normalize(reworded)
     ka, kb = NORM.key(original), NORM.key(reworded)
     assert ka != kb and jaccard(shingles(ka, 2), shingles(kb, 2)) >= 0.3
-    sa, sb = SIGNER.sketch(ka), SIGNER.sketch(kb)
-    assert set(sa.buckets) & set(sb.buckets), "similar claims should share an LSH bucket"
-    (est,) = estimate(sb.signature, [sa.signature])
-    assert abs(est - jaccard(shingles(ka, 2), shingles(kb, 2))) < 0.2
-    assert plausible(sb.signature, [(7, sa.signature)], 0.3) == [7]
+    with Store(tmp_path / "s.sqlite3") as store:
+        deps = Deps(store, normalizer=NORM)
+        deps.ensure_index()
+        (claim,), _ = split(original, NORM.normalize_many, key_of)
+        stored_id = store.add_claim(claim, 1, deps.sketch(claim.normalized), store.save_document(
+            Fetched("doc", b"", "0" * 64, "t"), extract(Fetched("doc", original.encode(), "0" * 64, "t", kind="text")),
+            NOW), NOW)
+        offered = store.candidates(deps.sketch(b).codes)
+    assert [i for i, _ in offered] == [stored_id], "a near-duplicate shares its rarest shingles with the claim"
+    assert offered[0][1] == deps.canon(a), "the index keeps the canonical form"
     stored = [Candidate(7, a, ka)]
     verdict = decide(kb, b, stored, shingle=2, threshold=0.3)
     assert verdict.kind == "near" and verdict.claim_id == 7
-    changed = b.replace("SAM2", "SAM3")
+    changed = b.replace("研究", "用3年研究")
     assert figures(changed) != figures(a)
     assert decide(NORM.key(changed), changed, stored, shingle=2, threshold=0.3).kind == "new"
 
@@ -119,8 +117,7 @@ def test_near_duplicate_found_through_the_index_and_figures_guard() -> None:
 def test_unrelated_claims_do_not_match() -> None:
     a = NORM.normalize("雷朋智能眼鏡最近增加了一個視覺AI助手,可以識別物體和翻譯語言。")
     b = NORM.normalize("英伟达股价在对谈次日收跌约7%,市场对AI板块估值过高的担忧仍未消散。")
-    sa, sb = SIGNER.sketch(NORM.key(a)), SIGNER.sketch(NORM.key(b))
-    assert plausible(sb.signature, [(1, sa.signature)], 0.3) == []
+    assert jaccard(shingles(key_of(a), 2), shingles(key_of(b), 2)) < 0.1
     assert decide(NORM.key(b), b, [Candidate(1, a, key_of(a))], shingle=2, threshold=0.3).kind == "new"
 
 
@@ -138,18 +135,22 @@ def test_savepoints_roll_back_only_the_failed_part(tmp_path: Path) -> None:
         assert store.status().documents == 1
 
 
-def test_changing_lsh_parameters_rebuilds_the_index(tmp_path: Path) -> None:
-    other = Signer(shingle=3, bands=8, rows=2)
+def test_changing_the_shingle_size_rebuilds_the_index(tmp_path: Path) -> None:
     with Store(tmp_path / "s.sqlite3") as store:
-        canon = Deps(store).canon  # ingest indexes claims in the canonical form, under both parameter sets
-        sketch_of = lambda text: SIGNER.sketch(key_of(canon(text)))  # noqa: E731
         _ingest(store, seed("002"))
-        assert store.ensure_index(f"{SIGNER.parameters} {canon.parameters}", sketch_of) == 0
+        deps = Deps(store, normalizer=NORM)
+        deps.ensure_index()
+        assert store.get_meta("index") and "shingle=2" in (store.get_meta("index") or "")
         count = store.status().claims
-        assert store.ensure_index(other.parameters, lambda text: other.sketch(key_of(text))) == count
+        wider = Deps(store, normalizer=NORM, novelty=config.NoveltySettings(shingle=3))
+        wider.ensure_index()
+        assert "shingle=3" in (store.get_meta("index") or "")
+        db = sqlite3.connect(tmp_path / "s.sqlite3")
+        assert db.execute("SELECT count(*) FROM canonical").fetchone() == (count,)
         claim = split(seed("002").read_text("utf-8"), NORM.normalize_many, key_of)[0][5]
-        sketch = other.sketch(claim.key)
-        assert sketch.signature in [sig for _, sig in store.candidates(sketch.buckets)], "signatures rebuilt too"
+        sketch = wider.sketch(claim.normalized)
+        assert sketch.codes == codes(key_of(sketch.canonical), 3)
+        assert sketch.canonical in [text for _, text in store.candidates(sketch.codes)], "three-character lists"
 
 
 CONFLICT_CASES = json.loads((Path(__file__).parent / "data" / "conflicts.json").read_text("utf-8"))["cases"]
