@@ -196,9 +196,10 @@ MIGRATIONS: tuple[str, ...] = (
         failed_at     TEXT NOT NULL
     ) WITHOUT ROWID;
     """,
-    # 7: the near-duplicate index becomes an inverted index of character shingles in the canonical form, with
-    # each shingle's number of claims (a lookup reads the rarest lists first); MinHash signatures and LSH buckets
-    # go. The index is rebuilt from the claims on first use (Store.ensure_index: meta 'index' differs).
+    # 7: the near-duplicate index becomes an inverted index of character shingles in the canonical form: each
+    # claim is listed under its rarest shingles, and a lookup reads the shortest lists first (Store.candidates);
+    # MinHash signatures and LSH buckets go. The index is rebuilt from the claims on first use
+    # (Store.ensure_index: meta 'index' differs).
     """
     DROP TABLE lsh_buckets;
     DROP TABLE sketches;
@@ -208,16 +209,17 @@ MIGRATIONS: tuple[str, ...] = (
         claim_id      INTEGER PRIMARY KEY REFERENCES claims(id),
         text          TEXT NOT NULL
     );
-    -- one row per (shingle code, claim): the posting lists
+    -- one row per (shingle code, claim) for the claim's rarest shingles: the posting lists
     CREATE TABLE shingles (
         shingle       INTEGER NOT NULL,
         claim_id      INTEGER NOT NULL,
         PRIMARY KEY (shingle, claim_id)
     ) WITHOUT ROWID;
-    -- how many claims each shingle's posting list holds
+    -- per shingle: how many claims have it, and how many are listed under it (its posting list's length)
     CREATE TABLE shingle_counts (
         shingle       INTEGER PRIMARY KEY,
-        claims        INTEGER NOT NULL
+        claims        INTEGER NOT NULL,
+        listed        INTEGER NOT NULL
     );
     """,
 )

@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextlib
 import sqlite3
 from collections import Counter
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
@@ -34,14 +34,18 @@ from monitor.schema import MIGRATIONS
 from monitor.store_outbox import DeliveryTables
 from monitor.store_web import WebTables
 
-#: a lookup reads at most about this many rows of the shingle index: the posting lists of the claim's rarest
-#: shingles first, so a pair at the threshold shares a list read (measured by benchmarks/novelty.py, per band of
-#: similarity, at 10^3 to 10^6 claims) while the cost of a lookup does not grow with the store
+#: a claim is listed in the index under this many of its shingles: those fewest stored claims had when it was
+#: added. A near-duplicate at the threshold shares about half its shingles with the claim it repeats, so one of
+#: them is almost always among these, while a common shingle's list stays short (few claims list it)
+LISTED_SHINGLES = 12
+#: a lookup reads the shortest posting lists of the claim's shingles first, at most about this many rows in all
 READ_BUDGET = 600
-#: at most this many rows are read from one posting list
+#: and at most this many rows from one list
 LIST_READ = 256
 #: at most this many candidates, those sharing the most shingles read, get the exact comparison
 MAX_CANDIDATES = 16
+#: a fixed odd multiplier that orders shingles of equal counts pseudo-randomly (not by code point)
+_MIX = 0x9E3779B97F4A7C15
 #: how much of the store file SQLite may read through mmap (resident pages of it count in the process's
 #: memory: at a million claims the lookups' working set stays under 300 MB)
 MMAP_BYTES = 384 * 1024 * 1024
@@ -185,25 +189,33 @@ class Store(WebTables, DeliveryTables):
     def ensure_index(self, parameters: str, sketch: Callable[[str], Sketch]) -> int:
         # sketch: a claim's normalized text -> its Sketch
         """Make the near-duplicate index match ``parameters``; rebuild it (returns claims re-indexed) if it was
-        made with others, so changing the novelty settings or the aliases never silently breaks matching."""
+        made with others, so changing the novelty settings or the aliases never silently breaks matching.
+        Claims are listed again in the order they came, each under its rarest shingles at that point."""
         with self._guard():
             row = self._db.execute("SELECT value FROM meta WHERE key = 'index'").fetchone()
             if row and row[0] == parameters:
                 return 0
-            counts: Counter[int] = Counter()
+            have: Counter[int] = Counter()
+            listed: Counter[int] = Counter()
             count = 0
             with self.transaction():
                 for table in ("shingles", "shingle_counts", "canonical"):
                     self._db.execute(f"DELETE FROM {table}")  # noqa: S608 - fixed names
-                for claim_id, normalized in self._db.execute("SELECT id, normalized FROM claims").fetchall():
+                claims = self._db.execute("SELECT id, normalized FROM claims ORDER BY id").fetchall()
+                for claim_id, normalized in claims:
                     made = sketch(normalized)
+                    chosen = rarest(made.codes, have)
                     self._db.execute("INSERT INTO canonical (claim_id, text) VALUES (?, ?)", (claim_id, made.canonical))
                     self._db.executemany(
-                        "INSERT INTO shingles (shingle, claim_id) VALUES (?, ?)", [(c, claim_id) for c in made.codes]
+                        "INSERT INTO shingles (shingle, claim_id) VALUES (?, ?)", [(c, claim_id) for c in chosen]
                     )
-                    counts.update(made.codes)
+                    have.update(made.codes)
+                    listed.update(chosen)
                     count += 1
-                self._db.executemany("INSERT INTO shingle_counts (shingle, claims) VALUES (?, ?)", counts.items())
+                self._db.executemany(
+                    "INSERT INTO shingle_counts (shingle, claims, listed) VALUES (?, ?, ?)",
+                    ((code, n, listed[code]) for code, n in have.items()),
+                )
                 self._db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('index', ?)", (parameters,))
         return count
 
@@ -287,29 +299,24 @@ class Store(WebTables, DeliveryTables):
         return found
 
     def candidates(self, codes: Sequence[int]) -> list[tuple[int, str]]:
-        """Stored claims sharing shingles with a claim, as (id, canonical text), those sharing the most first.
+        """Stored claims listed under a claim's shingles, as (id, canonical text), those sharing the most first.
 
-        The posting lists of the claim's rarest shingles are read first, at most ``LIST_READ`` rows from one
-        and about ``READ_BUDGET`` rows in all; ``MAX_CANDIDATES`` claims are returned. A near-duplicate shares
-        about half its shingles with the claim it repeats, rare ones (names, figures, terms) above all, so one
-        of them is among those read; a common shingle says little and its list is the last read."""
+        The shortest posting lists are read first, at most ``LIST_READ`` rows from one and about ``READ_BUDGET``
+        rows in all; ``MAX_CANDIDATES`` claims are returned."""
         if not codes:
             return []
         with self._guard():
-            sizes = dict(self._db.execute(_counts_sql(len(codes)), list(codes)))
+            lengths = {code: listed for code, _, listed in self._db.execute(_counts_sql(len(codes)), list(codes))}
             chosen: list[int] = []
-            limits: list[int] = []
             read = 0
-            for code in sorted(sizes, key=lambda c: (sizes[c], c)):
+            for code in sorted((c for c in lengths if lengths[c]), key=lambda c: (lengths[c], c)):
                 if read >= READ_BUDGET:
                     break
-                chosen.append(code)
-                limits.append(min(sizes[code], LIST_READ))
-                read += limits[-1]
+                chosen += [code, min(lengths[code], LIST_READ)]
+                read += chosen[-1]
             if not chosen:
                 return []
-            params = [value for pair in zip(chosen, limits, strict=True) for value in pair]
-            return [(int(i), t) for i, t in self._db.execute(_candidates_sql(len(chosen)), params)]
+            return [(int(i), t) for i, t in self._db.execute(_candidates_sql(len(chosen) // 2), chosen)]
 
     def hinted_documents(self, claim_ids: Sequence[int], least: int, most: int) -> list[int]:
         """The documents carrying at least ``least`` of these claims, at most ``most`` of them, most first."""
@@ -374,13 +381,16 @@ class Store(WebTables, DeliveryTables):
             )
             claim_id = int(cur.lastrowid or 0)
             self._db.execute("INSERT INTO canonical (claim_id, text) VALUES (?, ?)", (claim_id, sketch.canonical))
+            have = Counter({code: n for code, n, _ in self._db.execute(_counts_sql(len(sketch.codes)), sketch.codes)})
+            chosen = rarest(sketch.codes, have)
             self._db.executemany(
-                "INSERT INTO shingles (shingle, claim_id) VALUES (?, ?)", [(c, claim_id) for c in sketch.codes]
+                "INSERT INTO shingles (shingle, claim_id) VALUES (?, ?)", [(c, claim_id) for c in chosen]
             )
+            picked = set(chosen)
             self._db.executemany(
-                "INSERT INTO shingle_counts (shingle, claims) VALUES (?, 1)"
-                " ON CONFLICT (shingle) DO UPDATE SET claims = claims + 1",
-                [(c,) for c in sketch.codes],
+                "INSERT INTO shingle_counts (shingle, claims, listed) VALUES (?, 1, ?)"
+                " ON CONFLICT (shingle) DO UPDATE SET claims = claims + 1, listed = listed + excluded.listed",
+                [(c, int(c in picked)) for c in sketch.codes],
             )
         return claim_id
 
@@ -537,9 +547,15 @@ class Store(WebTables, DeliveryTables):
         return Status(documents, claims, unreported, *(last or (None, None, None)), *pending, *refused)
 
 
+def rarest(codes: Sequence[int], have: Mapping[int, int]) -> list[int]:
+    """The ``LISTED_SHINGLES`` codes fewest stored claims have (``have``: code -> claims), ties in a fixed
+    pseudo-random order: the shingles a claim is listed under in the index."""
+    return sorted(codes, key=lambda c: (have.get(c, 0), (c * _MIX) & 0xFFFFFFFFFFFFFFFF))[:LISTED_SHINGLES]
+
+
 @cache
 def _counts_sql(n: int) -> str:
-    return f"SELECT shingle, claims FROM shingle_counts WHERE shingle IN ({','.join('?' * n)})"  # noqa: S608
+    return f"SELECT shingle, claims, listed FROM shingle_counts WHERE shingle IN ({','.join('?' * n)})"  # noqa: S608
 
 
 @cache
