@@ -178,3 +178,66 @@ def test_a_conflict_reaches_the_digest_with_the_known_claim_and_its_sources(tmp_
         assert "35萬塊" in conflict.text and set(conflict.sources) <= seed_ids and conflict.sources
         others = [c for c in store.unreported(NOW).claims if c.text != text]
         assert all(not c.conflicts for c in others)
+
+
+def test_a_document_that_repeats_a_known_one_gets_its_claims_as_candidates(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Reprints come in clusters: once a new document repeats two claims of a known one, the known one's other
+    claims are compared with its sentences even when the index offers nothing (here: made to offer nothing)."""
+    known = [
+        "黄仁勋与扎克伯格在丹佛举行的SIGGRAPH大会上进行了一场公开对谈。",
+        "扎克伯格表示，Meta将继续开源Llama模型，因为这对整个行业都有好处。",
+        "黄仁勋说，机器人需要三台计算机，分别用于训练、仿真和部署。",
+    ]
+    paraphrase = "小扎称，Meta会继续把Llama模型开源，因为这样对整个行业都有好处。"
+    with Store(tmp_path / "s.sqlite3") as store:
+        deps = Deps(store, normalizer=NORM)
+        first = tmp_path / "known.txt"
+        first.write_text("报道\n\n" + "\n".join(known) + "\n", encoding="utf-8")
+        data = first.read_bytes()
+        fetched = Fetched(str(first), data, hashlib.sha256(data).hexdigest(), source="t", kind="text")
+        assert ingest(fetched, extract(fetched), deps, SETTINGS) == 3
+        monkeypatch.setattr(store, "candidates", lambda codes: [])
+        for name, lines, found in (
+            ("alone.txt", [paraphrase], 1),  # nothing repeated: no hint, and the index offers nothing
+            ("reprint.txt", [known[0], paraphrase, known[2]], 0),  # two repeated: the paraphrase is found
+        ):
+            path = tmp_path / name
+            path.write_text("报道\n\n" + "\n".join(lines) + "\n", encoding="utf-8")
+            data = path.read_bytes()
+            fetched = Fetched(str(path), data, hashlib.sha256(data).hexdigest(), source="t", kind="text")
+            with store.rolled_back():
+                assert ingest(fetched, extract(fetched), deps, SETTINGS) == found, name
+
+
+def test_a_store_from_before_the_shingle_index_migrates_and_matches(tmp_path: Path) -> None:
+    """A schema-6 store (MinHash LSH tables) opens, drops them, and rebuilds the shingle index on first use."""
+    path = tmp_path / "old.sqlite3"
+    db = sqlite3.connect(path)
+    from monitor.store import _statements
+
+    for number, script in enumerate(MIGRATIONS[:6], start=1):
+        for statement in _statements(script):
+            db.execute(statement)
+        db.execute(f"PRAGMA user_version = {number}")
+    claim = "扎克伯格表示，Meta将继续开源Llama模型，因为这对整个行业都有好处。"
+    db.execute(
+        "INSERT INTO documents (id, locator, source, content_hash, first_seen, last_changed)"
+        " VALUES (1, 'old.txt', 'seeds', 'x', '2024-07-30', '2024-07-30')"
+    )
+    db.execute(
+        "INSERT INTO claims (id, fingerprint, normalized, text, document_id, position, first_seen)"
+        " VALUES (1, 1, ?, ?, 1, 0, '2024-07-30')",
+        (claim, claim),
+    )
+    db.execute("INSERT INTO lsh_buckets (bucket, claim_id) VALUES (5, 1)")
+    db.commit()
+    db.close()
+    with Store(path) as store:
+        deps = Deps(store, normalizer=NORM)
+        deps.ensure_index()
+        reworded = NORM.normalize("小扎称，Meta会继续开源Llama模型，因为这对整个行业都有好处。")
+        assert [i for i, _ in store.candidates(deps.sketch(reworded).codes)] == [1]
+    tables = {r[0] for r in sqlite3.connect(path).execute("SELECT name FROM sqlite_master WHERE type='table'")}
+    assert "lsh_buckets" not in tables and "shingles" in tables
