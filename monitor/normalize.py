@@ -14,6 +14,10 @@ import re
 import unicodedata
 from collections.abc import Sequence
 
+from monitor.keys import key_of
+
+__all__ = ["OPENCC_CONFIGS", "Normalizer", "key_of"]
+
 _SPACE = re.compile(r"\s+")
 
 #: the OpenCC configurations the ``opencc`` package ships (``opencc/clib/share/opencc/*.json``)
@@ -21,15 +25,6 @@ OPENCC_CONFIGS = (
     "s2t", "t2s", "s2tw", "tw2s", "s2hk", "hk2s", "s2twp", "tw2sp",
     "t2tw", "hk2t", "t2hk", "t2jp", "jp2t", "tw2t", "s2hkp", "hk2sp",
 )  # fmt: skip
-
-
-#: everything but letters and digits (Python's \w is Unicode letters and digits, and "_")
-_NOT_KEY = re.compile(r"[\W_]+")
-
-
-def key_of(normalized: str) -> str:
-    """The matching key of a normalized text: lower-cased letters and digits only."""
-    return _NOT_KEY.sub("", normalized.lower())
 
 
 class Normalizer:

@@ -25,6 +25,7 @@ import hashlib
 from collections.abc import Iterable
 
 from monitor import figures as figs
+from monitor.keys import key_of
 from monitor.models import Candidate, Match
 
 #: how far the first character of a shingle is shifted in its code (code points need 21 bits)
@@ -98,6 +99,4 @@ def decide(key: str, normalized: str, candidates: Iterable[Candidate], *, shingl
 
 def _masked_key(normalized: str, found: Iterable[figs.Figure]) -> str:
     """The matching key of a text whose figures are each one placeholder character."""
-    from monitor.normalize import key_of
-
     return key_of(figs.masked(normalized, found))
