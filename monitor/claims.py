@@ -214,14 +214,20 @@ def split(
     labels = [_label(head) for head in normalized_all[: len(heads)]]
     turns = Counter(_fold(label) for label in labels if label)
     speaker_of = [_speaker(label, turns[_fold(label)] >= _TURNS) if label else None for label in labels]
+    # a label that opens a quote (扎克伯格说：“…”) speaks only inside it: not in what the paragraph says after
+    quoting = [bool(label and _opens_quote(head)) for label, head in zip(labels, normalized_all, strict=False)]
+    depth = 0
     claims: list[Claim] = []
     dropped: list[Dropped] = []
     previous, paragraph_rule = -1, None
     for (index, sentence), normalized in zip(pieces, normalized_all[len(heads) :], strict=True):
         first, previous = index != previous, index
         if first:
-            paragraph_rule = None
-        elif paragraph_rule:
+            paragraph_rule, depth = None, 0
+        elif quoting[index] and depth <= 0:
+            speaker_of[index] = None  # the quote has closed: the rest of the paragraph is the writer's
+        depth += sum(map(normalized.count, _QUOTE_OPENS)) - sum(map(normalized.count, _QUOTE_CLOSES))
+        if not first and paragraph_rule:
             dropped.append(Dropped(sentence, paragraph_rule, len(claims)))
             continue
         marker = _marker(sentence, normalized, normalize) if _any_marker().search(normalized) else None
@@ -245,6 +251,17 @@ def split(
         else:
             claims.append(Claim(sentence, normalized, matching, len(claims), speaker_of[index]))
     return claims, dropped
+
+
+#: quotation marks that open and close a quote (straight quotes, which do both, are left out)
+_QUOTE_OPENS = "“「『"
+_QUOTE_CLOSES = "”」』"
+
+
+def _opens_quote(normalized_head: str) -> bool:
+    """Whether the paragraph's label is followed by an opening quotation mark (扎克伯格说：“…)."""
+    match = _SPEAKER.match(normalized_head)
+    return bool(match) and normalized_head[match.end() : match.end() + 1] in tuple(_QUOTE_OPENS)  # type: ignore[union-attr]
 
 
 def _label(normalized_head: str) -> str | None:

@@ -231,3 +231,16 @@ def test_seed_headings_and_notices_are_no_speakers() -> None:
     speakers = {c.speaker for path in sorted(SEEDS.iterdir())
                 for c in split(path.read_text("utf-8"), NORM.normalize_many, key_of)[0]}
     assert speakers == {None, "黄仁勋", "扎克伯格"}
+
+
+def test_a_quoted_speaker_speaks_only_inside_the_quote() -> None:
+    text = (
+        "扎克伯格说：“我们会继续开源Llama，因为这对开发者有好处。我们也会继续加大投入。”这番话在业内引发了热议，"
+        "不少开发者表示赞同。\n"
+        "黄仁勋：机器人需要三台计算机。这一句仍是他在说，没有引号。"
+    )
+    claims, _ = split(text, NORM.normalize_many, key_of)
+    assert [(c.speaker, c.text[:6]) for c in claims] == [
+        ("扎克伯格", "扎克伯格说："), ("扎克伯格", "我们也会继续"), (None, "这番话在业内"),
+        ("黄仁勋", "黄仁勋：机器"), ("黄仁勋", "这一句仍是他"),
+    ]  # fmt: skip
