@@ -43,6 +43,7 @@ from typing import Any
 
 import jinja2
 
+from monitor import figures
 from monitor.models import Digest, DigestClaim, DigestDocument, Layout, Rendered
 from monitor.ranking import figure_spans, ranked, weight
 
@@ -362,6 +363,7 @@ def _claim_view(
     also = list(distinct.values())[1:]
     text = cut(claim.text)
     known_texts = [cut(conflict.text) for conflict in claim.conflicts]
+    known_pairs = [(known, conflict.normalized) for known, conflict in zip(known_texts, claim.conflicts, strict=True)]
     return {
         "id": claim.id,
         "text": text,
@@ -370,27 +372,50 @@ def _claim_view(
         "also_more": max(0, len(also) - max_also),
         "carried_by": len(set(claim.sources) | {group_id}),
         # the figures that differ from those of the known claims are marked, in both versions
-        "segments": _marked(text, known_texts) if claim.conflicts else [(text, False)],
+        "segments": _marked(text, claim.normalized, known_pairs) if claim.conflicts else [(text, False)],
         "conflicts": [
-            {"text": known, "segments": _marked(known, [text]),
+            {"text": known, "segments": _marked(known, conflict.normalized, [(text, claim.normalized)]),
              "sources": [lookup(source) for source in dict.fromkeys(conflict.sources)][:max_also]}
             for known, conflict in zip(known_texts, claim.conflicts, strict=True)
         ],
     }
 
 
-def _marked(text: str, others: Sequence[str]) -> list[tuple[str, bool]]:
-    """``text`` in pieces, each with whether it is a figure that none of ``others`` has."""
-    theirs = {_figure_key(other[a:b]) for other in others for a, b in figure_spans(other)}
+def _marked(text: str, normalized: str, others: Sequence[tuple[str, str]]) -> list[tuple[str, bool]]:
+    """``text`` in pieces, each with whether it is a figure that none of ``others`` states.
+
+    Figures are read as novelty reads them (``monitor.figures``: 三成 is 30%, 约一小时 is 60分钟) from the normalized
+    text, whose characters stand where the shown text's do (OpenCC and NFKC keep CJK and digits one for one);
+    where they do not, the figures as written are compared."""
+    theirs = {(f.value, f.unit) for other, norm in others for f in _figures(other, norm)}
     pieces: list[tuple[str, bool]] = []
     at = 0
-    for a, b in figure_spans(text):
-        if _figure_key(text[a:b]) in theirs:
+    for fig in _figures(text, normalized):
+        a, b = fig.span
+        if (fig.value, fig.unit) in theirs or a < at:
             continue
         pieces += [(text[at:a], False), (text[a:b], True)]
         at = b
     pieces.append((text[at:], False))
     return [(piece, hot) for piece, hot in pieces if piece]
+
+
+def _figures(text: str, normalized: str) -> list[figures.Figure]:
+    """The figures of a shown text (perhaps cut short), with spans in it."""
+    if normalized and len(normalized) >= len(text.rstrip("…")) and _aligned(text, normalized):
+        return [f for f in figures.read(normalized) if f.span[1] <= len(text.rstrip("…"))]
+    return [
+        figures.Figure(_figure_key(text[a:b]), "", span=(a, b)) for a, b in figure_spans(text)
+    ]
+
+
+def _aligned(text: str, normalized: str) -> bool:
+    """Whether the normalized text's characters stand where the shown text's do: the same characters but for
+    the Chinese ones (which script conversion may change, one for one)."""
+    shown = unicodedata.normalize("NFKC", text.rstrip("…"))
+    if len(shown) != len(text.rstrip("…")) or len(normalized) < len(shown):
+        return False
+    return all(a == b or (a >= "\u3400" and b >= "\u3400") for a, b in zip(shown, normalized, strict=False))
 
 
 def _figure_key(figure: str) -> str:

@@ -251,6 +251,8 @@ class DigestConflict:
     text: str
     #: ids of the documents carrying it, first seen first
     sources: tuple[int, ...]
+    #: its normalized text (Simplified, NFKC), which its figures are read from
+    normalized: str = ""
 
 
 @dataclass(frozen=True)

@@ -513,16 +513,18 @@ class Store(WebTables, DeliveryTables):
         for chunk in _chunks(list(ids), 500):
             marks = ",".join("?" * len(chunk))
             pairs = self._db.execute(
-                f"SELECT f.claim_id, k.id, k.text FROM conflicts AS f JOIN claims AS k ON k.id = f.known_claim_id"
+                f"SELECT f.claim_id, k.id, k.text, k.normalized FROM conflicts AS f"
+                f" JOIN claims AS k ON k.id = f.known_claim_id"
                 f" WHERE f.claim_id IN ({marks}) ORDER BY f.claim_id, k.id",
                 chunk,
             ).fetchall()
-            for claim_id, known_id, text in pairs:
+            for claim_id, known_id, text, normalized in pairs:
                 carriers = self._db.execute(
                     "SELECT document_id FROM occurrences WHERE claim_id = ? ORDER BY first_seen, document_id",
                     (known_id,),
                 ).fetchall()
-                found.setdefault(claim_id, []).append(DigestConflict(known_id, text, tuple(d for (d,) in carriers)))
+                conflict = DigestConflict(known_id, text, tuple(d for (d,) in carriers), normalized)
+                found.setdefault(claim_id, []).append(conflict)
         return {claim_id: tuple(items) for claim_id, items in found.items()}
 
     def status(self) -> Status:

@@ -342,20 +342,33 @@ def test_highlights_speak_for_the_whole_story(env: jinja2.Environment) -> None:
 
 
 def test_a_conflict_marks_the_differing_figures_in_both_versions(env: jinja2.Environment) -> None:
-    known = DigestConflict(claim=9, text=H100_PLAN, sources=(4,))
+    known = DigestConflict(claim=9, text=H100_PLAN, sources=(4,), normalized=H100_PLAN)
     changed = H100_PLAN.replace("35万", "50万")
     claim = DigestClaim(id=30, text=changed, normalized=changed, document=1, sources=(1,), conflicts=(known,))
     digest = Digest(generated_at=GENERATED, documents=(DOC_JIAZI, DOC_TMT), claims=(claim,))
     rendered = render(digest, env)
     mark = '<mark style="background:#ffd966; color:#000000; font-weight:600; padding:0 2px;">'
-    assert f"{mark}50万</mark>" in rendered.html and f"{mark}35万</mark>" in rendered.html
+    assert f"{mark}50万块</mark>" in rendered.html and f"{mark}35万块</mark>" in rendered.html  # with the unit
     # the figures both versions share (60万, 70亿) are not marked
     assert f"{mark}60万" not in rendered.html and f"{mark}70亿" not in rendered.html
-    assert "*50万*" in rendered.text and "*35万*" in rendered.text
+    assert "*50万块*" in rendered.text and "*35万块*" in rendered.text
     # both versions link to their documents
     section = rendered.html[rendered.html.index("Conflicting figures"):]
     assert '<a href="https://www.tmtpost.com/7190000.html"' in section.split("</table>")[0]
     assert "1 conflicting figure" in rendered.subject
+
+
+def test_a_conflict_in_words_and_another_script_marks_only_what_differs(env: jinja2.Environment) -> None:
+    """Figures are compared as novelty compares them: 一小时 is 60分钟 (not marked), 两个小时 is another figure;
+    a Traditional text is read through its normalized form."""
+    known_text = "黃仁勳與扎克伯格在7月30日進行了一場約一小時的對談。"
+    simplified = "黄仁勋与扎克伯格在7月30日进行了一场约一小时的对谈。"
+    known = DigestConflict(claim=9, text=known_text, sources=(4,), normalized=simplified)
+    text = "黄仁勋与扎克伯格在7月30日的对谈持续了将近两个小时。"
+    claim = DigestClaim(id=30, text=text, normalized=text, document=1, sources=(1,), conflicts=(known,))
+    rendered = render(Digest(generated_at=GENERATED, documents=(DOC_JIAZI, DOC_TMT), claims=(claim,)), env)
+    assert "*两个小时*" in rendered.text and "*一小時*" in rendered.text
+    assert "*7月*" not in rendered.text and "*30日*" not in rendered.text
 
 
 def test_times_in_the_configured_time_zone(env: jinja2.Environment) -> None:
