@@ -33,6 +33,9 @@ test: $(STAMP) browser
 
 bench: $(STAMP)
 	$(VENV)/bin/python benchmarks/ingest.py
+	$(VENV)/bin/python benchmarks/ingest.py --pages extraction
+	$(VENV)/bin/python benchmarks/scan_speed.py
+	$(VENV)/bin/python benchmarks/dates.py
 	$(VENV)/bin/python benchmarks/novelty.py
 	$(VENV)/bin/python benchmarks/poll.py --urlwatch --httpx-transport
 

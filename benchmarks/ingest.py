@@ -3,7 +3,9 @@
 
 What it measures
 ----------------
-The dev set's HTML pages (``eval/dev/*.html``) are each copied ``--repeat`` times; every
+A set of HTML pages (``--pages``: the dev set's, ``eval/dev/*.html``, by default; ``extraction`` for the
+76 real news pages of ``eval/extraction/*/html/``, GBK, Big5 and UTF-8, 2 to 470 KB) is copied ``--repeat``
+times; every
 copy is a distinct document with its own locator: an HTML comment names the copy, ``--new``
 sentences of the article are rewritten (their CJK characters shuffled, so they become new claims
 with the page's own character mix) and ``--near`` sentences are reworded (two neighbouring
@@ -32,10 +34,10 @@ trafilatura.extract(str) time; the issue's target is at most 25%.
 The breakdown splits the pipeline's time into extract (decoding, trafilatura and our clean-up),
 split + normalize (``claims.split`` with ``Normalizer.normalize``, timed in a pass of its own) and
 novelty + store (the rest of ``ingest``). A last, instrumented pass (``--no-detail`` skips it)
-wraps the store's and the signer's methods and, for that pass only, patches
-``monitor.novelty``'s ``fingerprint``, ``plausible`` and ``decide`` (which ``pipeline.ingest_verdicts``
-imports at call time), ``Deps.canon`` (the canonical form, where the Deps has one) and
-``monitor.claims.split`` with timing wrappers, to show where novelty + store spends its time; wrapping adds about a
+wraps the store's methods and ``Deps.sketch`` and, for that pass only, patches ``monitor.novelty``'s
+``fingerprint`` and ``decide`` (which ``pipeline.ingest_verdicts`` imports at call time), ``Deps.canon``
+(the canonical form) and ``monitor.claims.split`` with timing wrappers (each only where the code
+has it), to show where novelty + store spends its time; wrapping adds about a
 microsecond a call, so its total is a little above the uninstrumented one.
 
 Run
@@ -45,16 +47,20 @@ Run
     .venv/bin/python benchmarks/ingest.py                 # 3 pages x 200 copies, 3 rounds (~1 min)
     .venv/bin/python benchmarks/ingest.py --repeat 1000 --rounds 5
     .venv/bin/python benchmarks/ingest.py --profile       # plus a cProfile of one pipeline pass
+    .venv/bin/python benchmarks/ingest.py --pages extraction   # 76 real news pages x 3 copies (~1 min)
     .venv/bin/python benchmarks/ingest.py --repeat 30 \
-        --pages 'eval/extraction/modern_zh/html/*.html'   # real news pages, 30-470 KB
+        --pages 'eval/extraction/modern_zh/html/*.html'   # a glob of pages, from the working directory
 
-The dev pages are small (7 KB of HTML, about 21 claims each): trafilatura's time grows with the
-markup, ours with the claims, so the overhead ratio is smaller on full-size news pages.
+The dev pages are small (7 KB of HTML, about 21 claims each) with an easy date: trafilatura's time
+grows with the markup, ours with the claims, so the overhead ratio is smaller on full-size news pages,
+and only real pages show what finding their dates costs. These passes are in one warmed process: the
+whole ``corpus-monitor scan`` process on the real pages, imports included, against a process running
+``trafilatura.extract``, is ``benchmarks/scan_speed.py``.
 
-Options: ``--repeat`` copies of each page; ``--rounds``; ``--new`` / ``--near`` sentences changed
-per copy; ``--pages`` a glob of HTML files (default: the dev set's); ``--profile`` prints the 25
-costliest functions of one pipeline pass; ``--no-detail``. This is an on-demand measurement
-(``make bench``), not a test: it asserts nothing.
+Options: ``--repeat`` copies of each page (default 200 for the dev set, 3 for ``extraction``);
+``--rounds``; ``--new`` / ``--near`` sentences changed per copy; ``--pages`` ``dev``, ``extraction`` or a
+glob of HTML files; ``--profile`` prints the 25 costliest functions of one pipeline pass; ``--no-detail``.
+This is an on-demand measurement (``make bench``), not a test: it asserts nothing.
 """
 
 from __future__ import annotations
@@ -62,6 +68,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import cProfile
+import glob
 import hashlib
 import io
 import pstats
@@ -85,11 +92,12 @@ from monitor import novelty as novelty_mod
 from monitor.extract import decode, extract
 from monitor.models import Document, Fetched
 from monitor.normalize import Normalizer, key_of
-from monitor.novelty import Signer
 from monitor.store import Store
 
 ROOT = Path(__file__).resolve().parents[1]
-DEV_PAGES = ROOT / "eval" / "dev"
+#: the named sets of pages --pages takes, as globs under the project root
+PAGE_SETS = {"dev": "eval/dev/*.html", "extraction": "eval/extraction/*/html/*.html"}
+DEFAULT_REPEAT = {"dev": 200, "extraction": 3}
 _BODY = re.compile(r"<body\b[^>]*>", re.IGNORECASE)
 #: text between tags, outside script and style
 _TEXT_NODE = re.compile(r"(<script\b.*?</script>|<style\b.*?</style>)|>([^<>]+)<", re.IGNORECASE | re.DOTALL)
@@ -178,13 +186,10 @@ def pipeline_deps(workdir: Path) -> Iterator[tuple[config.Settings, pipeline.Dep
     """Settings and Deps as monitor/cli.py builds them, with the store in workdir."""
     settings = config.load(None, cwd=workdir, overrides=config.Overrides(store=Path("store.sqlite3")))
     with Store(settings.store_path) as store:
-        novelty = settings.novelty
-        yield settings, pipeline.Deps(
-            store=store,
-            normalizer=Normalizer(settings.opencc),
-            signer=Signer(shingle=novelty.shingle, bands=novelty.bands, rows=novelty.rows),
-            templates=digest.environment(),
-        )
+        deps = pipeline.Deps.of(store, settings, normalizer=Normalizer(settings.opencc),
+                                templates=digest.environment())
+        deps.ensure_index()  # builds the canonical form (alias tables) before timing, as a run's first document does
+        yield settings, deps
 
 
 @dataclass
@@ -281,15 +286,20 @@ def detail_pass(docs: Sequence[Copy], workdir: Path) -> tuple[_Timer, float, flo
     """ingest with every step it calls wrapped in a timer; returns the timer, ingest and extract seconds."""
     timer = _Timer()
     with pipeline_deps(workdir) as (settings, deps), contextlib.ExitStack() as patches:
-        store, signer = deps.store, deps.signer
-        for name in ("save_document", "find_exact_many", "candidates", "claim_texts", "add_claim", "add_occurrences"):
-            patches.enter_context(_patched(store, name, timer.wrap(f"store.{name}", getattr(store, name))))
+        store = deps.store
+        for name in ("save_document", "find_exact_many", "candidates", "hinted_documents", "document_canonical",
+                     "claim_texts", "own_claims", "withdraw_occurrences", "add_claim", "add_conflict",
+                     "add_occurrences"):
+            if hasattr(store, name):
+                patches.enter_context(_patched(store, name, timer.wrap(f"store.{name}", getattr(store, name))))
         patches.enter_context(_patched(store, "transaction", _timed_transaction(timer, store.transaction)))
-        patches.enter_context(_patched(signer, "sketch", timer.wrap("signer.sketch", signer.sketch)))
+        if hasattr(deps, "sketch"):
+            patches.enter_context(_patched(deps, "sketch", timer.wrap("deps.sketch", deps.sketch)))
         # pipeline.ingest_verdicts imports these from monitor.novelty at call time: patch them there
-        for name, label in (("fingerprint", "fingerprint"), ("decide", "novelty.decide"),
-                            ("plausible", "novelty.plausible")):
-            patches.enter_context(_patched(novelty_mod, name, timer.wrap(label, getattr(novelty_mod, name))))
+        for name in ("fingerprint", "decide", "plausible"):
+            if hasattr(novelty_mod, name):
+                patches.enter_context(_patched(novelty_mod, name, timer.wrap(f"novelty.{name}",
+                                                                              getattr(novelty_mod, name))))
         if hasattr(type(deps), "canon"):  # the canonical form, since commit 801f147 (a cached property)
             patches.enter_context(_patched(deps, "canon", _TimedCanon(timer, deps.canon)))
         patches.enter_context(_patched(claims_mod, "split", timer.wrap("claims.split", claims_mod.split)))
@@ -353,19 +363,22 @@ def _rate(count: int, seconds: float) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--repeat", type=int, default=200, help="copies of each page (default 200)")
+    parser.add_argument("--repeat", type=int, help="copies of each page (default 200 for dev, 3 for extraction, "
+                        "else 200)")
     parser.add_argument("--rounds", type=int, default=3, help="rounds; the median one is reported (default 3)")
     parser.add_argument("--new", type=int, default=4, help="sentences rewritten per copy: new claims (default 4)")
     parser.add_argument("--near", type=int, default=2, help="sentences reworded per copy: near-duplicates (default 2)")
-    parser.add_argument("--pages", default=str(DEV_PAGES / "*.html"), help="glob of HTML pages (default: dev set)")
+    parser.add_argument("--pages", default="dev", help="dev (default), extraction, or a glob of HTML pages")
     parser.add_argument("--profile", action="store_true", help="cProfile one pipeline pass; print the top 25")
     parser.add_argument("--no-detail", dest="detail", action="store_false", help="skip the instrumented pass")
     args = parser.parse_args()
 
-    pattern = Path(args.pages)
-    pages = sorted(pattern.parent.glob(pattern.name))
+    pattern = str(ROOT / PAGE_SETS[args.pages]) if args.pages in PAGE_SETS else args.pages
+    pages = sorted(Path(path) for path in glob.glob(pattern))
     if not pages:
         raise SystemExit(f"no pages match {args.pages}")
+    if args.repeat is None:
+        args.repeat = DEFAULT_REPEAT.get(args.pages, 200)
     # every copy of every round is distinct, so no library cache sees the same markup twice in a pass
     warm = copies(pages, 3, args.new, args.near, "warmup", first=10**6)
     rounds = [

@@ -7,9 +7,11 @@ Pure: no files, no network, no output.
 
 from __future__ import annotations
 
+import bisect
 import codecs
 import contextlib
 import datetime
+import itertools
 import re
 
 import charset_normalizer
@@ -354,7 +356,7 @@ def _day_date(date: str | None, markup: str) -> str | None:
 
 #: the page's visible text, one text node a line
 _VISIBLE_TEXT = XPath("//body//text()[not(ancestor::script or ancestor::style or ancestor::noscript"
-                      " or ancestor::select or ancestor::textarea)]")
+                      " or ancestor::select or ancestor::textarea)]", smart_strings=False)
 #: what makes a date in the text a dateline: a time of day after it (2024-07-30 10:21, 2024年7月30日10:21),
 #: a label before it (发布时间：, 发表于, 日期:, 时间：, on its line or the line before), or a source after it
 _TIME_AFTER = re.compile(r"\s*\d{1,2}[:：]\d\d(?!\d)")
@@ -373,29 +375,42 @@ def _dateline(tree: HtmlElement, title: str | None) -> str | None:
     """The date of the page's first visible dateline, ISO: a full date with a time after it, a label
     before it or a source after it, or alone on its line next to the headline; never in brackets (a list's
     or a comment's), never on a copyright or "today is" line, never a day after tomorrow (UTC)."""
-    lines = [text for text in (str(node).strip() for node in _VISIBLE_TEXT(tree)) if text]
-    headlines = {"".join(h.text_content().split()) for h in tree.iter("h1")} - {""}
-    squashed_title = "".join((title or "").split())
-    near = [i for i, line in enumerate(lines) if (squashed := "".join(line.split())) in headlines
-            or (len(squashed) >= _HEADLINE_MIN and squashed_title.startswith(squashed))]
+    lines = [text for text in (node.strip() for node in _VISIBLE_TEXT(tree)) if text]
+    # one pass of the date pattern over the whole text (it never crosses a line), then the line of each date
+    text = "\n".join(lines)
+    starts = list(itertools.accumulate((len(line) + 1 for line in lines[:-1]), initial=0))
+    near: list[int] | None = None
     latest = datetime.datetime.now(datetime.UTC).date() + datetime.timedelta(days=1)
-    for i, line in enumerate(lines):
+    for match in _DATE.finditer(text):
+        i = bisect.bisect_right(starts, match.start()) - 1
+        line = lines[i]
+        before, after = line[: match.start() - starts[i]], line[match.end() - starts[i] :]
         if _NOT_A_DATELINE.search(line):
             continue
-        for match in _DATE.finditer(line):
-            before, after = line[: match.start()], line[match.end() :]
-            opened = (before.rstrip() or (lines[i - 1] if i else ""))[-1:]
-            closed = (after.lstrip() or (lines[i + 1] if i + 1 < len(lines) else ""))[:1]
-            if (opened and opened in _BRACKETS[0]) or (closed and closed in _BRACKETS[1]):
+        opened = (before.rstrip() or (lines[i - 1] if i else ""))[-1:]
+        closed = (after.lstrip() or (lines[i + 1] if i + 1 < len(lines) else ""))[:1]
+        if (opened and opened in _BRACKETS[0]) or (closed and closed in _BRACKETS[1]):
+            continue
+        if not (_TIME_AFTER.match(after) or _LABEL_BEFORE.search(before) or _SOURCE_AFTER.match(after)
+                or (not before.strip() and i and _LABEL_BEFORE.search(lines[i - 1]))):
+            if before.strip() or after.strip():
                 continue
-            labelled = _LABEL_BEFORE.search(before) or (not before.strip() and i and _LABEL_BEFORE.search(lines[i - 1]))
-            alone = not before.strip() and not after.strip() and any(abs(i - h) <= _HEADLINE_NEAR for h in near)
-            if not (_TIME_AFTER.match(after) or labelled or _SOURCE_AFTER.match(after) or alone):
+            if near is None:
+                near = _headline_lines(tree, lines, title)
+            if not any(abs(i - h) <= _HEADLINE_NEAR for h in near):
                 continue
-            found = _iso_date(match)
-            if found and int(found[:4]) >= _EARLIEST_YEAR and found <= latest.isoformat():
-                return found
+        found = _iso_date(match)
+        if found and int(found[:4]) >= _EARLIEST_YEAR and found <= latest.isoformat():
+            return found
     return None
+
+
+def _headline_lines(tree: HtmlElement, lines: list[str], title: str | None) -> list[int]:
+    """The indexes of the lines that are the headline: an <h1>'s text, or the start of the title."""
+    headlines = {"".join(h.text_content().split()) for h in tree.iter("h1")} - {""}
+    squashed_title = "".join((title or "").split())
+    return [i for i, line in enumerate(lines) if (squashed := "".join(line.split())) in headlines
+            or (len(squashed) >= _HEADLINE_MIN and squashed_title.startswith(squashed))]
 
 
 def _extract_html(fetched: Fetched, markup: str, encoding: str) -> Document:
