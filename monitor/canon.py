@@ -7,7 +7,8 @@ their LSH sketches, on this canonical form; exact matching and the digest keep t
 - Names: ``data/aliases.toml`` (and a user file in the same format) maps names to a canonical one;
   applied to normalized text (OpenCC and NFKC already done), ignoring case, longest name first.
 - Numbers: thousands separators go (350,000 -> 350000); a number with 万 or 亿 becomes its value
-  (35万 -> 350000, 1.5亿 -> 150000000); Chinese numerals with 万 or 亿 too, by cn2an (三十五万 -> 350000).
+  (35万 -> 350000, 1.5亿 -> 150000000); Chinese numerals with 万 or 亿
+  too (三十五万 -> 350000, ``figures.chinese_number``).
   Small Chinese numerals alone (一, 两, 三) are left as they are: 一起 is not a number.
 
 Pure: the alias table is built once (``Canon``) and passed around like the OpenCC converter.
@@ -18,10 +19,11 @@ from __future__ import annotations
 import hashlib
 import re
 import tomllib
-import warnings
 from collections.abc import Iterable, Mapping
 from importlib import resources
 from pathlib import Path
+
+from monitor.figures import chinese_number
 
 #: bump when the canonical form changes, so stores rebuild their near-duplicate index
 VERSION = 1
@@ -85,11 +87,5 @@ def _plain(value: float) -> str:
 
 
 def _chinese(match: re.Match[str]) -> str:
-    import cn2an  # 0.15 s to import; only claims with Chinese numerals and 万 or 亿 need it
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # cn2an warns, then raises, on what it cannot read
-        try:
-            return str(cn2an.cn2an(match.group(0), "smart"))
-        except (ValueError, KeyError, IndexError):
-            return match.group(0)
+    value = chinese_number(match.group(0))
+    return match.group(0) if value is None else str(value)

@@ -23,11 +23,16 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable
+from functools import lru_cache
 
 from monitor import figures as figs
 from monitor.keys import key_of
 from monitor.models import Candidate, Match
 
+#: a candidate whose similarity is under this share of the threshold is not compared further: masking the
+#: figures of two sentences that share so little cannot bring them to the threshold unless figures are most
+#: of what they say
+UNRELATED = 0.5
 #: how far the first character of a shingle is shifted in its code (code points need 21 bits)
 _CODE_BITS = 21
 
@@ -45,7 +50,7 @@ def shingles(key: str, size: int) -> set[str]:
     return {key[i : i + size] for i in range(len(key) - size + 1)}
 
 
-def jaccard(a: set[str], b: set[str]) -> float:
+def jaccard(a: set[str] | frozenset[str], b: set[str] | frozenset[str]) -> float:
     return len(a & b) / len(a | b) if a or b else 0.0
 
 
@@ -62,6 +67,8 @@ def shingle_code(shingle: str) -> int:
 
 def codes(key: str, size: int) -> list[int]:
     """The distinct shingle codes of a key, in a stable order."""
+    if size == 2 and len(key) > 2:  # the default, and the hot path: character pairs packed as above
+        return sorted({(ord(a) << _CODE_BITS) | ord(b) for a, b in zip(key, key[1:], strict=False)})
     return sorted(shingle_code(s) for s in shingles(key, size))
 
 
@@ -70,14 +77,18 @@ def decide(key: str, normalized: str, candidates: Iterable[Candidate], *, shingl
 
     A new claim carries the candidate it conflicts with, if any (see the module docstring)."""
     grams = shingles(key, shingle)
-    mine = figs.read(normalized)
+    mine: tuple[figs.Figure, ...] | None = None  # read when a candidate is close enough to need them
     masked_mine: set[str] | None = None
     best: Match = Match(None, "new", 0.0)
     conflict, conflict_score = None, 0.0
     for cand in candidates:
-        theirs_grams = shingles(cand.key, shingle)
+        theirs_grams = _stored_shingles(cand.key, shingle)
         score = jaccard(grams, theirs_grams)
+        if score < threshold * UNRELATED:
+            continue  # too unlike to be a reprint, even with its figures masked
         theirs = figs.read(cand.normalized)
+        if mine is None:
+            mine = figs.read(normalized)
         if not mine and not theirs:
             if score >= threshold and score > best.score:
                 best = Match(cand.claim_id, "near", round(score, 4))
@@ -95,6 +106,11 @@ def decide(key: str, normalized: str, candidates: Iterable[Candidate], *, shingl
     if best.claim_id is None and conflict is not None:
         return Match(None, "new", 0.0, conflict=conflict)
     return best
+
+
+@lru_cache(maxsize=1 << 15)  # stored claims recur as candidates: a document's hints, common neighbours
+def _stored_shingles(key: str, size: int) -> frozenset[str]:
+    return frozenset(shingles(key, size))
 
 
 def _masked_key(normalized: str, found: Iterable[figs.Figure]) -> str:

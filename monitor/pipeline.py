@@ -24,6 +24,7 @@ import httpx
 from monitor import claims as claims_mod
 from monitor.config import FeedSource, FolderSource, NoveltySettings, PageSource, Settings, Source
 from monitor.errors import ConfigError, DeliveryError, LocatedError, SourceError, StoreError
+from monitor.extracting import Extractor
 from monitor.models import (
     Candidate,
     Claim,
@@ -52,12 +53,19 @@ if TYPE_CHECKING:  # the costly modules are imported where first used: a poll wi
 
 #: documents ingested per transaction; a crash loses at most one batch, read again next run
 BATCH = 50
+#: files read before they are extracted together (on every core): at most this many, or this many bytes
+EXTRACT_BATCH = 64
+EXTRACT_BATCH_BYTES = 64 * 1024 * 1024
 #: a known document is a hint for a new one once the new one repeats this many of its claims
 HINT_LEAST = 2
 #: the claims of at most this many hinted documents (those repeated most) are offered as candidates
 HINT_DOCUMENTS = 2
-#: and at most this many claims of each
-HINT_CLAIMS = 400
+#: at most this many claims of each are read
+HINT_CLAIMS = 2000
+#: a sentence is compared with the hinted document's claims between the repeated ones around it, this many more
+#: on each side, and at most this many past a repeated claim on a side with none
+HINT_MARGIN = 2
+HINT_SPAN = 8
 
 
 def _utcnow() -> datetime:
@@ -87,6 +95,7 @@ class Deps:
         aliases: Path | None = None,
         language: str = "en",
         progress: Callable[[str, int, int], None] | None = None,
+        workers: int | None = None,
     ) -> None:
         self.store, self.mailer, self.clock, self.transport = store, mailer, clock, transport
         #: set by the service on SIGTERM: a poll is abandoned, ingestion stops after the batch in hand
@@ -96,6 +105,8 @@ class Deps:
         self._language = language
         #: told (stage, done, total) as a scan reads files and ingests documents: the CLI's progress bar
         self.progress = progress
+        #: worker processes that extract documents (None: one per core); 1 extracts in this process
+        self.workers = workers
         given = {"normalizer": normalizer, "templates": templates}
         self.__dict__.update({name: value for name, value in given.items() if value is not None})
         self._indexed = False
@@ -154,19 +165,50 @@ class _Pending:
     topic_filter: bool = False
 
 
-def _extract(fetched: Fetched) -> Document:
-    from monitor.extract import extract  # trafilatura is slow to import; only documents need it
+class _Sink:
+    """Read files on their way to the store: each batch is extracted (by the worker processes) while the batch
+    before it is stored, so extraction and the comparison with the store use the machine's cores together. A
+    file that gives no document is one skipped message for its source and one record of the failed version."""
 
-    return extract(fetched)
+    def __init__(self, extractor: Extractor, deps: Deps, store: Callable[[list[_Pending]], None]) -> None:
+        self._extractor, self._deps, self._store = extractor, deps, store
+        self._waiting: tuple[list[Fetched], Callable[[], list[Document | str]], list[str]] | None = None
+
+    def add(self, batch: Sequence[Fetched], skipped: list[str]) -> None:
+        """Start extracting a batch (its failures go into ``skipped``), and store the batch before it."""
+        if batch:
+            started = (list(batch), self._extractor.start(batch), skipped)
+            self.flush()
+            self._waiting = started
+
+    def flush(self) -> None:
+        """Wait for the batch being extracted, and store it."""
+        if self._waiting is None:
+            return
+        batch, collect, skipped = self._waiting
+        self._waiting = None
+        pending: list[_Pending] = []
+        for fetched, got in zip(batch, collect(), strict=True):
+            if isinstance(got, Document):
+                # the raw bytes are not kept: a first scan of a large folder holds only the extracted texts
+                pending.append(_Pending(replace(fetched, data=b""), got))
+                self._deps.store.forget_failed_file(fetched.locator)
+            else:
+                skipped.append(f"{fetched.locator}: skipped: {got}")
+                with contextlib.suppress(OSError):
+                    st = Path(fetched.locator).stat()
+                    self._deps.store.file_failed(fetched.locator, st.st_size, st.st_mtime_ns, got, self._deps.clock())
+        self._store(pending)
 
 
-def _scan_folder(source: FolderSource, deps: Deps, pending: list[_Pending], wait: bool = False) -> SourceOutcome:
+def _scan_folder(source: FolderSource, deps: Deps, sink: _Sink, wait: bool = False) -> SourceOutcome:
     """Read the new and changed files of a folder. A file that cannot be used is one warning for that version of
     it (it is not read again until it changes); only a folder that cannot be read makes the source fail. A file
     modified less than ``settle_seconds`` ago is left for later, unless ``wait`` (a one-shot run, which has no
     later): then the run waits for such files to settle (at most three times ``settle_seconds``), and reads them."""
     unchanged = 0
     skipped: list[str] = []
+    batch: list[Fetched] = []  # read, not yet extracted: extracted together, on every core
     try:
         paths = list(folder.candidates(source.path))
     except SourceError as exc:
@@ -191,10 +233,10 @@ def _scan_folder(source: FolderSource, deps: Deps, pending: list[_Pending], wait
                 deps.store.touch_document(state.id, fetched.size, fetched.mtime_ns)
                 unchanged += 1
                 return None
-            # the raw bytes are not kept: a first scan of a large folder holds only the extracted texts
-            pending.append(_Pending(replace(fetched, data=b""), _extract(fetched)))
-            if state is None:
-                deps.store.forget_failed_file(locator)
+            batch.append(fetched)
+            if len(batch) >= EXTRACT_BATCH or sum(len(f.data) for f in batch) >= EXTRACT_BATCH_BYTES:
+                sink.add(batch, skipped)
+                batch.clear()
         except StoreError:
             raise
         except Exception as exc:  # noqa: BLE001 - the per-document boundary: one file never stops the run
@@ -220,6 +262,8 @@ def _scan_folder(source: FolderSource, deps: Deps, pending: list[_Pending], wait
         if (deps.stop or threading.Event()).wait(pause):
             break  # the service is stopping
         settling = {path: mtime for path in settling if (mtime := visit(path, time.time_ns())) is not None}
+    sink.add(batch, skipped)
+    sink.flush()  # this folder's documents all in: its skipped files are all known
     warnings = [f"{path}: still being written; left for the next run" for path in settling]
     return SourceOutcome(
         source.name, scanned=len(paths), unchanged=unchanged, skipped=tuple(skipped), warnings=tuple(warnings),
@@ -249,15 +293,15 @@ def ingest_verdicts(
         withdrawn = _withdraw_truncated(doc_id, found, deps)
         prints = [fingerprint(claim.key) for claim in found]
         known = deps.store.find_exact_many(prints)  # claims added below join it, for repeats in this document
-        hints = _Hints(deps, doc_id, [known[fp] for fp in prints if fp in known])
-        for claim, fp in zip(found, prints, strict=True):
+        hints = _Hints(deps, doc_id, [(i, known[fp]) for i, fp in enumerate(prints) if fp in known])
+        for position, (claim, fp) in enumerate(zip(found, prints, strict=True)):
             exact = known.get(fp)
             if exact is not None:
                 match = Match(exact, "exact", 1.0)
             else:  # near-duplicates are looked for in the canonical form: one name, one number form
                 sketch = deps.sketch(claim.normalized)
                 offered = dict(deps.store.candidates(sketch.codes))
-                offered.update(hints.candidates())
+                offered.update(hints.candidates(position))
                 candidates = [Candidate(i, text, key_of(text)) for i, text in offered.items() if i not in withdrawn]
                 match = decide(
                     key_of(sketch.canonical), sketch.canonical, candidates,
@@ -269,7 +313,7 @@ def ingest_verdicts(
                         deps.store.add_conflict(known[fp], match.conflict)
                     match = Match(known[fp], "new", 1.0, conflict=match.conflict)
                 else:
-                    hints.matched(match.claim_id)
+                    hints.matched(position, match.claim_id)
             occurrences.append((match.claim_id or 0, claim, match))
         deps.store.add_occurrences(doc_id, occurrences, now)
     return [(claim, match) for _, claim, match in occurrences], dropped, doc_id
@@ -277,30 +321,50 @@ def ingest_verdicts(
 
 class _Hints:
     """Reprints come in clusters: a document that repeats several claims of a known document likely rewords its
-    other sentences too. The claims of the documents a new one already repeats (``HINT_LEAST`` claims or more,
-    at most ``HINT_DOCUMENTS`` of them) are offered as near-duplicate candidates beside the index's."""
+    other sentences too, in the same order. Once a new document repeats ``HINT_LEAST`` claims of a known one (of
+    at most ``HINT_DOCUMENTS`` known documents, those repeated most), a sentence of it that no index candidate
+    matches is also compared with the known document's claims that stand where it stands: between the known
+    places of the repeated claims before and after it (``HINT_MARGIN`` more on each side)."""
 
-    def __init__(self, deps: Deps, doc_id: int, matched: Sequence[int]) -> None:
+    def __init__(self, deps: Deps, doc_id: int, matched: Sequence[tuple[int, int]]) -> None:
         self._deps, self._doc_id = deps, doc_id
+        #: (position in the new document, claim id) of the claims found known so far
         self._matched = list(matched)
         self._documents: tuple[int, ...] | None = None
-        self._claims: dict[int, list[tuple[int, str]]] = {}
+        #: per hinted document: its claims in order, and where each claim stands in it
+        self._claims: dict[int, tuple[list[tuple[int, str]], dict[int, int]]] = {}
 
-    def matched(self, claim_id: int) -> None:
-        self._matched.append(claim_id)
+    def matched(self, position: int, claim_id: int) -> None:
+        self._matched.append((position, claim_id))
         self._documents = None
 
-    def candidates(self) -> list[tuple[int, str]]:
+    def candidates(self, position: int) -> list[tuple[int, str]]:
         if len(self._matched) < HINT_LEAST:
             return []
         if self._documents is None:
-            found = self._deps.store.hinted_documents(self._matched, HINT_LEAST, HINT_DOCUMENTS + 1)
+            found = self._deps.store.hinted_documents([c for _, c in self._matched], HINT_LEAST, HINT_DOCUMENTS + 1)
             self._documents = tuple(d for d in found if d != self._doc_id)[:HINT_DOCUMENTS]
         out: list[tuple[int, str]] = []
         for document in self._documents:
             if document not in self._claims:
-                self._claims[document] = self._deps.store.document_canonical(document, HINT_CLAIMS)
-            out.extend(self._claims[document])
+                claims = self._deps.store.document_canonical(document, HINT_CLAIMS)
+                self._claims[document] = (claims, {claim_id: i for i, (claim_id, _) in enumerate(claims)})
+            claims, where = self._claims[document]
+            # where the repeated claims nearest before and after this sentence stand in the known document
+            before = [(p, where[c]) for p, c in self._matched if p < position and c in where]
+            after = [(p, where[c]) for p, c in self._matched if p > position and c in where]
+            last, following = (max(before)[1] if before else None), (min(after)[1] if after else None)
+            if last is not None and following is not None and 0 <= following - last <= 2 * HINT_SPAN:
+                spans = [(last - HINT_MARGIN, following + HINT_MARGIN)]  # the gap between two repeated claims
+            else:  # one side only, or the two far apart or swapped: near each of them
+                spans = [(i - HINT_MARGIN, i + HINT_SPAN) for i in (last,) if i is not None]
+                spans += [(i - HINT_SPAN, i + HINT_MARGIN) for i in (following,) if i is not None]
+            seen: set[int] = set()
+            for low, high in spans:
+                for i in range(max(0, low), min(len(claims), high + 1)):
+                    if i not in seen:
+                        seen.add(i)
+                        out.append(claims[i])
         return out
 
 
@@ -336,52 +400,62 @@ def scan(
     wait_to_settle: bool = False,
 ) -> tuple[tuple[SourceOutcome, ...], int]:
     """Poll the sources (those named in ``only``, else every one that is due: its ``every``, else
-    ``default_every``, has passed), ingest what is new or changed (oldest documents first), and record
+    ``default_every``, has passed), ingest what is new or changed (oldest documents first, within each batch of
+    up to ``EXTRACT_BATCH`` files, which is ingested while the next is being extracted), and record
     each source's health (not when ``deps.stop`` cut the scan short: its sources stay due). With
     ``wait_to_settle`` (one-shot runs), files still being written are waited for rather than left for later."""
     now = deps.clock()
     chosen = select(settings, only)
     last = {n: h.last_attempt for n, h in deps.store.health().items()}
     due = chosen if only else _due(chosen, last, now, default_every)
-    pending: list[_Pending] = []
-    outcomes = {s.name: _scan_folder(s, deps, pending, wait_to_settle) for s in due if isinstance(s, FolderSource)}
-    web = [s for s in due if isinstance(s, PageSource | FeedSource)]
-    if web:
-        from monitor import poll  # httpx and aiohttp: loaded only when there are web sources
-
-        polled = poll.poll(web, settings.http, deps.store, now, deps.transport, deps.stop)
-        outcomes.update(polled.outcomes)
-        for item in polled.items:
-            try:
-                document = _extract(item.fetched)
-            except LocatedError as exc:
-                _web_failed(item, str(exc), outcomes, deps, now)
-                continue
-            if document.url is None:  # no canonical link: the URL it was fetched from is where readers find it
-                document = replace(document, url=item.fetched.locator)
-            pending.append(_Pending(replace(item.fetched, data=b""), document, item.validators, item.entry,
-                                    item.topic_filter))
-    pending.sort(key=lambda p: (p.document.published or "9999", p.fetched.locator))
     topic = _Topic(settings.topic_keywords, deps)
     new = 0
     ingested: dict[str, int] = {}
     off_topic: dict[str, int] = {}
-    for start in range(0, len(pending), BATCH):
-        if deps.stop is not None and deps.stop.is_set():
-            break  # shutting down: what is not ingested is found again next time
-        # one commit per batch of documents: a commit costs more than ingesting a short page
-        with deps.store.transaction():
-            for one in pending[start : start + BATCH]:
-                source = one.fetched.source
-                if one.topic_filter and not topic.matches(one.document):
-                    off_topic[source] = off_topic.get(source, 0) + 1
-                    _settle(one, "off-topic", deps, now)
-                    continue
-                new += ingest(one.fetched, one.document, deps, settings)
-                ingested[source] = ingested.get(source, 0) + 1
-                _settle(one, "ingested", deps, now)
+    seen = [0, 0]  # documents ingested (or filtered out), documents extracted: for the progress bar
+
+    def store(pending: list[_Pending]) -> None:
+        """Ingest documents (oldest first), one transaction per BATCH of them."""
+        nonlocal new
+        pending.sort(key=lambda p: (p.document.published or "9999", p.fetched.locator))
+        seen[1] += len(pending)
+        for start in range(0, len(pending), BATCH):
+            if deps.stop is not None and deps.stop.is_set():
+                return  # shutting down: what is not ingested is found again next time
+            # one commit per batch of documents: a commit costs more than ingesting a short page
+            with deps.store.transaction():
+                for one in pending[start : start + BATCH]:
+                    source = one.fetched.source
+                    if one.topic_filter and not topic.matches(one.document):
+                        off_topic[source] = off_topic.get(source, 0) + 1
+                        _settle(one, "off-topic", deps, now)
+                        continue
+                    new += ingest(one.fetched, one.document, deps, settings)
+                    ingested[source] = ingested.get(source, 0) + 1
+                    _settle(one, "ingested", deps, now)
+            seen[0] += len(pending[start : start + BATCH])
             if deps.progress is not None:
-                deps.progress("comparing claims", min(start + BATCH, len(pending)), len(pending))
+                deps.progress("comparing claims", seen[0], seen[1])
+
+    with Extractor(deps.workers) as extractor:
+        sink = _Sink(extractor, deps, store)
+        outcomes = {s.name: _scan_folder(s, deps, sink, wait_to_settle) for s in due if isinstance(s, FolderSource)}
+        web = [s for s in due if isinstance(s, PageSource | FeedSource)]
+        if web:
+            from monitor import poll  # httpx and aiohttp: loaded only when there are web sources
+
+            polled = poll.poll(web, settings.http, deps.store, now, deps.transport, deps.stop)
+            outcomes.update(polled.outcomes)
+            pending: list[_Pending] = []
+            for item, got in zip(polled.items, extractor.run([i.fetched for i in polled.items]), strict=True):
+                if not isinstance(got, Document):
+                    _web_failed(item, f"{item.fetched.locator}: {got}", outcomes, deps, now)
+                    continue
+                # no canonical link: the URL it was fetched from is where readers find it
+                document = got if got.url is not None else replace(got, url=item.fetched.locator)
+                pending.append(_Pending(replace(item.fetched, data=b""), document, item.validators, item.entry,
+                                        item.topic_filter))
+            store(pending)
     result = tuple(
         replace(outcomes[s.name], ingested=ingested.get(s.name, 0), off_topic=off_topic.get(s.name, 0))
         if s.name in outcomes else SourceOutcome(s.name, polled=False)

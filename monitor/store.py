@@ -112,6 +112,11 @@ class Store(WebTables, DeliveryTables):
         except (sqlite3.Error, OSError) as exc:
             raise StoreError(f"{path}: cannot open the store: {exc}") from exc
         self._depth = 0
+        #: the shingle counts the last lookup read: (its codes, code -> claims having it)
+        self._counted: tuple[tuple[int, ...], dict[int, int]] | None = None
+        #: shingle counts added by claims of the open transaction, not yet written: code -> [claims, listed]
+        #: (written once when it ends: one statement a document, not one a claim)
+        self._new_counts: dict[int, list[int]] = {}
 
     def __enter__(self) -> Store:
         return self
@@ -159,15 +164,26 @@ class Store(WebTables, DeliveryTables):
             yield
         except BaseException:
             self._depth -= 1
+            self._new_counts.clear()  # they were this savepoint's (an inner one's are written as it ends)
             self._db.execute(f"ROLLBACK TO {name}")
             self._db.execute(f"RELEASE {name}")
             raise
         else:
             self._depth -= 1
             try:
+                self._write_counts()
                 self._db.execute(f"RELEASE {name}")
             except sqlite3.Error as exc:
                 raise StoreError(f"{self.path}: {exc}") from exc
+
+    def _write_counts(self) -> None:
+        if self._new_counts:
+            self._db.executemany(
+                "INSERT INTO shingle_counts (shingle, claims, listed) VALUES (?, ?, ?) ON CONFLICT (shingle)"
+                " DO UPDATE SET claims = claims + excluded.claims, listed = listed + excluded.listed",
+                [(code, have, listed) for code, (have, listed) in self._new_counts.items()],
+            )
+            self._new_counts.clear()
 
     @contextmanager
     def rolled_back(self) -> Iterator[None]:
@@ -306,7 +322,10 @@ class Store(WebTables, DeliveryTables):
         if not codes:
             return []
         with self._guard():
-            lengths = {code: listed for code, _, listed in self._db.execute(_counts_sql(len(codes)), list(codes))}
+            counts = self._counts(codes)
+            # kept for add_claim, which lists a new claim under its rarest shingles right after its lookup
+            self._counted = (tuple(codes), {code: have for code, (have, _) in counts.items()})
+            lengths = {code: listed for code, (_, listed) in counts.items()}
             chosen: list[int] = []
             read = 0
             for code in sorted((c for c in lengths if lengths[c]), key=lambda c: (lengths[c], c)):
@@ -317,6 +336,14 @@ class Store(WebTables, DeliveryTables):
             if not chosen:
                 return []
             return [(int(i), t) for i, t in self._db.execute(_candidates_sql(len(chosen) // 2), chosen)]
+
+    def _counts(self, codes: Sequence[int]) -> dict[int, list[int]]:
+        """code -> [claims having it, claims listed under it], those of the open transaction included."""
+        counts = {code: [have, listed] for code, have, listed in self._db.execute(_counts_sql(len(codes)), codes)}
+        for code in self._new_counts.keys() & set(codes):
+            have, listed = counts.get(code, [0, 0])
+            counts[code] = [have + self._new_counts[code][0], listed + self._new_counts[code][1]]
+        return counts
 
     def hinted_documents(self, claim_ids: Sequence[int], least: int, most: int) -> list[int]:
         """The documents carrying at least ``least`` of these claims, at most ``most`` of them, most first."""
@@ -381,17 +408,21 @@ class Store(WebTables, DeliveryTables):
             )
             claim_id = int(cur.lastrowid or 0)
             self._db.execute("INSERT INTO canonical (claim_id, text) VALUES (?, ?)", (claim_id, sketch.canonical))
-            have = Counter({code: n for code, n, _ in self._db.execute(_counts_sql(len(sketch.codes)), sketch.codes)})
+            if self._counted is not None and self._counted[0] == tuple(sketch.codes):
+                have = self._counted[1]
+            else:
+                have = {code: n for code, (n, _) in self._counts(sketch.codes).items()}
             chosen = rarest(sketch.codes, have)
+            self._counted = None
             self._db.executemany(
                 "INSERT INTO shingles (shingle, claim_id) VALUES (?, ?)", [(c, claim_id) for c in chosen]
             )
-            picked = set(chosen)
-            self._db.executemany(
-                "INSERT INTO shingle_counts (shingle, claims, listed) VALUES (?, 1, ?)"
-                " ON CONFLICT (shingle) DO UPDATE SET claims = claims + 1, listed = listed + excluded.listed",
-                [(c, int(c in picked)) for c in sketch.codes],
-            )
+            for code in sketch.codes:
+                self._new_counts.setdefault(code, [0, 0])[0] += 1
+            for code in chosen:
+                self._new_counts[code][1] += 1
+            if self._depth == 0:
+                self._write_counts()
         return claim_id
 
     def claim_origins(self, ids: Sequence[int]) -> dict[int, Origin]:
@@ -552,7 +583,8 @@ class Store(WebTables, DeliveryTables):
 def rarest(codes: Sequence[int], have: Mapping[int, int]) -> list[int]:
     """The ``LISTED_SHINGLES`` codes fewest stored claims have (``have``: code -> claims), ties in a fixed
     pseudo-random order: the shingles a claim is listed under in the index."""
-    return sorted(codes, key=lambda c: (have.get(c, 0), (c * _MIX) & 0xFFFFFFFFFFFFFFFF))[:LISTED_SHINGLES]
+    get = have.get
+    return sorted(codes, key=lambda c: (get(c, 0), (c * _MIX) & 0xFFFFFFFFFFFFFFFF))[:LISTED_SHINGLES]
 
 
 @cache

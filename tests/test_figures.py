@@ -255,3 +255,20 @@ def test_a_changed_figure_is_never_silently_known(texts: tuple[str, str]) -> Non
 def test_the_same_figure_in_other_words_is_known(texts: tuple[str, str]) -> None:
     kind, conflict = _verdict(*texts)
     assert (kind, conflict) == ("near", None), texts
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.integers(0, 10**12 - 1))
+def test_chinese_numerals_read_as_cn2an_writes_them(n: int) -> None:
+    """Our reader of Chinese numerals against an independent writer of them (cn2an, a test dependency only)."""
+    assert figures.chinese_number(str(cn2an.an2cn(n))) == n
+    assert figures.chinese_number(str(cn2an.an2cn(n)).replace("二", "两")) == n or "二" not in str(cn2an.an2cn(n))
+
+
+@pytest.mark.parametrize(
+    ("numeral", "value"),
+    [("两千五", 2500), ("三万五", 35000), ("一百二", 120), ("一千零五", 1005), ("二〇二四", 2024), ("万一", None),
+     ("一二三", 123), ("十", 10), ("三点五", None)],
+)  # fmt: skip
+def test_chinese_numerals_as_written_in_news(numeral: str, value: int | None) -> None:
+    assert figures.chinese_number(numeral) == value

@@ -241,3 +241,23 @@ def test_a_store_from_before_the_shingle_index_migrates_and_matches(tmp_path: Pa
         assert [i for i, _ in store.candidates(deps.sketch(reworded).codes)] == [1]
     tables = {r[0] for r in sqlite3.connect(path).execute("SELECT name FROM sqlite_master WHERE type='table'")}
     assert "lsh_buckets" not in tables and "shingles" in tables
+
+
+def test_shingle_counts_match_the_index_after_commits_and_rollbacks(tmp_path: Path) -> None:
+    """Counts are written once a document's transaction ends, and dropped with a rolled-back one: they always
+    agree with the posting lists and the claims' own shingles."""
+    with Store(tmp_path / "s.sqlite3") as store:
+        _ingest(store, seed("002"))
+        with pytest.raises(RuntimeError), store.transaction():
+            _ingest(store, seed("001"))
+            raise RuntimeError("boom")
+        _ingest(store, seed("003"))
+        deps = Deps(store, normalizer=NORM)
+    db = sqlite3.connect(tmp_path / "s.sqlite3")
+    listed = dict(db.execute("SELECT shingle, listed FROM shingle_counts WHERE listed > 0"))
+    assert listed == dict(db.execute("SELECT shingle, count(*) FROM shingles GROUP BY shingle"))
+    have: dict[int, int] = {}
+    for (text,) in db.execute("SELECT normalized FROM claims"):
+        for code in deps.sketch(text).codes:
+            have[code] = have.get(code, 0) + 1
+    assert have == dict(db.execute("SELECT shingle, claims FROM shingle_counts"))
