@@ -8,6 +8,7 @@ import importlib.util
 import sys
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 SEEDS = ROOT / "seeds"
@@ -84,3 +85,31 @@ def seed_claims() -> int:
         for fetched, document in found:
             ingest(fetched, document, deps, settings)
         return store.status().claims
+
+
+def fate_after(tmp_path: Path, known: str, new: str) -> Any:
+    """The fate (``monitor.explain``) of the one sentence ``new`` in a store that holds only ``known``: the whole
+    path of a claim, from the text files through the index, the comparison and the record."""
+    import hashlib
+    from datetime import UTC, datetime
+
+    from monitor import config
+    from monitor.explain import explain
+    from monitor.extract import extract
+    from monitor.models import Fetched
+    from monitor.pipeline import Deps, ingest
+    from monitor.store import Store
+
+    def fetched(path: Path, text: str) -> Fetched:
+        path.write_text(f"报道\n\n{text}\n", encoding="utf-8")
+        data = path.read_bytes()
+        return Fetched(str(path), data, hashlib.sha256(data).hexdigest(), source="test", kind="text")
+
+    settings = config.load(None, cwd=Path("/nonexistent"))
+    with Store(tmp_path / "s.sqlite3") as store:
+        deps = Deps.of(store, settings, clock=lambda: datetime(2024, 7, 30, tzinfo=UTC))
+        first = fetched(tmp_path / "known.txt", known)
+        assert ingest(first, extract(first), deps, settings) == 1
+        second = fetched(tmp_path / "new.txt", new)
+        (fate,) = explain(second, extract(second), deps, settings)
+    return fate

@@ -2,21 +2,15 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
-from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from helpers import fate_after
 
 from monitor import config
 from monitor.canon import Canon, load_aliases, numbers
-from monitor.explain import explain
-from monitor.extract import extract
-from monitor.models import Fetched
 from monitor.normalize import Normalizer
-from monitor.pipeline import Deps, ingest
-from monitor.store import Store
 
 DATA = json.loads((Path(__file__).parent / "data" / "matching.json").read_text("utf-8"))
 NORM = Normalizer("t2s")
@@ -42,19 +36,8 @@ def test_a_user_alias_file_adds_names_and_changes_the_index_parameters(tmp_path:
     assert mine.parameters != CANON.parameters
 
 
-def _fetched(path: Path, text: str) -> Fetched:
-    path.write_text(f"报道\n\n{text}\n", encoding="utf-8")
-    data = path.read_bytes()
-    return Fetched(str(path), data, hashlib.sha256(data).hexdigest(), source="test", kind="text")
-
-
 @pytest.mark.parametrize("pair", DATA["pairs"], ids=[p["why"] for p in DATA["pairs"]])
 def test_claim_pairs_through_the_ingest(tmp_path: Path, pair: dict) -> None:
-    with Store(tmp_path / "s.sqlite3") as store:
-        deps = Deps.of(store, SETTINGS, clock=lambda: datetime(2024, 7, 30, tzinfo=UTC))
-        known = _fetched(tmp_path / "known.txt", pair["known"])
-        assert ingest(known, extract(known), deps, SETTINGS) == 1
-        new = _fetched(tmp_path / "new.txt", pair["new"])
-        (fate,) = explain(new, extract(new), deps, SETTINGS)
+    fate = fate_after(tmp_path, pair["known"], pair["new"])
     found = fate.fate in ("known", "paraphrase")
     assert found == pair["match"], (pair["why"], fate)

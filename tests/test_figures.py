@@ -3,25 +3,20 @@ silently known. Tables of forms, the pair tables through the real ingest, and pr
 
 from __future__ import annotations
 
-import hashlib
 import json
-from datetime import UTC, datetime
 from pathlib import Path
 
 import cn2an
 import pytest
+from helpers import fate_after
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from monitor import config, figures
 from monitor.canon import Canon, load_aliases
-from monitor.explain import explain
-from monitor.extract import extract
-from monitor.models import Candidate, Fetched
+from monitor.models import Candidate
 from monitor.normalize import Normalizer, key_of
 from monitor.novelty import decide
-from monitor.pipeline import Deps, ingest
-from monitor.store import Store
 
 NORM = Normalizer("t2s")
 TRADITIONAL = Normalizer("s2t")
@@ -119,21 +114,10 @@ def test_masking_replaces_each_figure_with_one_placeholder() -> None:
     assert figures.masked(text, figures.read(text)) == f"Meta会在年底前采购约{figures.PLACEHOLDER}H100"
 
 
-def _fetched(path: Path, text: str) -> Fetched:
-    path.write_text(f"报道\n\n{text}\n", encoding="utf-8")
-    data = path.read_bytes()
-    return Fetched(str(path), data, hashlib.sha256(data).hexdigest(), source="test", kind="text")
-
-
 @pytest.mark.parametrize("case", CONFLICTS, ids=[c["why"] for c in CONFLICTS])
 def test_conflict_table_through_the_ingest(tmp_path: Path, case: dict[str, str]) -> None:
     """The whole path: the known claim stored, the new one found through the index, decided, recorded."""
-    with Store(tmp_path / "s.sqlite3") as store:
-        deps = Deps.of(store, SETTINGS, clock=lambda: datetime(2024, 7, 30, tzinfo=UTC))
-        known = _fetched(tmp_path / "known.txt", case["known"])
-        assert ingest(known, extract(known), deps, SETTINGS) == 1
-        new = _fetched(tmp_path / "new.txt", case["new"])
-        (fate,) = explain(new, extract(new), deps, SETTINGS)
+    fate = fate_after(tmp_path, case["known"], case["new"])
     got = {"known": "near", "paraphrase": "near"}.get(fate.fate, fate.fate)
     assert got == case["verdict"], (case["why"], fate)
 
