@@ -25,12 +25,16 @@ from pathlib import Path
 
 from monitor.figures import chinese_number
 
-#: bump when the canonical form changes, so stores rebuild their near-duplicate index
-VERSION = 1
+#: bump when the canonical form changes, so stores rebuild their near-duplicate index (2: our own reader of
+#: Chinese numerals, vague magnitudes such as 数十万 left as they are)
+VERSION = 2
 _SEPARATED = re.compile(r"(?<![\d.])\d{1,3}(?:,\d{3})+(?![\d,])")
 _MAGNITUDE = {"万": 10_000, "亿": 100_000_000}
 _DIGITS_WITH_MAGNITUDE = re.compile(r"(\d+(?:\.\d+)?)\s?([万亿])")
-_CHINESE_WITH_MAGNITUDE = re.compile(r"[零〇一二三四五六七八九十百千两]+[万亿][零〇一二三四五六七八九十百千两万]*")
+#: a Chinese numeral with 万 or 亿, not after 数, 几 or 上 (数十万 is a vague magnitude: monitor.figures reads it)
+_CHINESE_WITH_MAGNITUDE = re.compile(
+    r"(?<![数几上])[零〇一二三四五六七八九十百千两]+[万亿][零〇一二三四五六七八九十百千两万]*"
+)
 
 
 def load_aliases(extra: Path | None = None) -> dict[str, str]:

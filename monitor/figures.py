@@ -180,8 +180,8 @@ def _figures_of(m: re.Match[str], text: str) -> list[Figure]:
         return [Figure(_fmt(value * 10), "%", span=span)] if value is not None else []
     if m.group("range"):
         lo, hi = _value(m.group("lo")), _value(m.group("hi"))
-        if lo is None or hi is None or lo >= hi:  # 2024-07 is not a range, nor 7-3
-            return _plain_number(m, text, "lo")
+        if lo is None or hi is None or lo >= hi:  # 2024-07 is not a range, nor 7-3, nor 一到一
+            return _plain_number(m, text, "lo") if _is_digits(m.group("lo")) else []
         scale = _MAGNITUDES[m.group("rmag")] if m.group("rmag") else 1
         unit, end = _unit(text, m.end())
         if not m.group("rmag") and not unit and not (_is_digits(m.group("lo")) and _is_digits(m.group("hi"))):
@@ -298,6 +298,8 @@ def chinese_number(numeral: str) -> int | None:
     costs about two seconds a process.)"""
     if not numeral or any(ch not in _SMALL and ch not in _CN_UNITS and ch not in "万亿" for ch in numeral):
         return None
+    if numeral[0] in "百千万亿":
+        return None  # 百万, 千万: a magnitude with nothing to count (百万富翁, 千万不要, 数百万 is vague)
     if all(ch in _SMALL for ch in numeral):
         return int("".join(str(_SMALL[ch]) for ch in numeral)) if len(numeral) > 1 else _SMALL[numeral]
     total = section = 0

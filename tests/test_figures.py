@@ -256,3 +256,13 @@ def test_chinese_numerals_read_as_cn2an_writes_them(n: int) -> None:
 )  # fmt: skip
 def test_chinese_numerals_as_written_in_news(numeral: str, value: int | None) -> None:
     assert figures.chinese_number(numeral) == value
+
+
+@pytest.mark.parametrize("text", ["一到一个人", "十到一", "两到一次", "7-3", "2024-07"])
+def test_a_range_that_is_no_range_is_not_an_error(text: str) -> None:
+    figures.read(text)  # no exception: a backwards or empty range is read as what it is, or not at all
+
+
+def test_the_canonical_form_leaves_vague_magnitudes_to_the_figures() -> None:
+    assert CANON("数十万块") == "数十万块" and CANON("三十五万块") == "350000块"
+    assert [(f.value, f.unit) for f in figures.read(CANON("数十万块"))] == [("~1e5", "块")]
