@@ -16,6 +16,7 @@ import email.policy
 import json
 import re
 import shutil
+import sqlite3
 import subprocess
 import sys
 from collections.abc import Sequence
@@ -26,7 +27,7 @@ from xml.sax.saxutils import escape
 
 import pytest
 from conftest import SmtpServer
-from helpers import DEV, SEEDS
+from helpers import DEV, EXTRACTION, SEEDS
 from webserver import WebServer, etag_of
 
 from monitor.normalize import Normalizer
@@ -518,3 +519,27 @@ def test_a_dead_article_in_a_feed_is_one_warning_and_the_feed_stays_healthy(site
     assert ": ok;" in next(line for line in site.cli("status").stdout.splitlines() if "tech-feed" in line)
     again = site.cli("digest")  # a 404 is final: not fetched, nor reported, again
     assert "warning" not in again.stderr and len(site.server.gets("/news/gone.html")) == 1
+
+
+def test_a_feed_of_many_articles_is_extracted_on_every_core_with_a_bad_one_among_them(site: Site) -> None:
+    """More articles than a batch extracted in the process itself: the worker processes extract them; every good
+    article is ingested, the binary one is one warning naming its URL, and none is fetched again."""
+    pages = sorted(EXTRACTION.glob("*/html/*.html"))[:9]
+    links = [f"/many/{n}.html" for n in range(len(pages))]
+    for link, page in zip(links, pages, strict=True):
+        site.server.set(link, page.read_bytes(), content_type="text/html")
+    site.server.set("/many/junk.html", b"\x00\x01\x02" * 400, content_type="text/html")
+    site.server.set("/many.xml", rss(site.server, [*links, "/many/junk.html"]),
+                    content_type="application/rss+xml; charset=utf-8")
+    site.configure(f'[[sources]]\nkind = "feed"\nname = "many"\nurl = "{site.server.url("/many.xml")}"\n'
+                   "topic_filter = false\n")
+    res = site.cli("scan")
+    assert res.returncode == 0, res.stderr
+    warnings = [line for line in res.stderr.splitlines() if "warning" in line]
+    assert len(warnings) == 1 and site.server.url("/many/junk.html") in warnings[0], res.stderr
+    db = sqlite3.connect(site.work / "var" / "monitor.sqlite3")
+    urls = {url for (url,) in db.execute("SELECT locator FROM documents WHERE locator LIKE '%/many/%'")}
+    assert urls == {site.server.url(link) for link in links}
+    again = site.cli("scan")
+    assert again.returncode == 0 and "warning" not in again.stderr
+    assert all(len(site.server.gets(link)) == 1 for link in [*links, "/many/junk.html"])
