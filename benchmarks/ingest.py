@@ -288,7 +288,7 @@ def detail_pass(docs: Sequence[Copy], workdir: Path) -> tuple[_Timer, float, flo
     with pipeline_deps(workdir) as (settings, deps), contextlib.ExitStack() as patches:
         store = deps.store
         for name in ("save_document", "find_exact_many", "candidates", "hinted_documents", "document_canonical",
-                     "claim_texts", "own_claims", "withdraw_occurrences", "add_claim", "add_conflict",
+                     "own_claims", "withdraw_occurrences", "add_claim", "add_conflict",
                      "add_occurrences"):
             if hasattr(store, name):
                 patches.enter_context(_patched(store, name, timer.wrap(f"store.{name}", getattr(store, name))))

@@ -127,13 +127,9 @@ _FIGURE = re.compile(
 _LATIN_BEFORE = re.compile(r"([A-Za-z][A-Za-z0-9]*)[ \-]?$")
 
 
+@lru_cache(maxsize=1 << 14)  # candidates recur: the same stored claims are compared with many new ones
 def read(normalized: str) -> tuple[Figure, ...]:
     """The figures of a normalized text, in order."""
-    return _read(normalized)
-
-
-@lru_cache(maxsize=1 << 14)  # candidates recur: the same stored claims are compared with many new ones
-def _read(normalized: str) -> tuple[Figure, ...]:
     text = normalized
     found: list[Figure] = []
     for match in _FIGURE.finditer(text):
@@ -173,7 +169,7 @@ def _figures_of(m: re.Match[str], text: str) -> list[Figure]:
     if m.group("vague"):
         word = m.group("vague")
         magnitude = _MAGNITUDES[m.group("vmag")] if m.group("vmag") else 10
-        unit, end = _unit(text, m.end())
+        unit, end, _ = _unit(text, m.end())
         return [Figure(f"~1e{len(str(magnitude)) - 1}", unit, span=(span[0], end))] if word else []
     if m.group("cheng"):
         value = _value(m.group("cn_cheng"))
@@ -183,7 +179,7 @@ def _figures_of(m: re.Match[str], text: str) -> list[Figure]:
         if lo is None or hi is None or lo >= hi:  # 2024-07 is not a range, nor 7-3, nor 一到一
             return _plain_number(m, text, "lo") if _is_digits(m.group("lo")) else []
         scale = _MAGNITUDES[m.group("rmag")] if m.group("rmag") else 1
-        unit, end = _unit(text, m.end())
+        unit, end, _ = _unit(text, m.end())
         if not m.group("rmag") and not unit and not (_is_digits(m.group("lo")) and _is_digits(m.group("hi"))):
             return []  # 一到两 with nothing after it is not a quantity
         (lo, _), (hi, unit) = _in_base(lo * scale, unit), _in_base(hi * scale, unit)
@@ -193,7 +189,7 @@ def _figures_of(m: re.Match[str], text: str) -> list[Figure]:
     if m.group("cn"):
         return _chinese_number(m, text)
     if m.group("halfunit"):
-        unit, end = _unit(text, m.end())
+        unit, end, _ = _unit(text, m.end())
         return [_figure(0.5, unit, (span[0], end))] if unit else []
     raise AssertionError(kind)  # pragma: no cover - every alternative is handled above
 
@@ -209,14 +205,10 @@ def _plain_number(m: re.Match[str], text: str, group: str) -> list[Figure]:
     magnitude = m.group("mag") if group == "num" else None
     value = float(digits.replace(",", "")) * (_MAGNITUDES[magnitude] if magnitude else 1)
     end = m.end("mag") if magnitude else m.end(group)
-    unit, end_unit = _unit(text, end, half=True)
+    unit, end_unit, added = _unit(text, end, half=True)
     if not unit and end < len(text) and text[end].isascii() and text[end].isalpha():
         return []  # 5G, 3D: a name
-    end = end_unit
-    if unit.startswith("+"):
-        value += 0.5
-        unit = unit[1:]
-    return [_figure(value, unit, (start, end))]
+    return [_figure(value + added, unit, (start, end_unit))]
 
 
 def _chinese_number(m: re.Match[str], text: str) -> list[Figure]:
@@ -226,15 +218,13 @@ def _chinese_number(m: re.Match[str], text: str) -> list[Figure]:
     value = _value(numeral)
     if value is None:
         return []
-    unit, end = _unit(text, m.end(), half=True)
-    half = unit.startswith("+")
-    unit = unit.removeprefix("+")
+    unit, end, added = _unit(text, m.end(), half=True)
     if len(numeral) == 1 and not unit:
         return []  # 一起, 统一, 之一
     if m.start() > 0 and text[m.start() - 1] == "第":
         return []  # 第一, 第二: an order, not an amount
     weak = len(numeral) == 1 and numeral != "十" and unit in units().counting
-    return [_figure(value + (0.5 if half else 0), unit, (m.start(), end), weak=weak)]
+    return [_figure(value + added, unit, (m.start(), end), weak=weak)]
 
 
 def _in_base(value: float, unit: str) -> tuple[float, str]:
@@ -250,33 +240,30 @@ def _figure(value: float, unit: str, span: tuple[int, int], *, weak: bool = Fals
     return Figure(_fmt(value), unit, weak=weak, span=span)
 
 
-def _unit(text: str, at: int, *, half: bool = False) -> tuple[str, int]:
-    """The unit after a number at ``at`` (skipping 多, 余, 个 and, with ``half``, a 半 that adds 0.5),
-    in its canonical form ("+小时" for 一个半小时), and where it ends."""
+def _unit(text: str, at: int, *, half: bool = False) -> tuple[str, int, float]:
+    """The unit after a number at ``at`` (skipping 多, 余, 个 and, with ``half``, the 半 of 一个半小时), in its
+    canonical form, where it ends, and what it adds to the number (0.5 for that 半)."""
     i = at
     while i < len(text) and text[i] == " ":
         i += 1
     i = _APPROX.match(text, i).end()  # type: ignore[union-attr]  # (it matches the empty string)
     if text.startswith("个", i) and text.startswith(("多", "余"), i + 1):
         i += 2  # 一个多小时
-    plus = ""
     if text.startswith("个半", i) and half:
-        i, plus = i + 1, "+"
-        i += 1
-        found = units().pattern.match(text, i)
-        return (plus + units().canonical[found.group(0).lower()], found.end()) if found else ("", at)
+        found = units().pattern.match(text, i + 2)
+        return (units().canonical[found.group(0).lower()], found.end(), 0.5) if found else ("", at, 0.0)
     if text.startswith("个", i):
         after = units().pattern.match(text, i + 1)
         if after and units().canonical[after.group(0).lower()] not in units().counting:
-            return units().canonical[after.group(0).lower()], after.end()
+            return units().canonical[after.group(0).lower()], after.end(), 0.0
     found = units().pattern.match(text, i)
     if found:
         word = found.group(0).lower()
         end = found.end()
         if word.isascii() and end < len(text) and text[end].isascii() and text[end].isalnum():
-            return "", at  # 3 days, but not 3 daysx; 5G is read as a unit "g"
-        return units().canonical[word], end
-    return "", at
+            return "", at, 0.0  # 3 days, but not 3 daysx; 5G is read as a unit "g"
+        return units().canonical[word], end, 0.0
+    return "", at, 0.0
 
 
 def _value(numeral: str) -> float | None:

@@ -209,6 +209,7 @@ def _scan_folder(source: FolderSource, deps: Deps, sink: _Sink, wait: bool = Fal
     unchanged = 0
     skipped: list[str] = []
     batch: list[Fetched] = []  # read, not yet extracted: extracted together, on every core
+    batch_bytes = 0
     try:
         paths = list(folder.candidates(source.path))
     except SourceError as exc:
@@ -216,7 +217,7 @@ def _scan_folder(source: FolderSource, deps: Deps, sink: _Sink, wait: bool = Fal
 
     def visit(path: Path, now_ns: int) -> int | None:
         """Read one file if it is new or changed; the mtime of a file still settling (it was left alone)."""
-        nonlocal unchanged
+        nonlocal unchanged, batch_bytes
         locator = str(path.resolve())
         try:
             state = deps.store.document_state(locator)
@@ -234,9 +235,11 @@ def _scan_folder(source: FolderSource, deps: Deps, sink: _Sink, wait: bool = Fal
                 unchanged += 1
                 return None
             batch.append(fetched)
-            if len(batch) >= EXTRACT_BATCH or sum(len(f.data) for f in batch) >= EXTRACT_BATCH_BYTES:
+            batch_bytes += len(fetched.data)
+            if len(batch) >= EXTRACT_BATCH or batch_bytes >= EXTRACT_BATCH_BYTES:
                 sink.add(batch, skipped)
                 batch.clear()
+                batch_bytes = 0
         except StoreError:
             raise
         except Exception as exc:  # noqa: BLE001 - the per-document boundary: one file never stops the run

@@ -370,15 +370,6 @@ class Store(WebTables, DeliveryTables):
             )
             return [(int(i), t) for i, t in rows]
 
-    def claim_texts(self, ids: Sequence[int]) -> list[tuple[int, str]]:
-        """(id, normalized text) of stored claims, for the exact comparison."""
-        if not ids:
-            return []
-        marks = ",".join("?" * len(ids))
-        with self._guard():
-            rows = self._db.execute(f"SELECT id, normalized FROM claims WHERE id IN ({marks})", list(ids))
-            return [(int(i), n) for i, n in rows]
-
     def own_claims(self, document_id: int) -> list[tuple[int, str]]:
         """(id, normalized text) of the claims first seen in this document that no other document carries."""
         with self._guard():
