@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import dataclasses
+import gc
 import hashlib
 import json
 import os
@@ -120,6 +121,9 @@ def _main(args: argparse.Namespace) -> int:
         cwd, path = Path.cwd(), getattr(args, "config", None)
         overrides = config.Overrides(folder=args.folder, store=args.store, outbox=args.outbox)
         settings = config.load(path, cwd=cwd, overrides=overrides)
+        # what is loaded by now (modules, settings) lives as long as the process: the collector of reference
+        # cycles need not go over it again each time a scan has made many objects (a fifth of a scan's time)
+        gc.freeze()
         if args.command == "check-config":
             print("\n".join(config.describe(settings)))
             return 0

@@ -7,18 +7,30 @@ a handful of documents are extracted in the process itself, which costs no start
 as its :class:`~monitor.models.Document` or as the reason it could not be used, in the order given: one bad
 document is one reason, never the batch. If a worker dies (killed, out of memory), the documents it had not
 returned are extracted in the process itself, as before there were workers.
+
+Given a :class:`Recipe` (the main process's normalization settings), a worker also takes each document on to its
+claims and their sketches (:class:`Prepared`): splitting, OpenCC and the canonical form are pure work on the
+text, and done there they leave the main process only the comparison with the store.
 """
 
 from __future__ import annotations
 
+import gc
 import os
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass
+from functools import lru_cache
 from multiprocessing import get_context
+from typing import TYPE_CHECKING
 
 from monitor.errors import LocatedError
-from monitor.models import Document, Fetched
+from monitor.models import Claim, Document, Dropped, Fetched, Sketch
+
+if TYPE_CHECKING:
+    from monitor.canon import Canon
+    from monitor.normalize import Normalizer
 
 #: a batch of fewer documents than this is extracted in the process itself (a worker takes ~0.5 s to start)
 PARALLEL_FROM = 8
@@ -34,24 +46,89 @@ def cores() -> int:
         return os.cpu_count() or 1
 
 
-def extract_one(fetched: Fetched) -> Document | str:
-    """A document, or why it cannot be used (a reason naming no locator: the caller knows it)."""
+@dataclass(frozen=True)
+class Recipe:
+    """How the main process normalizes claims and sketches them: what a worker needs to do the same."""
+
+    #: the OpenCC configuration
+    opencc: str
+    #: the user's alias file, if any (the canonical form's names)
+    aliases: str | None
+    #: the shingle size of the near-duplicate index
+    shingle: int
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """A document taken on to its claims: what ``claims.split`` gives, and each claim's sketch, in order."""
+
+    document: Document
+    #: what it was made with
+    recipe: Recipe
+    #: the canonical form's parameters the sketches were made in (the main process checks they are its own)
+    parameters: str
+    claims: tuple[Claim, ...]
+    dropped: tuple[Dropped, ...]
+    sketches: tuple[Sketch, ...]
+
+
+@lru_cache(maxsize=4)
+def _tools(recipe: Recipe) -> tuple[Normalizer, Canon]:
+    from pathlib import Path
+
+    from monitor.canon import Canon, load_aliases
+    from monitor.normalize import Normalizer
+
+    return Normalizer(recipe.opencc), Canon(load_aliases(Path(recipe.aliases) if recipe.aliases else None))
+
+
+def prepare(document: Document, recipe: Recipe) -> Prepared:
+    """A document's claims, dropped sentences and sketches, made as the main process makes them."""
+    from monitor import claims
+    from monitor.keys import key_of
+    from monitor.novelty import sketch
+
+    normalizer, canon = _tools(recipe)
+    found, dropped = claims.split(document.text, normalizer.normalize_many, key_of)
+    sketches = tuple(sketch(canon(claim.normalized), recipe.shingle) for claim in found)
+    return Prepared(document, recipe, canon.parameters, tuple(found), tuple(dropped), sketches)
+
+
+@lru_cache(maxsize=1)
+def _settle_imports() -> None:
+    """Once a process has imported trafilatura: the collector of reference cycles need not go over what the
+    imports made again (it would, each time extraction has made many objects)."""
+    gc.freeze()
+
+
+def extract_one(fetched: Fetched, recipe: Recipe | None = None) -> Document | Prepared | str:
+    """A document (prepared, given a recipe), or why it cannot be used (a reason naming no locator: the caller
+    knows it). A recipe that cannot be followed (an alias file gone bad) leaves the document unprepared: the
+    main process prepares it, and reports what is wrong."""
     from monitor.extract import extract  # trafilatura is slow to import; only documents need it
 
+    _settle_imports()
     try:
-        return extract(fetched)
+        document = extract(fetched)
     except LocatedError as exc:
         return exc.reason
     except Exception as exc:  # noqa: BLE001 - the per-document boundary: one page never stops the run
         return f"unexpected {type(exc).__name__}: {exc}"
+    if recipe is None:
+        return document
+    try:
+        return prepare(document, recipe)
+    except Exception:  # noqa: BLE001 - the main process does it again, and says what is wrong
+        return document
 
 
 class Extractor:
     """Extracts batches of documents, in worker processes when a batch is large enough. Close it (or use it as a
     context manager) to stop the workers."""
 
-    def __init__(self, workers: int | None = None) -> None:
+    def __init__(self, workers: int | None = None, recipe: Recipe | None = None) -> None:
         self.workers = min(MAX_WORKERS, workers if workers is not None else cores())
+        self.recipe = recipe
         self._pool: ProcessPoolExecutor | None = None
 
     def __enter__(self) -> Extractor:
@@ -65,35 +142,35 @@ class Extractor:
             self._pool.shutdown(wait=True, cancel_futures=True)
             self._pool = None
 
-    def run(self, batch: Sequence[Fetched]) -> list[Document | str]:
+    def run(self, batch: Sequence[Fetched]) -> list[Document | Prepared | str]:
         """Each document of the batch extracted, or the reason it could not be, in order."""
         return self.start(batch)()
 
-    def start(self, batch: Sequence[Fetched]) -> Callable[[], list[Document | str]]:
+    def start(self, batch: Sequence[Fetched]) -> Callable[[], list[Document | Prepared | str]]:
         """Start extracting a batch; the function returned waits for its results (each document, or the reason it
         could not be used, in order). A large batch is extracted by the workers while the caller goes on (with
         the results of the batch before, say); a small one is extracted by that function, in this process."""
-        batch = list(batch)
+        batch, recipe = list(batch), self.recipe
         if len(batch) < PARALLEL_FROM or self.workers < 2:
-            return lambda: [extract_one(fetched) for fetched in batch]
+            return lambda: [extract_one(fetched, recipe) for fetched in batch]
         if self._pool is None:
             self._pool = ProcessPoolExecutor(max_workers=self.workers, mp_context=get_context("spawn"))
         pool = self._pool
         try:
-            futures = [pool.submit(extract_one, fetched) for fetched in batch]
+            futures = [pool.submit(extract_one, fetched, recipe) for fetched in batch]
         except BrokenProcessPool:
             self._pool = None
-            return lambda: [extract_one(fetched) for fetched in batch]
+            return lambda: [extract_one(fetched, recipe) for fetched in batch]
 
-        def collect() -> list[Document | str]:
-            results: list[Document | str] = []
+        def collect() -> list[Document | Prepared | str]:
+            results: list[Document | Prepared | str] = []
             for future in futures:
                 try:
                     results.append(future.result())
                 except BrokenProcessPool:  # a worker died: the rest here, as without workers; a new pool next time
                     if self._pool is pool:
                         self._pool = None
-                    return results + [extract_one(fetched) for fetched in batch[len(results) :]]
+                    return results + [extract_one(fetched, recipe) for fetched in batch[len(results) :]]
             return results
 
         return collect

@@ -27,7 +27,7 @@ from functools import lru_cache
 
 from monitor import figures as figs
 from monitor.keys import key_of
-from monitor.models import Candidate, Match
+from monitor.models import Candidate, Match, Sketch
 
 #: a candidate whose similarity is under this share of the threshold is not compared further: masking the
 #: figures of two sentences that share so little cannot bring them to the threshold unless figures are most
@@ -70,6 +70,11 @@ def codes(key: str, size: int) -> list[int]:
     if size == 2 and len(key) > 2:  # the default, and the hot path: character pairs packed as above
         return sorted({(ord(a) << _CODE_BITS) | ord(b) for a, b in zip(key, key[1:], strict=False)})
     return sorted(shingle_code(s) for s in shingles(key, size))
+
+
+def sketch(canonical: str, size: int) -> Sketch:
+    """What the near-duplicate index keeps of a claim, from its canonical form: that form and its shingle codes."""
+    return Sketch(canonical, codes(key_of(canonical), size))
 
 
 def decide(key: str, normalized: str, candidates: Iterable[Candidate], *, shingle: int, threshold: float) -> Match:

@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
-from functools import cached_property
+from functools import cached_property, lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -24,7 +24,7 @@ import httpx
 from monitor import claims as claims_mod
 from monitor.config import FeedSource, FolderSource, NoveltySettings, PageSource, Settings, Source
 from monitor.errors import ConfigError, DeliveryError, LocatedError, SourceError, StoreError
-from monitor.extracting import Extractor
+from monitor.extracting import Extractor, Prepared, Recipe
 from monitor.models import (
     Candidate,
     Claim,
@@ -41,7 +41,7 @@ from monitor.models import (
 )
 from monitor.normalize import key_of
 from monitor.sources import folder
-from monitor.store import Store
+from monitor.store import MAX_CANDIDATES, Store
 
 if TYPE_CHECKING:  # the costly modules are imported where first used: a poll with nothing new never loads them
     import jinja2
@@ -108,6 +108,7 @@ class Deps:
         #: worker processes that extract documents (None: one per core); 1 extracts in this process
         self.workers = workers
         given = {"normalizer": normalizer, "templates": templates}
+        self._given = {name for name, value in given.items() if value is not None}
         self.__dict__.update({name: value for name, value in given.items() if value is not None})
         self._indexed = False
 
@@ -149,10 +150,16 @@ class Deps:
 
     def sketch(self, normalized: str) -> Sketch:
         """What the near-duplicate index keeps of a claim: its canonical form and that form's shingle codes."""
-        from monitor.novelty import codes
+        from monitor.novelty import sketch
 
-        canonical = self.canon(normalized)
-        return Sketch(canonical, codes(key_of(canonical), self._novelty.shingle))
+        return sketch(self.canon(normalized), self._novelty.shingle)
+
+    def recipe(self) -> Recipe | None:
+        """What extraction workers need to split and sketch documents as this Deps does; None when this Deps was
+        given its own normalizer (a test's), which workers cannot have."""
+        if "normalizer" in self._given:
+            return None
+        return Recipe(self._opencc, str(self._aliases) if self._aliases else None, self._novelty.shingle)
 
 
 @dataclass(frozen=True)
@@ -163,6 +170,8 @@ class _Pending:
     validators: Validators | None = None
     entry: str | None = None
     topic_filter: bool = False
+    #: its claims and sketches, if a worker made them
+    prepared: Prepared | None = None
 
 
 class _Sink:
@@ -172,7 +181,7 @@ class _Sink:
 
     def __init__(self, extractor: Extractor, deps: Deps, store: Callable[[list[_Pending]], None]) -> None:
         self._extractor, self._deps, self._store = extractor, deps, store
-        self._waiting: tuple[list[Fetched], Callable[[], list[Document | str]], list[str]] | None = None
+        self._waiting: tuple[list[Fetched], Callable[[], list[Document | Prepared | str]], list[str]] | None = None
 
     def add(self, batch: Sequence[Fetched], skipped: list[str]) -> None:
         """Start extracting a batch (its failures go into ``skipped``), and store the batch before it."""
@@ -189,9 +198,11 @@ class _Sink:
         self._waiting = None
         pending: list[_Pending] = []
         for fetched, got in zip(batch, collect(), strict=True):
-            if isinstance(got, Document):
+            if not isinstance(got, str):
                 # the raw bytes are not kept: a first scan of a large folder holds only the extracted texts
-                pending.append(_Pending(replace(fetched, data=b""), got))
+                prepared = got if isinstance(got, Prepared) else None
+                document = got.document if isinstance(got, Prepared) else got
+                pending.append(_Pending(replace(fetched, data=b""), document, prepared=prepared))
                 self._deps.store.forget_failed_file(fetched.locator)
             else:
                 skipped.append(f"{fetched.locator}: skipped: {got}")
@@ -274,16 +285,19 @@ def _scan_folder(source: FolderSource, deps: Deps, sink: _Sink, wait: bool = Fal
     )
 
 
-def ingest(fetched: Fetched, document: Document, deps: Deps, settings: Settings) -> int:
+def ingest(
+    fetched: Fetched, document: Document, deps: Deps, settings: Settings, prepared: Prepared | None = None
+) -> int:
     """Store one new or changed document and its claims; returns how many claims were new."""
-    verdicts, _dropped, _doc_id = ingest_verdicts(fetched, document, deps, settings)
+    verdicts, _dropped, _doc_id = ingest_verdicts(fetched, document, deps, settings, prepared)
     return sum(1 for _, match in verdicts if match.kind == "new")
 
 
 def ingest_verdicts(
-    fetched: Fetched, document: Document, deps: Deps, settings: Settings
+    fetched: Fetched, document: Document, deps: Deps, settings: Settings, prepared: Prepared | None = None
 ) -> tuple[list[tuple[Claim, Match]], list[Dropped], int]:
-    """Store a document and its claims; its claims with their verdicts, its dropped sentences, its id."""
+    """Store a document and its claims; its claims with their verdicts, its dropped sentences, its id. The claims
+    and sketches a worker ``prepared`` are used when they were made as ``deps`` makes them."""
     from monitor.novelty import decide, fingerprint
 
     deps.ensure_index()
@@ -292,26 +306,40 @@ def ingest_verdicts(
     occurrences: list[tuple[int, Claim, Match]] = []
     with deps.store.transaction():
         doc_id = deps.store.save_document(fetched, document, now)
-        found, dropped = claims_mod.split(document.text, deps.normalizer.normalize_many, key_of)
+        sketches: Sequence[Sketch | None]
+        if (prepared is not None and prepared.recipe == deps.recipe() and prepared.parameters == deps.canon.parameters
+                and prepared.document.text == document.text):
+            found, dropped, sketches = list(prepared.claims), list(prepared.dropped), prepared.sketches
+        else:
+            found, dropped = claims_mod.split(document.text, deps.normalizer.normalize_many, key_of)
+            sketches = [None] * len(found)
         withdrawn = _withdraw_truncated(doc_id, found, deps)
         prints = [fingerprint(claim.key) for claim in found]
         known = deps.store.find_exact_many(prints)  # claims added below join it, for repeats in this document
         hints = _Hints(deps, doc_id, [(i, known[fp]) for i, fp in enumerate(prints) if fp in known])
+        # near-duplicates are looked for in the canonical form (one name, one number form): the index is read
+        # for all the claims without an exact match at once; those this document adds are compared apart
+        looked = {i: made or deps.sketch(found[i].normalized) for i, made in enumerate(sketches)
+                  if prints[i] not in known}
+        indexed = dict(zip(looked, deps.store.candidates_many([s.codes for s in looked.values()]), strict=True))
+        own = _Own()
         for position, (claim, fp) in enumerate(zip(found, prints, strict=True)):
             exact = known.get(fp)
             if exact is not None:
                 match = Match(exact, "exact", 1.0)
-            else:  # near-duplicates are looked for in the canonical form: one name, one number form
-                sketch = deps.sketch(claim.normalized)
-                offered = dict(deps.store.candidates(sketch.codes))
+            else:
+                sketch = looked[position]
+                offered = dict(indexed[position])
                 offered.update(hints.candidates(position))
-                candidates = [Candidate(i, text, key_of(text)) for i, text in offered.items() if i not in withdrawn]
+                offered.update(own.candidates(sketch.codes))
+                candidates = [Candidate(i, text, _key(text)) for i, text in offered.items() if i not in withdrawn]
                 match = decide(
                     key_of(sketch.canonical), sketch.canonical, candidates,
                     shingle=novelty.shingle, threshold=novelty.threshold,
                 )
                 if match.claim_id is None:
                     known[fp] = deps.store.add_claim(claim, fp, sketch, doc_id, now)
+                    own.add(known[fp], sketch.canonical, deps.store.listed(sketch.codes))
                     if match.conflict is not None:
                         deps.store.add_conflict(known[fp], match.conflict)
                     match = Match(known[fp], "new", 1.0, conflict=match.conflict)
@@ -320,6 +348,35 @@ def ingest_verdicts(
             occurrences.append((match.claim_id or 0, claim, match))
         deps.store.add_occurrences(doc_id, occurrences, now)
     return [(claim, match) for _, claim, match in occurrences], dropped, doc_id
+
+
+@lru_cache(maxsize=1 << 14)  # stored claims recur as candidates: a document's hints, common neighbours
+def _key(canonical: str) -> str:
+    return key_of(canonical)
+
+
+class _Own:
+    """The claims a document has added so far, for its later sentences (the index was read before they were
+    added): kept as the index keeps them, each listed under the shingles the store listed it under, and offered
+    as the index offers claims (those sharing the most listed shingles first, at most ``MAX_CANDIDATES``), so a
+    document's own sentences are matched as any other document's would be."""
+
+    def __init__(self) -> None:
+        self._lists: dict[int, list[int]] = {}
+        self._texts: dict[int, str] = {}
+
+    def add(self, claim_id: int, canonical: str, listed: Sequence[int]) -> None:
+        self._texts[claim_id] = canonical
+        for code in listed:
+            self._lists.setdefault(code, []).append(claim_id)
+
+    def candidates(self, codes: Sequence[int]) -> list[tuple[int, str]]:
+        hits: dict[int, int] = {}
+        for code in codes:
+            for i in self._lists.get(code, ()):
+                hits[i] = hits.get(i, 0) + 1
+        ranked = sorted(hits, key=lambda i: (-hits[i], -i))[:MAX_CANDIDATES]
+        return [(i, self._texts[i]) for i in ranked]
 
 
 class _Hints:
@@ -433,14 +490,14 @@ def scan(
                         off_topic[source] = off_topic.get(source, 0) + 1
                         _settle(one, "off-topic", deps, now)
                         continue
-                    new += ingest(one.fetched, one.document, deps, settings)
+                    new += ingest(one.fetched, one.document, deps, settings, one.prepared)
                     ingested[source] = ingested.get(source, 0) + 1
                     _settle(one, "ingested", deps, now)
             seen[0] += len(pending[start : start + BATCH])
             if deps.progress is not None:
                 deps.progress("comparing claims", seen[0], seen[1])
 
-    with Extractor(deps.workers) as extractor:
+    with Extractor(deps.workers, deps.recipe()) as extractor:
         sink = _Sink(extractor, deps, store)
         outcomes = {s.name: _scan_folder(s, deps, sink, wait_to_settle) for s in due if isinstance(s, FolderSource)}
         web = [s for s in due if isinstance(s, PageSource | FeedSource)]
@@ -451,13 +508,15 @@ def scan(
             outcomes.update(polled.outcomes)
             pending: list[_Pending] = []
             for item, got in zip(polled.items, extractor.run([i.fetched for i in polled.items]), strict=True):
-                if not isinstance(got, Document):
+                if isinstance(got, str):
                     _web_failed(item, f"{item.fetched.locator}: {got}", outcomes, deps, now)
                     continue
+                prepared = got if isinstance(got, Prepared) else None
+                got = got.document if isinstance(got, Prepared) else got
                 # no canonical link: the URL it was fetched from is where readers find it
                 document = got if got.url is not None else replace(got, url=item.fetched.locator)
                 pending.append(_Pending(replace(item.fetched, data=b""), document, item.validators, item.entry,
-                                        item.topic_filter))
+                                        item.topic_filter, prepared))
             store(pending)
     result = tuple(
         replace(outcomes[s.name], ingested=ingested.get(s.name, 0), off_topic=off_topic.get(s.name, 0))

@@ -112,11 +112,16 @@ class Store(WebTables, DeliveryTables):
         except (sqlite3.Error, OSError) as exc:
             raise StoreError(f"{path}: cannot open the store: {exc}") from exc
         self._depth = 0
-        #: the shingle counts the last lookup read: (its codes, code -> claims having it)
-        self._counted: tuple[tuple[int, ...], dict[int, int]] | None = None
+        #: shingle counts read in the open transaction, with its own claims counted: code -> [claims, listed]
+        #: (a document's lookups read the counts of all its shingles at once; dropped when the transaction ends)
+        self._known_counts: dict[int, list[int]] = {}
         #: shingle counts added by claims of the open transaction, not yet written: code -> [claims, listed]
         #: (written once when it ends: one statement a document, not one a claim)
         self._new_counts: dict[int, list[int]] = {}
+        #: index rows of the open transaction's claims, not yet written: (claim id, canonical text), (shingle, claim
+        #: id) (written when it ends, or before the index is next read: one statement a document, not two a claim)
+        self._new_canonical: list[tuple[int, str]] = []
+        self._new_listed: list[tuple[int, int]] = []
 
     def __enter__(self) -> Store:
         return self
@@ -165,18 +170,31 @@ class Store(WebTables, DeliveryTables):
         except BaseException:
             self._depth -= 1
             self._new_counts.clear()  # they were this savepoint's (an inner one's are written as it ends)
+            self._new_canonical.clear()
+            self._new_listed.clear()
+            self._known_counts.clear()
             self._db.execute(f"ROLLBACK TO {name}")
             self._db.execute(f"RELEASE {name}")
             raise
         else:
             self._depth -= 1
             try:
-                self._write_counts()
+                self._write_index()
                 self._db.execute(f"RELEASE {name}")
             except sqlite3.Error as exc:
+                self._known_counts.clear()
                 raise StoreError(f"{self.path}: {exc}") from exc
+            if self._depth == 0:
+                self._known_counts.clear()  # other writers may count next
 
-    def _write_counts(self) -> None:
+    def _write_index(self) -> None:
+        """Write the index rows and counts of the claims added since the index was last written."""
+        if self._new_canonical:
+            self._db.executemany("INSERT INTO canonical (claim_id, text) VALUES (?, ?)", self._new_canonical)
+            self._new_canonical.clear()
+        if self._new_listed:
+            self._db.executemany("INSERT INTO shingles (shingle, claim_id) VALUES (?, ?)", self._new_listed)
+            self._new_listed.clear()
         if self._new_counts:
             self._db.executemany(
                 "INSERT INTO shingle_counts (shingle, claims, listed) VALUES (?, ?, ?) ON CONFLICT (shingle)"
@@ -319,31 +337,75 @@ class Store(WebTables, DeliveryTables):
 
         The shortest posting lists are read first, at most ``LIST_READ`` rows from one and about ``READ_BUDGET``
         rows in all; ``MAX_CANDIDATES`` claims are returned."""
-        if not codes:
-            return []
+        return self.candidates_many([codes])[0]
+
+    def candidates_many(self, claims: Sequence[Sequence[int]]) -> list[list[tuple[int, str]]]:
+        """:meth:`candidates` of each of several claims (each given by its shingle codes), read together: the
+        counts of all their shingles in one query, the posting lists they read in one, the candidates' texts in
+        one. Claims added after this call are not among the candidates it returned."""
         with self._guard():
-            counts = self._counts(codes)
-            # kept for add_claim, which lists a new claim under its rarest shingles right after its lookup
-            self._counted = (tuple(codes), {code: have for code, (have, _) in counts.items()})
-            lengths = {code: listed for code, (_, listed) in counts.items()}
-            chosen: list[int] = []
-            read = 0
-            for code in sorted((c for c in lengths if lengths[c]), key=lambda c: (lengths[c], c)):
-                if read >= READ_BUDGET:
-                    break
-                chosen += [code, min(lengths[code], LIST_READ)]
-                read += chosen[-1]
-            if not chosen:
-                return []
-            return [(int(i), t) for i, t in self._db.execute(_candidates_sql(len(chosen) // 2), chosen)]
+            self._write_index()
+            counts = self._counts([code for codes in claims for code in codes])
+            chosen_per_claim: list[list[int]] = []
+            lists: dict[int, int] = {}  # the lists to read: code -> rows to read of it
+            for codes in claims:
+                chosen: list[int] = []
+                read = 0
+                for code in sorted((c for c in codes if counts[c][1]), key=lambda c: (counts[c][1], c)):
+                    if read >= READ_BUDGET:
+                        break
+                    chosen.append(code)
+                    lists[code] = min(counts[code][1], LIST_READ)
+                    read += lists[code]
+                chosen_per_claim.append(chosen)
+            postings = self._postings(lists)
+            ranked: list[list[int]] = []
+            for chosen in chosen_per_claim:
+                hits: Counter[int] = Counter()
+                for code in chosen:
+                    hits.update(postings.get(code, ()))
+                ranked.append(sorted(hits, key=lambda i: (-hits[i], -i))[:MAX_CANDIDATES])
+            texts = self._canonical({i for ids in ranked for i in ids})
+            if self._depth == 0:
+                self._known_counts.clear()  # outside a transaction, other writers may count next
+        return [[(i, texts[i]) for i in ids if i in texts] for ids in ranked]
+
+    def _postings(self, lists: Mapping[int, int]) -> dict[int, list[int]]:
+        """code -> the first ``rows`` claim ids listed under it, for each (code, rows) of ``lists``."""
+        found: dict[int, list[int]] = {}
+        whole = [code for code, rows in lists.items() if rows >= self._known_counts[code][1]]
+        for chunk in _chunks(whole, 500):
+            query = f"SELECT shingle, claim_id FROM shingles WHERE shingle IN ({','.join('?' * len(chunk))})"  # noqa: S608
+            for code, claim_id in self._db.execute(query, chunk):
+                found.setdefault(code, []).append(claim_id)
+        for code, rows in lists.items():
+            if rows < self._known_counts[code][1]:  # a long list: its first rows only
+                query = "SELECT claim_id FROM shingles WHERE shingle = ? LIMIT ?"
+                found[code] = [i for (i,) in self._db.execute(query, (code, rows))]
+        return found
+
+    def _canonical(self, ids: set[int]) -> dict[int, str]:
+        """claim id -> canonical text, for these ids."""
+        texts: dict[int, str] = {}
+        for chunk in _chunks(sorted(ids), 500):
+            query = f"SELECT claim_id, text FROM canonical WHERE claim_id IN ({','.join('?' * len(chunk))})"  # noqa: S608
+            texts.update(self._db.execute(query, chunk))
+        return texts
 
     def _counts(self, codes: Sequence[int]) -> dict[int, list[int]]:
-        """code -> [claims having it, claims listed under it], those of the open transaction included."""
-        counts = {code: [have, listed] for code, have, listed in self._db.execute(_counts_sql(len(codes)), codes)}
-        for code in self._new_counts.keys() & set(codes):
-            have, listed = counts.get(code, [0, 0])
-            counts[code] = [have + self._new_counts[code][0], listed + self._new_counts[code][1]]
-        return counts
+        """code -> [claims having it, claims listed under it] for each of ``codes``, the open transaction's own
+        claims included; read from the file once per transaction."""
+        known = self._known_counts
+        missing = [code for code in dict.fromkeys(codes) if code not in known]
+        for chunk in _chunks(missing, 500):
+            for code in chunk:
+                known[code] = [0, 0]
+            for code, have, listed in self._db.execute(_counts_sql(len(chunk)), chunk):
+                known[code] = [have, listed]
+            for code in self._new_counts.keys() & set(chunk):
+                known[code][0] += self._new_counts[code][0]
+                known[code][1] += self._new_counts[code][1]
+        return known
 
     def hinted_documents(self, claim_ids: Sequence[int], least: int, most: int) -> list[int]:
         """The documents carrying at least ``least`` of these claims, at most ``most`` of them, most first."""
@@ -363,6 +425,7 @@ class Store(WebTables, DeliveryTables):
     def document_canonical(self, document_id: int, limit: int) -> list[tuple[int, str]]:
         """(id, canonical text) of the claims a document carries, in its order, at most ``limit``."""
         with self._guard():
+            self._write_index()
             rows = self._db.execute(
                 "SELECT o.claim_id, c.text FROM occurrences AS o JOIN canonical AS c ON c.claim_id = o.claim_id"
                 " WHERE o.document_id = ? ORDER BY o.position LIMIT ?",
@@ -388,6 +451,16 @@ class Store(WebTables, DeliveryTables):
                 "DELETE FROM occurrences WHERE document_id = ? AND claim_id = ?", [(document_id, i) for i in claim_ids]
             )
 
+    def listed(self, codes: Sequence[int]) -> list[int]:
+        """The shingles a claim with these codes is listed under (or, just added, was: adding it counted each of
+        its shingles once more, which leaves their order as it was)."""
+        with self._guard():
+            counts = self._counts(codes)
+            chosen = rarest(codes, {code: counts[code][0] for code in codes})
+            if self._depth == 0:
+                self._known_counts.clear()
+        return chosen
+
     def add_claim(
         self, claim: Claim, fingerprint: int, sketch: Sketch, document_id: int, now: datetime
     ) -> int:
@@ -398,22 +471,19 @@ class Store(WebTables, DeliveryTables):
                 (fingerprint, claim.normalized, claim.text, claim.speaker, document_id, claim.position, _ts(now)),
             )
             claim_id = int(cur.lastrowid or 0)
-            self._db.execute("INSERT INTO canonical (claim_id, text) VALUES (?, ?)", (claim_id, sketch.canonical))
-            if self._counted is not None and self._counted[0] == tuple(sketch.codes):
-                have = self._counted[1]
-            else:
-                have = {code: n for code, (n, _) in self._counts(sketch.codes).items()}
-            chosen = rarest(sketch.codes, have)
-            self._counted = None
-            self._db.executemany(
-                "INSERT INTO shingles (shingle, claim_id) VALUES (?, ?)", [(c, claim_id) for c in chosen]
-            )
+            self._new_canonical.append((claim_id, sketch.canonical))
+            counts = self._counts(sketch.codes)
+            chosen = rarest(sketch.codes, {code: counts[code][0] for code in sketch.codes})
+            self._new_listed += [(c, claim_id) for c in chosen]
             for code in sketch.codes:
                 self._new_counts.setdefault(code, [0, 0])[0] += 1
+                counts[code][0] += 1
             for code in chosen:
                 self._new_counts[code][1] += 1
+                counts[code][1] += 1
             if self._depth == 0:
-                self._write_counts()
+                self._write_index()
+                self._known_counts.clear()
         return claim_id
 
     def claim_origins(self, ids: Sequence[int]) -> dict[int, Origin]:
@@ -581,17 +651,6 @@ def rarest(codes: Sequence[int], have: Mapping[int, int]) -> list[int]:
 @cache
 def _counts_sql(n: int) -> str:
     return f"SELECT shingle, claims, listed FROM shingle_counts WHERE shingle IN ({','.join('?' * n)})"  # noqa: S608
-
-
-@cache
-def _candidates_sql(lists: int) -> str:
-    one = "SELECT claim_id FROM (SELECT claim_id FROM shingles WHERE shingle = ? LIMIT ?)"
-    union = " UNION ALL ".join([one] * lists)
-    return (
-        f"SELECT c.claim_id, c.text FROM (SELECT claim_id, count(*) AS hits FROM ({union})"  # noqa: S608
-        f" GROUP BY claim_id ORDER BY hits DESC, claim_id DESC LIMIT {MAX_CANDIDATES}) AS b"
-        " JOIN canonical AS c ON c.claim_id = b.claim_id ORDER BY b.hits DESC, b.claim_id DESC"
-    )
 
 
 def _statements(script: str) -> list[str]:

@@ -198,7 +198,7 @@ def test_a_document_that_repeats_a_known_one_gets_its_claims_as_candidates(
         data = first.read_bytes()
         fetched = Fetched(str(first), data, hashlib.sha256(data).hexdigest(), source="t", kind="text")
         assert ingest(fetched, extract(fetched), deps, SETTINGS) == 3
-        monkeypatch.setattr(store, "candidates", lambda codes: [])
+        monkeypatch.setattr(store, "candidates_many", lambda claims: [[] for _ in claims])
         for name, lines, found in (
             ("alone.txt", [paraphrase], 1),  # nothing repeated: no hint, and the index offers nothing
             ("reprint.txt", [known[0], paraphrase, known[2]], 0),  # two repeated: the paraphrase is found
