@@ -3,7 +3,8 @@
 trafilatura is pure Python and holds the interpreter's lock, so one process extracts one page at a time. A scan
 that finds many new or changed documents hands them to worker processes (``spawn``ed: a service's threads are
 never forked), as many as the machine has cores (at most ``MAX_WORKERS``), while the main process keeps the store;
-a handful of documents are extracted in the process itself, which costs no start-up. Each document comes back
+a handful of documents are extracted in the process itself, which costs no start-up (unless the workers are
+already running: a scan's last few files go to them, and the process never loads trafilatura). Each document comes back
 as its :class:`~monitor.models.Document` or as the reason it could not be used, in the order given: one bad
 document is one reason, never the batch. If a worker dies (killed, out of memory), the documents it had not
 returned are extracted in the process itself, as before there were workers.
@@ -151,7 +152,7 @@ class Extractor:
         could not be used, in order). A large batch is extracted by the workers while the caller goes on (with
         the results of the batch before, say); a small one is extracted by that function, in this process."""
         batch, recipe = list(batch), self.recipe
-        if len(batch) < PARALLEL_FROM or self.workers < 2:
+        if self.workers < 2 or (len(batch) < PARALLEL_FROM and self._pool is None):
             return lambda: [extract_one(fetched, recipe) for fetched in batch]
         if self._pool is None:
             self._pool = ProcessPoolExecutor(max_workers=self.workers, mp_context=get_context("spawn"))

@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
@@ -54,8 +55,12 @@ if TYPE_CHECKING:  # the costly modules are imported where first used: a poll wi
 #: documents ingested per transaction; a crash loses at most one batch, read again next run
 BATCH = 50
 #: files read before they are extracted together (on every core): at most this many, or this many bytes
-EXTRACT_BATCH = 64
-EXTRACT_BATCH_BYTES = 64 * 1024 * 1024
+EXTRACT_BATCH = 16
+EXTRACT_BATCH_BYTES = 16 * 1024 * 1024
+#: batches being extracted while an earlier one is stored: at most this many, holding at most this many bytes
+#: of files (the workers go on while the store takes its time over a batch of new claims)
+EXTRACT_AHEAD = 8
+EXTRACT_AHEAD_BYTES = 64 * 1024 * 1024
 #: a known document is a hint for a new one once the new one repeats this many of its claims
 HINT_LEAST = 2
 #: the claims of at most this many hinted documents (those repeated most) are offered as candidates
@@ -175,27 +180,34 @@ class _Pending:
 
 
 class _Sink:
-    """Read files on their way to the store: each batch is extracted (by the worker processes) while the batch
-    before it is stored, so extraction and the comparison with the store use the machine's cores together. A
-    file that gives no document is one skipped message for its source and one record of the failed version."""
+    """Read files on their way to the store: batches are extracted (by the worker processes) while the batches
+    before them are stored, so extraction and the comparison with the store use the machine's cores together; up
+    to ``EXTRACT_AHEAD`` batches (``EXTRACT_AHEAD_BYTES`` of files) are extracted ahead of the store. A file that
+    gives no document is one skipped message for its source and one record of the failed version."""
 
     def __init__(self, extractor: Extractor, deps: Deps, store: Callable[[list[_Pending]], None]) -> None:
         self._extractor, self._deps, self._store = extractor, deps, store
-        self._waiting: tuple[list[Fetched], Callable[[], list[Document | Prepared | str]], list[str]] | None = None
+        self._waiting: deque[tuple[list[Fetched], Callable[[], list[Document | Prepared | str]], list[str]]] = deque()
+        self._bytes = 0
 
     def add(self, batch: Sequence[Fetched], skipped: list[str]) -> None:
-        """Start extracting a batch (its failures go into ``skipped``), and store the batch before it."""
+        """Start extracting a batch (its failures go into ``skipped``); store the batches before it that are too
+        many or hold too many bytes to wait longer."""
         if batch:
-            started = (list(batch), self._extractor.start(batch), skipped)
-            self.flush()
-            self._waiting = started
+            self._waiting.append((list(batch), self._extractor.start(batch), skipped))
+            self._bytes += sum(len(fetched.data) for fetched in batch)
+            while len(self._waiting) > 1 and (len(self._waiting) > EXTRACT_AHEAD or self._bytes > EXTRACT_AHEAD_BYTES):
+                self._flush_one()
 
     def flush(self) -> None:
-        """Wait for the batch being extracted, and store it."""
-        if self._waiting is None:
-            return
-        batch, collect, skipped = self._waiting
-        self._waiting = None
+        """Wait for the batches being extracted, and store them."""
+        while self._waiting:
+            self._flush_one()
+
+    def _flush_one(self) -> None:
+        """Wait for the first batch being extracted, and store it."""
+        batch, collect, skipped = self._waiting.popleft()
+        self._bytes -= sum(len(fetched.data) for fetched in batch)
         pending: list[_Pending] = []
         for fetched, got in zip(batch, collect(), strict=True):
             if not isinstance(got, str):
@@ -338,8 +350,9 @@ def ingest_verdicts(
                     shingle=novelty.shingle, threshold=novelty.threshold,
                 )
                 if match.claim_id is None:
-                    known[fp] = deps.store.add_claim(claim, fp, sketch, doc_id, now)
-                    own.add(known[fp], sketch.canonical, deps.store.listed(sketch.codes))
+                    listed = deps.store.listed(sketch.codes)
+                    known[fp] = deps.store.add_claim(claim, fp, sketch, doc_id, now, listed)
+                    own.add(known[fp], sketch.canonical, listed)
                     if match.conflict is not None:
                         deps.store.add_conflict(known[fp], match.conflict)
                     match = Match(known[fp], "new", 1.0, conflict=match.conflict)
@@ -461,7 +474,7 @@ def scan(
 ) -> tuple[tuple[SourceOutcome, ...], int]:
     """Poll the sources (those named in ``only``, else every one that is due: its ``every``, else
     ``default_every``, has passed), ingest what is new or changed (oldest documents first, within each batch of
-    up to ``EXTRACT_BATCH`` files, which is ingested while the next is being extracted), and record
+    up to ``EXTRACT_BATCH`` files, which is ingested while the next ones are being extracted), and record
     each source's health (not when ``deps.stop`` cut the scan short: its sources stay due). With
     ``wait_to_settle`` (one-shot runs), files still being written are waited for rather than left for later."""
     now = deps.clock()

@@ -462,8 +462,11 @@ class Store(WebTables, DeliveryTables):
         return chosen
 
     def add_claim(
-        self, claim: Claim, fingerprint: int, sketch: Sketch, document_id: int, now: datetime
+        self, claim: Claim, fingerprint: int, sketch: Sketch, document_id: int, now: datetime,
+        listed: Sequence[int] | None = None,
     ) -> int:
+        """Store a new claim and list it in the index; ``listed``: what :meth:`listed` has just given for its codes
+        (else worked out here)."""
         with self._guard():
             cur = self._db.execute(
                 "INSERT INTO claims (fingerprint, normalized, text, speaker, document_id, position, first_seen)"
@@ -473,7 +476,7 @@ class Store(WebTables, DeliveryTables):
             claim_id = int(cur.lastrowid or 0)
             self._new_canonical.append((claim_id, sketch.canonical))
             counts = self._counts(sketch.codes)
-            chosen = rarest(sketch.codes, {code: counts[code][0] for code in sketch.codes})
+            chosen = listed if listed is not None else rarest(sketch.codes, {c: counts[c][0] for c in sketch.codes})
             self._new_listed += [(c, claim_id) for c in chosen]
             for code in sketch.codes:
                 self._new_counts.setdefault(code, [0, 0])[0] += 1
@@ -645,7 +648,7 @@ def rarest(codes: Sequence[int], have: Mapping[int, int]) -> list[int]:
     """The ``LISTED_SHINGLES`` codes fewest stored claims have (``have``: code -> claims), ties in a fixed
     pseudo-random order: the shingles a claim is listed under in the index."""
     get = have.get
-    return sorted(codes, key=lambda c: (get(c, 0), (c * _MIX) & 0xFFFFFFFFFFFFFFFF))[:LISTED_SHINGLES]
+    return sorted(codes, key=lambda c: (get(c, 0) << 64) | ((c * _MIX) & 0xFFFFFFFFFFFFFFFF))[:LISTED_SHINGLES]
 
 
 @cache
