@@ -361,27 +361,32 @@ class Store(WebTables, DeliveryTables):
             postings = self._postings(lists)
             ranked: list[list[int]] = []
             for chosen in chosen_per_claim:
-                hits: Counter[int] = Counter()
+                hits: Counter[str] = Counter()
                 for code in chosen:
                     hits.update(postings.get(code, ()))
-                ranked.append(sorted(hits, key=lambda i: (-hits[i], -i))[:MAX_CANDIDATES])
+                ranked.append(_most_shared(hits))
             texts = self._canonical({i for ids in ranked for i in ids})
             if self._depth == 0:
                 self._known_counts.clear()  # outside a transaction, other writers may count next
         return [[(i, texts[i]) for i in ids if i in texts] for ids in ranked]
 
-    def _postings(self, lists: Mapping[int, int]) -> dict[int, list[int]]:
-        """code -> the first ``rows`` claim ids listed under it, for each (code, rows) of ``lists``."""
-        found: dict[int, list[int]] = {}
+    def _postings(self, lists: Mapping[int, int]) -> dict[int, list[str]]:
+        """code -> the first ``rows`` claim ids listed under it (decimal strings: SQLite joins them, in C, and they
+        are counted as they come), for each (code, rows) of ``lists``."""
+        found: dict[int, list[str]] = {}
         whole = [code for code, rows in lists.items() if rows >= self._known_counts[code][1]]
         for chunk in _chunks(whole, 500):
-            query = f"SELECT shingle, claim_id FROM shingles WHERE shingle IN ({','.join('?' * len(chunk))})"  # noqa: S608
-            for code, claim_id in self._db.execute(query, chunk):
-                found.setdefault(code, []).append(claim_id)
+            query = (
+                "SELECT shingle, group_concat(claim_id) FROM shingles"  # noqa: S608
+                f" WHERE shingle IN ({','.join('?' * len(chunk))}) GROUP BY shingle"
+            )
+            for code, ids in self._db.execute(query, chunk):
+                found[code] = ids.split(",")
         for code, rows in lists.items():
             if rows < self._known_counts[code][1]:  # a long list: its first rows only
-                query = "SELECT claim_id FROM shingles WHERE shingle = ? LIMIT ?"
-                found[code] = [i for (i,) in self._db.execute(query, (code, rows))]
+                query = "SELECT group_concat(claim_id) FROM (SELECT claim_id FROM shingles WHERE shingle = ? LIMIT ?)"
+                (ids,) = self._db.execute(query, (code, rows)).fetchone()
+                found[code] = ids.split(",") if ids else []
         return found
 
     def _canonical(self, ids: set[int]) -> dict[int, str]:
@@ -649,6 +654,20 @@ def rarest(codes: Sequence[int], have: Mapping[int, int]) -> list[int]:
     pseudo-random order: the shingles a claim is listed under in the index."""
     get = have.get
     return sorted(codes, key=lambda c: (get(c, 0) << 64) | ((c * _MIX) & 0xFFFFFFFFFFFFFFFF))[:LISTED_SHINGLES]
+
+
+def _most_shared(hits: Counter[str]) -> list[int]:
+    """The ``MAX_CANDIDATES`` claims (ids as decimal strings) with the most hits, ties to the newest (largest id)."""
+    ordered = hits.most_common()
+    if len(ordered) > MAX_CANDIDATES:
+        least = ordered[MAX_CANDIDATES - 1][1]  # the hits of the last one taken: its equals compete for the rest
+        first = next(i for i, (_, n) in enumerate(ordered) if n == least)
+        ties = [i for i, n in ordered[first:] if n == least]
+        ties.sort(reverse=True)
+        ties.sort(key=len, reverse=True)  # with the sort before: the largest numbers first
+        return [int(i) for i, _ in ordered[:first]] + [int(i) for i in ties[: MAX_CANDIDATES - first]]
+    ordered.sort(key=lambda pair: (-pair[1], -int(pair[0])))
+    return [int(i) for i, _ in ordered]
 
 
 @cache
