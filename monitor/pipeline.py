@@ -20,8 +20,6 @@ from functools import cached_property, lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import httpx
-
 from monitor import claims as claims_mod
 from monitor.config import FeedSource, FolderSource, NoveltySettings, PageSource, Settings, Source
 from monitor.errors import ConfigError, DeliveryError, LocatedError, SourceError, StoreError
@@ -45,6 +43,7 @@ from monitor.sources import folder
 from monitor.store import MAX_CANDIDATES, Store
 
 if TYPE_CHECKING:  # the costly modules are imported where first used: a poll with nothing new never loads them
+    import httpx
     import jinja2
 
     from monitor.canon import Canon

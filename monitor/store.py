@@ -121,6 +121,9 @@ class Store(WebTables, DeliveryTables):
         #: index rows of the open transaction's claims, not yet written: (claim id, canonical text), (shingle, claim
         #: id) (written when it ends, or before the index is next read: one statement a document, not two a claim)
         self._new_canonical: list[tuple[int, str]] = []
+        #: the open transaction's new claims, not yet written (their ids given out here, from the largest stored)
+        self._new_claims: list[tuple[int, int, str, str, str | None, int, int, str]] = []
+        self._next_claim_id: int | None = None
         self._new_listed: list[tuple[int, int]] = []
 
     def __enter__(self) -> Store:
@@ -172,6 +175,8 @@ class Store(WebTables, DeliveryTables):
             self._new_counts.clear()  # they were this savepoint's (an inner one's are written as it ends)
             self._new_canonical.clear()
             self._new_listed.clear()
+            self._new_claims.clear()
+            self._next_claim_id = None
             self._known_counts.clear()
             self._db.execute(f"ROLLBACK TO {name}")
             self._db.execute(f"RELEASE {name}")
@@ -183,12 +188,21 @@ class Store(WebTables, DeliveryTables):
                 self._db.execute(f"RELEASE {name}")
             except sqlite3.Error as exc:
                 self._known_counts.clear()
+                self._next_claim_id = None
                 raise StoreError(f"{self.path}: {exc}") from exc
             if self._depth == 0:
-                self._known_counts.clear()  # other writers may count next
+                self._known_counts.clear()  # other writers may count, and add claims, next
+                self._next_claim_id = None
 
     def _write_index(self) -> None:
-        """Write the index rows and counts of the claims added since the index was last written."""
+        """Write the claims added since they were last written, their index rows and counts."""
+        if self._new_claims:
+            rows, self._new_claims = self._new_claims, []
+            self._db.executemany(
+                "INSERT INTO claims (id, fingerprint, normalized, text, speaker, document_id, position, first_seen)"
+                " VALUES (?,?,?,?,?,?,?,?)",
+                rows,
+            )
         if self._new_canonical:
             self._db.executemany("INSERT INTO canonical (claim_id, text) VALUES (?, ?)", self._new_canonical)
             self._new_canonical.clear()
@@ -214,8 +228,12 @@ class Store(WebTables, DeliveryTables):
             self._db.execute("ROLLBACK")
 
     @contextmanager
-    def _guard(self) -> Iterator[None]:
+    def _guard(self, *, pending: bool = False) -> Iterator[None]:
+        """sqlite3 errors as StoreError; the claims added but not yet written are written first, so whatever runs
+        inside sees them (unless ``pending``: one more is being added)."""
         try:
+            if self._new_claims and not pending:
+                self._write_index()
             yield
         except sqlite3.Error as exc:
             raise StoreError(f"{self.path}: {exc}") from exc
@@ -459,7 +477,7 @@ class Store(WebTables, DeliveryTables):
     def listed(self, codes: Sequence[int]) -> list[int]:
         """The shingles a claim with these codes is listed under (or, just added, was: adding it counted each of
         its shingles once more, which leaves their order as it was)."""
-        with self._guard():
+        with self._guard(pending=True):
             counts = self._counts(codes)
             chosen = rarest(codes, {code: counts[code][0] for code in codes})
             if self._depth == 0:
@@ -472,13 +490,15 @@ class Store(WebTables, DeliveryTables):
     ) -> int:
         """Store a new claim and list it in the index; ``listed``: what :meth:`listed` has just given for its codes
         (else worked out here)."""
-        with self._guard():
-            cur = self._db.execute(
-                "INSERT INTO claims (fingerprint, normalized, text, speaker, document_id, position, first_seen)"
-                " VALUES (?,?,?,?,?,?,?)",
-                (fingerprint, claim.normalized, claim.text, claim.speaker, document_id, claim.position, _ts(now)),
+        with self._guard(pending=True):
+            if self._next_claim_id is None:  # the transaction's first: the store's ids go on from the largest
+                (largest,) = self._db.execute("SELECT coalesce(max(id), 0) FROM claims").fetchone()
+                self._next_claim_id = int(largest) + 1
+            claim_id, self._next_claim_id = self._next_claim_id, self._next_claim_id + 1
+            self._new_claims.append(
+                (claim_id, fingerprint, claim.normalized, claim.text, claim.speaker, document_id, claim.position,
+                 _ts(now))
             )
-            claim_id = int(cur.lastrowid or 0)
             self._new_canonical.append((claim_id, sketch.canonical))
             counts = self._counts(sketch.codes)
             chosen = listed if listed is not None else rarest(sketch.codes, {c: counts[c][0] for c in sketch.codes})
@@ -492,6 +512,7 @@ class Store(WebTables, DeliveryTables):
             if self._depth == 0:
                 self._write_index()
                 self._known_counts.clear()
+                self._next_claim_id = None
         return claim_id
 
     def claim_origins(self, ids: Sequence[int]) -> dict[int, Origin]:
