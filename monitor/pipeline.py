@@ -343,7 +343,7 @@ def ingest_verdicts(
                 offered = dict(indexed[position])
                 offered.update(hints.candidates(position))
                 offered.update(own.candidates(sketch.codes))
-                candidates = [Candidate(i, text, _key(text)) for i, text in offered.items() if i not in withdrawn]
+                candidates = [_candidate(i, text) for i, text in offered.items() if i not in withdrawn]
                 match = decide(
                     key_of(sketch.canonical), sketch.canonical, candidates,
                     shingle=novelty.shingle, threshold=novelty.threshold,
@@ -363,8 +363,8 @@ def ingest_verdicts(
 
 
 @lru_cache(maxsize=1 << 14)  # stored claims recur as candidates: a document's hints, common neighbours
-def _key(canonical: str) -> str:
-    return key_of(canonical)
+def _candidate(claim_id: int, canonical: str) -> Candidate:
+    return Candidate(claim_id, canonical, key_of(canonical))
 
 
 class _Own:

@@ -416,11 +416,11 @@ class Store(WebTables, DeliveryTables):
         return texts
 
     def _counts(self, codes: Sequence[int]) -> dict[int, list[int]]:
-        """code -> [claims having it, claims listed under it] for each of ``codes``, the open transaction's own
-        claims included; read from the file once per transaction."""
+        """code -> [claims having it, claims listed under it], for (at least) each of ``codes``, the open
+        transaction's own claims included; read from the file once per transaction."""
         known = self._known_counts
-        missing = [code for code in dict.fromkeys(codes) if code not in known]
-        for chunk in _chunks(missing, 500):
+        missing = [code for code in codes if code not in known]
+        for chunk in _chunks(list(dict.fromkeys(missing)), 500):
             for code in chunk:
                 known[code] = [0, 0]
             for code, have, listed in self._db.execute(_counts_sql(len(chunk)), chunk):
@@ -478,8 +478,7 @@ class Store(WebTables, DeliveryTables):
         """The shingles a claim with these codes is listed under (or, just added, was: adding it counted each of
         its shingles once more, which leaves their order as it was)."""
         with self._guard(pending=True):
-            counts = self._counts(codes)
-            chosen = rarest(codes, {code: counts[code][0] for code in codes})
+            chosen = _rarest(codes, self._counts(codes))
             if self._depth == 0:
                 self._known_counts.clear()
         return chosen
@@ -501,7 +500,7 @@ class Store(WebTables, DeliveryTables):
             )
             self._new_canonical.append((claim_id, sketch.canonical))
             counts = self._counts(sketch.codes)
-            chosen = listed if listed is not None else rarest(sketch.codes, {c: counts[c][0] for c in sketch.codes})
+            chosen = listed if listed is not None else _rarest(sketch.codes, counts)
             self._new_listed += [(c, claim_id) for c in chosen]
             for code in sketch.codes:
                 self._new_counts.setdefault(code, [0, 0])[0] += 1
@@ -668,6 +667,11 @@ class Store(WebTables, DeliveryTables):
                 " LIMIT 1) FROM deliveries WHERE state = 'refused'"
             ).fetchone()
         return Status(documents, claims, unreported, *(last or (None, None, None)), *pending, *refused)
+
+
+def _rarest(codes: Sequence[int], counts: Mapping[int, list[int]]) -> list[int]:
+    """:func:`rarest`, from counts as :meth:`Store._counts` keeps them (code -> [claims, listed])."""
+    return sorted(codes, key=lambda c: (counts[c][0] << 64) | ((c * _MIX) & 0xFFFFFFFFFFFFFFFF))[:LISTED_SHINGLES]
 
 
 def rarest(codes: Sequence[int], have: Mapping[int, int]) -> list[int]:
