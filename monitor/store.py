@@ -690,7 +690,8 @@ def _most_shared(hits: Counter[str]) -> list[int]:
         ties = [i for i, n in ordered[first:] if n == least]
         ties.sort(reverse=True)
         ties.sort(key=len, reverse=True)  # with the sort before: the largest numbers first
-        return [int(i) for i, _ in ordered[:first]] + [int(i) for i in ties[: MAX_CANDIDATES - first]]
+        above = sorted(ordered[:first], key=lambda pair: (-pair[1], -int(pair[0])))
+        return [int(i) for i, _ in above] + [int(i) for i in ties[: MAX_CANDIDATES - first]]
     ordered.sort(key=lambda pair: (-pair[1], -int(pair[0])))
     return [int(i) for i, _ in ordered]
 

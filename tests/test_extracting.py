@@ -13,9 +13,14 @@ from pathlib import Path
 import pytest
 from helpers import EXTRACTION, settled
 
+from monitor import config, pipeline
+from monitor.canon import Canon, load_aliases
+from monitor.claims import split
 from monitor.extract import extract
-from monitor.extracting import PARALLEL_FROM, Extractor, extract_one
+from monitor.extracting import PARALLEL_FROM, Extractor, Prepared, Recipe, extract_one
 from monitor.models import Document, Fetched
+from monitor.normalize import Normalizer, key_of
+from monitor.store import Store
 
 PAGES = sorted(EXTRACTION.glob("*/html/*.html"))[:12]
 
@@ -78,3 +83,54 @@ def test_a_small_batch_stays_in_the_process(workers: int) -> None:
         got = extractor.run([_fetched(p) for p in PAGES[: PARALLEL_FROM - 1]])
         assert extractor._pool is None
     assert all(isinstance(g, Document) for g in got)
+
+
+def test_workers_split_and_sketch_documents_as_the_main_process_would() -> None:
+    """Given the main process's recipe, a worker returns each document with its claims, dropped sentences and
+    sketches: exactly what the main process would make of the document itself."""
+    batch = [_fetched(p) for p in PAGES]
+    with Extractor(workers=2, recipe=Recipe("t2s", None, 2)) as extractor:
+        got = extractor.run(batch)
+        assert extractor._pool is not None
+    normalizer, canon = Normalizer("t2s"), Canon(load_aliases())
+    for fetched, prepared in zip(batch, got, strict=True):
+        assert isinstance(prepared, Prepared)
+        document = extract(fetched)
+        claims, dropped = split(document.text, normalizer.normalize_many, key_of)
+        assert prepared.document == document and prepared.parameters == canon.parameters
+        assert (list(prepared.claims), list(prepared.dropped)) == (claims, dropped)
+        assert [s.canonical for s in prepared.sketches] == [canon(c.normalized) for c in claims]
+
+
+def test_a_scan_extracting_many_batches_ahead_stores_what_one_pass_in_the_process_stores(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Batches extracted by the workers ahead of the store (here batches of 3, two ahead) lose nothing and store
+    nothing twice: every sentence of every page is recorded once, as when one process does it all; the binary file
+    is one skipped message."""
+    folder = tmp_path / "pages"
+    folder.mkdir()
+    for page in PAGES:
+        (folder / page.name).write_bytes(page.read_bytes())
+    (folder / "junk.html").write_bytes(b"\x00\x01\x02" * 400)
+    settled(*folder.iterdir())
+
+    def scan(name: str, workers: int) -> tuple[list[tuple[str, str]], tuple[str, ...]]:
+        overrides = config.Overrides(folder=folder, store=tmp_path / f"{name}.sqlite3", outbox=tmp_path / "outbox")
+        settings = config.load(None, cwd=tmp_path, overrides=overrides, environ={})
+        with Store(tmp_path / f"{name}.sqlite3") as store:
+            deps = pipeline.Deps.of(store, settings, workers=workers)
+            outcomes, _ = pipeline.scan(settings, deps, wait_to_settle=True)
+            recorded = store._db.execute(
+                "SELECT d.locator, o.text FROM occurrences AS o JOIN documents AS d ON d.id = o.document_id"
+                " ORDER BY d.locator, o.position"
+            ).fetchall()
+        return recorded, outcomes[0].skipped
+
+    monkeypatch.setattr(pipeline, "EXTRACT_BATCH", 3)
+    monkeypatch.setattr(pipeline, "EXTRACT_AHEAD", 2)
+    ahead, skipped = scan("ahead", workers=2)
+    monkeypatch.setattr(pipeline, "EXTRACT_BATCH", 1000)
+    alone, _ = scan("alone", workers=1)
+    assert ahead == alone and len({locator for locator, _ in ahead}) == len(PAGES)
+    assert len(skipped) == 1 and "junk.html" in skipped[0]

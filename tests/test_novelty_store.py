@@ -5,13 +5,17 @@ from __future__ import annotations
 import hashlib
 import json
 import sqlite3
+from collections import Counter
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 from helpers import SEEDS, seed
+from hypothesis import given
+from hypothesis import strategies as st
 
 from monitor import config
+from monitor import store as store_module
 from monitor.claims import split
 from monitor.digest import environment
 from monitor.errors import StoreError
@@ -22,7 +26,7 @@ from monitor.normalize import Normalizer, key_of
 from monitor.novelty import codes, decide, jaccard, shingles
 from monitor.pipeline import Deps, ingest
 from monitor.schema import MIGRATIONS
-from monitor.store import Store
+from monitor.store import MAX_CANDIDATES, Store
 
 NORM = Normalizer("t2s")
 NOW = datetime(2024, 7, 30, 12, 0, tzinfo=UTC)
@@ -261,3 +265,35 @@ def test_shingle_counts_match_the_index_after_commits_and_rollbacks(tmp_path: Pa
         for code in deps.sketch(text).codes:
             have[code] = have.get(code, 0) + 1
     assert have == dict(db.execute("SELECT shingle, claims FROM shingle_counts"))
+    # the claims of the rolled-back document gave their ids back: the store's ids go on without a gap, and every
+    # claim has its canonical form (written with it, in one statement a document)
+    ids = [i for (i,) in db.execute("SELECT id FROM claims ORDER BY id")]
+    assert ids == list(range(1, len(ids) + 1))
+    assert ids == [i for (i,) in db.execute("SELECT claim_id FROM canonical ORDER BY claim_id")]
+
+
+def test_a_document_that_rewords_its_own_sentence_is_matched_as_a_reprint_would_be(tmp_path: Path) -> None:
+    """A document's later sentence that rewords an earlier one of its own is that claim (the index was read before
+    the document's claims were added: its own are compared apart, as the index offers claims); a reprint of the
+    document then finds every sentence known, the reworded one too."""
+    first = "扎克伯格表示，Meta将继续开源Llama模型，因为这对整个行业都有好处。"
+    reworded = "扎克伯格还表示，Meta会继续开源Llama模型，因为这对整个行业都有好处。"
+    text = f"报道\n\n{first}\n黄仁勋说，机器人需要三台计算机，分别用于训练、仿真和部署。\n{reworded}\n"
+    with Store(tmp_path / "s.sqlite3") as store:
+        deps = Deps(store, normalizer=NORM)
+        for name, new in (("page.txt", 2), ("reprint.txt", 0)):
+            path = tmp_path / name
+            path.write_text(text, encoding="utf-8")
+            data = path.read_bytes()
+            fetched = Fetched(str(path), data, hashlib.sha256(data).hexdigest(), source="t", kind="text")
+            assert ingest(fetched, extract(fetched), deps, SETTINGS) == new, name
+        assert store.status().claims == 2
+
+
+@given(st.dictionaries(st.integers(1, 10**7), st.integers(1, 12), max_size=200))
+def test_the_index_offers_the_claims_sharing_most_lists_ties_to_the_newest(hits: dict[int, int]) -> None:
+    """The candidates a lookup offers: the MAX_CANDIDATES claims sharing the most read lists with the claim, ties
+    going to the largest (newest) id, whatever the order the lists came in."""
+    counted = Counter({str(i): n for i, n in hits.items()})
+    expected = sorted(hits, key=lambda i: (-hits[i], -i))[:MAX_CANDIDATES]
+    assert store_module._most_shared(counted) == expected
