@@ -223,6 +223,8 @@ _CELL_BORDER = re.compile(r"(?<!\\)\|")
 #: a cell is prose with this many letters and at least one punctuation mark per hundred
 _PROSE_PUNCTUATION = re.compile(r"[。！？；，、,;!?]|[.:](?=\s)")
 _PROSE_MIN_LETTERS = 20
+#: what is not a letter or digit (\w is str.isalnum() and "_"): what is left of a cell without it, it has
+_NOT_LETTER = re.compile(r"[\W_]+")
 _PROSE_PUNCTUATION_SHARE = 0.01
 _HEADLINE_LINES = 2
 _HEADLINE_PREFIX_MIN = 8
@@ -231,7 +233,7 @@ _NOT_A_SITE = re.compile(r"copyright|©|all rights reserved|版权所有|版權�
 
 def _is_prose(cell: str) -> bool:
     """True for a table cell that reads as running text, not a menu entry or a label."""
-    letters = sum(1 for ch in cell if ch.isalnum())
+    letters = len(_NOT_LETTER.sub("", cell))
     punctuation = len(_PROSE_PUNCTUATION.findall(cell))
     return letters >= _PROSE_MIN_LETTERS and punctuation >= _PROSE_PUNCTUATION_SHARE * letters
 

@@ -115,9 +115,10 @@ class Store(WebTables, DeliveryTables):
         #: shingle counts read in the open transaction, with its own claims counted: code -> [claims, listed]
         #: (a document's lookups read the counts of all its shingles at once; dropped when the transaction ends)
         self._known_counts: dict[int, list[int]] = {}
-        #: shingle counts added by claims of the open transaction, not yet written: code -> [claims, listed]
-        #: (written once when it ends: one statement a document, not one a claim)
-        self._new_counts: dict[int, list[int]] = {}
+        #: shingle counts added by claims of the open transaction, not yet written, one dict (code -> [claims,
+        #: listed]) a savepoint: an inner one's join the one around it as it ends, and the outermost's are written
+        #: as the transaction ends (one statement for a batch of documents, not one a claim); a rolled-back one's go
+        self._count_deltas: list[dict[int, list[int]]] = []
         #: index rows of the open transaction's claims, not yet written: (claim id, canonical text), (shingle, claim
         #: id) (written when it ends, or before the index is next read: one statement a document, not two a claim)
         self._new_canonical: list[tuple[int, str]] = []
@@ -164,16 +165,18 @@ class Store(WebTables, DeliveryTables):
         """A transaction, or a savepoint inside the one already open."""
         name = f"sp{self._depth}"
         try:
+            self._write_rows()  # what is pending belongs to the savepoint around this one
             self._db.execute(f"SAVEPOINT {name}")
         except sqlite3.Error as exc:
             raise StoreError(f"{self.path}: {exc}") from exc
         self._depth += 1
+        self._count_deltas.append({})
         try:
             yield
         except BaseException:
             self._depth -= 1
-            self._new_counts.clear()  # they were this savepoint's (an inner one's are written as it ends)
-            self._new_canonical.clear()
+            self._count_deltas.pop()
+            self._new_canonical.clear()  # rows are written as a savepoint ends: those pending were this one's
             self._new_listed.clear()
             self._new_claims.clear()
             self._next_claim_id = None
@@ -184,7 +187,12 @@ class Store(WebTables, DeliveryTables):
         else:
             self._depth -= 1
             try:
-                self._write_index()
+                self._write_rows()
+                deltas = self._count_deltas.pop()
+                if self._count_deltas:
+                    _add_counts(self._count_deltas[-1], deltas)
+                else:
+                    self._write_counts(deltas)
                 self._db.execute(f"RELEASE {name}")
             except sqlite3.Error as exc:
                 self._known_counts.clear()
@@ -194,8 +202,9 @@ class Store(WebTables, DeliveryTables):
                 self._known_counts.clear()  # other writers may count, and add claims, next
                 self._next_claim_id = None
 
-    def _write_index(self) -> None:
-        """Write the claims added since they were last written, their index rows and counts."""
+    def _write_rows(self) -> None:
+        """Write the claims added since they were last written, and their index rows (their counts are written
+        as the transaction ends)."""
         if self._new_claims:
             rows, self._new_claims = self._new_claims, []
             self._db.executemany(
@@ -209,13 +218,14 @@ class Store(WebTables, DeliveryTables):
         if self._new_listed:
             self._db.executemany("INSERT INTO shingles (shingle, claim_id) VALUES (?, ?)", self._new_listed)
             self._new_listed.clear()
-        if self._new_counts:
+
+    def _write_counts(self, deltas: dict[int, list[int]]) -> None:
+        if deltas:
             self._db.executemany(
                 "INSERT INTO shingle_counts (shingle, claims, listed) VALUES (?, ?, ?) ON CONFLICT (shingle)"
                 " DO UPDATE SET claims = claims + excluded.claims, listed = listed + excluded.listed",
-                [(code, have, listed) for code, (have, listed) in self._new_counts.items()],
+                [(code, have, listed) for code, (have, listed) in deltas.items()],
             )
-            self._new_counts.clear()
 
     @contextmanager
     def rolled_back(self) -> Iterator[None]:
@@ -233,7 +243,7 @@ class Store(WebTables, DeliveryTables):
         inside sees them (unless ``pending``: one more is being added)."""
         try:
             if self._new_claims and not pending:
-                self._write_index()
+                self._write_rows()
             yield
         except sqlite3.Error as exc:
             raise StoreError(f"{self.path}: {exc}") from exc
@@ -362,7 +372,7 @@ class Store(WebTables, DeliveryTables):
         counts of all their shingles in one query, the posting lists they read in one, the candidates' texts in
         one. Claims added after this call are not among the candidates it returned."""
         with self._guard():
-            self._write_index()
+            self._write_rows()
             counts = self._counts([code for codes in claims for code in codes])
             chosen_per_claim: list[list[int]] = []
             lists: dict[int, int] = {}  # the lists to read: code -> rows to read of it
@@ -425,9 +435,10 @@ class Store(WebTables, DeliveryTables):
                 known[code] = [0, 0]
             for code, have, listed in self._db.execute(_counts_sql(len(chunk)), chunk):
                 known[code] = [have, listed]
-            for code in self._new_counts.keys() & set(chunk):
-                known[code][0] += self._new_counts[code][0]
-                known[code][1] += self._new_counts[code][1]
+            for deltas in self._count_deltas:
+                for code in deltas.keys() & set(chunk):
+                    known[code][0] += deltas[code][0]
+                    known[code][1] += deltas[code][1]
         return known
 
     def hinted_documents(self, claim_ids: Sequence[int], least: int, most: int) -> list[int]:
@@ -448,7 +459,7 @@ class Store(WebTables, DeliveryTables):
     def document_canonical(self, document_id: int, limit: int) -> list[tuple[int, str]]:
         """(id, canonical text) of the claims a document carries, in its order, at most ``limit``."""
         with self._guard():
-            self._write_index()
+            self._write_rows()
             rows = self._db.execute(
                 "SELECT o.claim_id, c.text FROM occurrences AS o JOIN canonical AS c ON c.claim_id = o.claim_id"
                 " WHERE o.document_id = ? ORDER BY o.position LIMIT ?",
@@ -502,14 +513,16 @@ class Store(WebTables, DeliveryTables):
             counts = self._counts(sketch.codes)
             chosen = listed if listed is not None else _rarest(sketch.codes, counts)
             self._new_listed += [(c, claim_id) for c in chosen]
+            deltas = self._count_deltas[-1] if self._count_deltas else {}
             for code in sketch.codes:
-                self._new_counts.setdefault(code, [0, 0])[0] += 1
+                deltas.setdefault(code, [0, 0])[0] += 1
                 counts[code][0] += 1
             for code in chosen:
-                self._new_counts[code][1] += 1
+                deltas[code][1] += 1
                 counts[code][1] += 1
             if self._depth == 0:
-                self._write_index()
+                self._write_rows()
+                self._write_counts(deltas)
                 self._known_counts.clear()
                 self._next_claim_id = None
         return claim_id
@@ -667,6 +680,15 @@ class Store(WebTables, DeliveryTables):
                 " LIMIT 1) FROM deliveries WHERE state = 'refused'"
             ).fetchone()
         return Status(documents, claims, unreported, *(last or (None, None, None)), *pending, *refused)
+
+
+def _add_counts(into: dict[int, list[int]], deltas: dict[int, list[int]]) -> None:
+    for code, (have, listed) in deltas.items():
+        if (counts := into.get(code)) is None:
+            into[code] = [have, listed]
+        else:
+            counts[0] += have
+            counts[1] += listed
 
 
 def _rarest(codes: Sequence[int], counts: Mapping[int, list[int]]) -> list[int]:

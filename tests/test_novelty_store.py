@@ -248,14 +248,18 @@ def test_a_store_from_before_the_shingle_index_migrates_and_matches(tmp_path: Pa
 
 
 def test_shingle_counts_match_the_index_after_commits_and_rollbacks(tmp_path: Path) -> None:
-    """Counts are written once a document's transaction ends, and dropped with a rolled-back one: they always
-    agree with the posting lists and the claims' own shingles."""
+    """Counts are written once a transaction ends (a document's join the batch's), and dropped with a rolled-back
+    savepoint: they always agree with the posting lists and the claims' own shingles."""
     with Store(tmp_path / "s.sqlite3") as store:
         _ingest(store, seed("002"))
         with pytest.raises(RuntimeError), store.transaction():
             _ingest(store, seed("001"))
             raise RuntimeError("boom")
-        _ingest(store, seed("003"))
+        with store.transaction():  # a batch of documents: one kept, one rolled back inside it
+            _ingest(store, seed("003"))
+            with pytest.raises(RuntimeError), store.transaction():
+                _ingest(store, seed("004"))
+                raise RuntimeError("boom")
         deps = Deps(store, normalizer=NORM)
     db = sqlite3.connect(tmp_path / "s.sqlite3")
     listed = dict(db.execute("SELECT shingle, listed FROM shingle_counts WHERE listed > 0"))
