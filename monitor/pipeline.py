@@ -12,7 +12,7 @@ from __future__ import annotations
 import contextlib
 import threading
 import time
-from collections import deque
+from collections import defaultdict, deque
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
@@ -40,7 +40,7 @@ from monitor.models import (
 )
 from monitor.normalize import key_of
 from monitor.sources import folder
-from monitor.store import MAX_CANDIDATES, Store
+from monitor.store import Store
 
 if TYPE_CHECKING:  # the costly modules are imported where first used: a poll with nothing new never loads them
     import httpx
@@ -66,10 +66,8 @@ HINT_LEAST = 2
 HINT_DOCUMENTS = 2
 #: at most this many claims of each are read
 HINT_CLAIMS = 2000
-#: a sentence is compared with the hinted document's claims between the repeated ones around it, this many more
-#: on each side, and at most this many past a repeated claim on a side with none
-HINT_MARGIN = 2
-HINT_SPAN = 8
+#: the hinted documents' claims are kept indexed for the scan, at most this many documents' at once
+HINTED_KEPT = 256
 
 
 def _utcnow() -> datetime:
@@ -115,6 +113,9 @@ class Deps:
         self._given = {name for name, value in given.items() if value is not None}
         self.__dict__.update({name: value for name, value in given.items() if value is not None})
         self._indexed = False
+        #: the claims of known documents hinted to new ones, indexed for the exact comparison (see _Hints): kept for
+        #: one scan (a document hinted to one reprint is often hinted to the next), dropped when one is ingested again
+        self.hinted: dict[int, _Related] = {}
 
     @classmethod
     def of(cls, store: Store, settings: Settings, **given: Any) -> Deps:
@@ -309,7 +310,7 @@ def ingest_verdicts(
 ) -> tuple[list[tuple[Claim, Match]], list[Dropped], int]:
     """Store a document and its claims; its claims with their verdicts, its dropped sentences, its id. The claims
     and sketches a worker ``prepared`` are used when they were made as ``deps`` makes them."""
-    from monitor.novelty import decide, fingerprint
+    from monitor.novelty import UNRELATED, decide, fingerprint
 
     deps.ensure_index()
     now = deps.clock()
@@ -317,6 +318,7 @@ def ingest_verdicts(
     occurrences: list[tuple[int, Claim, Match]] = []
     with deps.store.transaction():
         doc_id = deps.store.save_document(fetched, document, now)
+        deps.hinted.pop(doc_id, None)  # its claims are about to change
         sketches: Sequence[Sketch | None]
         if (prepared is not None and prepared.recipe == deps.recipe() and prepared.parameters == deps.canon.parameters
                 and prepared.document.text == document.text):
@@ -327,13 +329,14 @@ def ingest_verdicts(
         withdrawn = _withdraw_truncated(doc_id, found, deps)
         prints = [fingerprint(claim.key) for claim in found]
         known = deps.store.find_exact_many(prints)  # claims added below join it, for repeats in this document
-        hints = _Hints(deps, doc_id, [(i, known[fp]) for i, fp in enumerate(prints) if fp in known])
+        least = novelty.threshold * UNRELATED  # what decide compares further
+        hints = _Hints(deps, doc_id, [known[fp] for fp in prints if fp in known], least, novelty.shingle)
         # near-duplicates are looked for in the canonical form (one name, one number form): the index is read
         # for all the claims without an exact match at once; those this document adds are compared apart
         looked = {i: made or deps.sketch(found[i].normalized) for i, made in enumerate(sketches)
                   if prints[i] not in known}
         indexed = dict(zip(looked, deps.store.candidates_many([s.codes for s in looked.values()]), strict=True))
-        own = _Own()
+        own = _Related(least)  # this document's new claims: the index was read before they were added
         for position, (claim, fp) in enumerate(zip(found, prints, strict=True)):
             exact = known.get(fp)
             if exact is not None:
@@ -341,7 +344,7 @@ def ingest_verdicts(
             else:
                 sketch = looked[position]
                 offered = dict(indexed[position])
-                offered.update(hints.candidates(position))
+                offered.update(hints.candidates(sketch.codes))
                 offered.update(own.candidates(sketch.codes))
                 candidates = [_candidate(i, text) for i, text in offered.items() if i not in withdrawn]
                 match = decide(
@@ -349,14 +352,13 @@ def ingest_verdicts(
                     shingle=novelty.shingle, threshold=novelty.threshold,
                 )
                 if match.claim_id is None:
-                    listed = deps.store.listed(sketch.codes)
-                    known[fp] = deps.store.add_claim(claim, fp, sketch, doc_id, now, listed)
-                    own.add(known[fp], sketch.canonical, listed)
+                    known[fp] = deps.store.add_claim(claim, fp, sketch, doc_id, now)
+                    own.add(known[fp], sketch.canonical, sketch.codes)
                     if match.conflict is not None:
                         deps.store.add_conflict(known[fp], match.conflict)
                     match = Match(known[fp], "new", 1.0, conflict=match.conflict)
                 else:
-                    hints.matched(position, match.claim_id)
+                    hints.matched(match.claim_id)
             occurrences.append((match.claim_id or 0, claim, match))
         deps.store.add_occurrences(doc_id, occurrences, now)
     return [(claim, match) for _, claim, match in occurrences], dropped, doc_id
@@ -367,77 +369,73 @@ def _candidate(claim_id: int, canonical: str) -> Candidate:
     return Candidate(claim_id, canonical, key_of(canonical))
 
 
-class _Own:
-    """The claims a document has added so far, for its later sentences (the index was read before they were
-    added): kept as the index keeps them, each listed under the shingles the store listed it under, and offered
-    as the index offers claims (those sharing the most listed shingles first, at most ``MAX_CANDIDATES``), so a
-    document's own sentences are matched as any other document's would be."""
+class _Related:
+    """Claims a sentence is compared with exactly, whatever the index offers: those of the document itself, those of
+    the known documents it repeats. An inverted index of their shingles counts, for a sentence, how many each
+    shares with it: those at least ``least`` alike (Jaccard) are its candidates."""
 
-    def __init__(self) -> None:
-        self._lists: dict[int, list[int]] = {}
-        self._texts: dict[int, str] = {}
+    def __init__(self, least: float) -> None:
+        self.least = least
+        self._lists: defaultdict[int, list[int]] = defaultdict(list)
+        self._claims: dict[int, tuple[str, int]] = {}  # id -> (canonical text, shingles)
 
-    def add(self, claim_id: int, canonical: str, listed: Sequence[int]) -> None:
-        self._texts[claim_id] = canonical
-        for code in listed:
-            self._lists.setdefault(code, []).append(claim_id)
+    def add(self, claim_id: int, canonical: str, codes: Sequence[int]) -> None:
+        self._claims[claim_id] = (canonical, len(codes))
+        lists = self._lists
+        for code in codes:
+            lists[code].append(claim_id)
 
     def candidates(self, codes: Sequence[int]) -> list[tuple[int, str]]:
         hits: dict[int, int] = {}
+        lists = self._lists
         for code in codes:
-            for i in self._lists.get(code, ()):
-                hits[i] = hits.get(i, 0) + 1
-        ranked = sorted(hits, key=lambda i: (-hits[i], -i))[:MAX_CANDIDATES]
-        return [(i, self._texts[i]) for i in ranked]
+            if code in lists:
+                for i in lists[code]:
+                    hits[i] = hits.get(i, 0) + 1
+        size, least, claims = len(codes), self.least, self._claims
+        return [(i, claims[i][0]) for i, n in hits.items() if n >= least * (size + claims[i][1] - n)]
 
 
 class _Hints:
     """Reprints come in clusters: a document that repeats several claims of a known document likely rewords its
-    other sentences too, in the same order. Once a new document repeats ``HINT_LEAST`` claims of a known one (of
-    at most ``HINT_DOCUMENTS`` known documents, those repeated most), a sentence of it that no index candidate
-    matches is also compared with the known document's claims that stand where it stands: between the known
-    places of the repeated claims before and after it (``HINT_MARGIN`` more on each side)."""
+    other sentences too. Once a new document repeats ``HINT_LEAST`` claims of a known one (of at most
+    ``HINT_DOCUMENTS`` known documents, those repeated most), each of its sentences is also compared with every
+    claim of the known document alike enough to be worth it, whether the index offers it or not (a rewording may
+    share only a story's common words with the sentence it rewords, which the index does not list it under)."""
 
-    def __init__(self, deps: Deps, doc_id: int, matched: Sequence[tuple[int, int]]) -> None:
-        self._deps, self._doc_id = deps, doc_id
-        #: (position in the new document, claim id) of the claims found known so far
+    def __init__(self, deps: Deps, doc_id: int, matched: Sequence[int], least: float, shingle: int) -> None:
+        self._deps, self._doc_id, self._least, self._shingle = deps, doc_id, least, shingle
+        #: the claims found known so far
         self._matched = list(matched)
         self._documents: tuple[int, ...] | None = None
-        #: per hinted document: its claims in order, and where each claim stands in it
-        self._claims: dict[int, tuple[list[tuple[int, str]], dict[int, int]]] = {}
 
-    def matched(self, position: int, claim_id: int) -> None:
-        self._matched.append((position, claim_id))
+    def matched(self, claim_id: int) -> None:
+        self._matched.append(claim_id)
         self._documents = None
 
-    def candidates(self, position: int) -> list[tuple[int, str]]:
+    def candidates(self, codes: Sequence[int]) -> list[tuple[int, str]]:
         if len(self._matched) < HINT_LEAST:
             return []
         if self._documents is None:
-            found = self._deps.store.hinted_documents([c for _, c in self._matched], HINT_LEAST, HINT_DOCUMENTS + 1)
+            found = self._deps.store.hinted_documents(self._matched, HINT_LEAST, HINT_DOCUMENTS + 1)
             self._documents = tuple(d for d in found if d != self._doc_id)[:HINT_DOCUMENTS]
         out: list[tuple[int, str]] = []
         for document in self._documents:
-            if document not in self._claims:
-                claims = self._deps.store.document_canonical(document, HINT_CLAIMS)
-                self._claims[document] = (claims, {claim_id: i for i, (claim_id, _) in enumerate(claims)})
-            claims, where = self._claims[document]
-            # where the repeated claims nearest before and after this sentence stand in the known document
-            before = [(p, where[c]) for p, c in self._matched if p < position and c in where]
-            after = [(p, where[c]) for p, c in self._matched if p > position and c in where]
-            last, following = (max(before)[1] if before else None), (min(after)[1] if after else None)
-            if last is not None and following is not None and 0 <= following - last <= 2 * HINT_SPAN:
-                spans = [(last - HINT_MARGIN, following + HINT_MARGIN)]  # the gap between two repeated claims
-            else:  # one side only, or the two far apart or swapped: near each of them
-                spans = [(i - HINT_MARGIN, i + HINT_SPAN) for i in (last,) if i is not None]
-                spans += [(i - HINT_SPAN, i + HINT_MARGIN) for i in (following,) if i is not None]
-            seen: set[int] = set()
-            for low, high in spans:
-                for i in range(max(0, low), min(len(claims), high + 1)):
-                    if i not in seen:
-                        seen.add(i)
-                        out.append(claims[i])
+            if (related := self._deps.hinted.get(document)) is None or related.least != self._least:
+                if len(self._deps.hinted) >= HINTED_KEPT:
+                    self._deps.hinted.clear()
+                related = self._deps.hinted[document] = _Related(self._least)
+                for claim_id, canonical in self._deps.store.document_canonical(document, HINT_CLAIMS):
+                    related.add(claim_id, canonical, _codes(canonical, self._shingle))
+            out += related.candidates(codes)
         return out
+
+
+@lru_cache(maxsize=1 << 14)  # a known document is hinted to each of its reprints
+def _codes(canonical: str, shingle: int) -> list[int]:
+    from monitor.novelty import codes
+
+    return codes(key_of(canonical), shingle)
 
 
 def _withdraw_truncated(doc_id: int, found: Sequence[Claim], deps: Deps) -> set[int]:
@@ -477,6 +475,7 @@ def scan(
     each source's health (not when ``deps.stop`` cut the scan short: its sources stay due). With
     ``wait_to_settle`` (one-shot runs), files still being written are waited for rather than left for later."""
     now = deps.clock()
+    deps.hinted.clear()  # other processes may have changed the known documents since the last scan
     chosen = select(settings, only)
     last = {n: h.last_attempt for n, h in deps.store.health().items()}
     due = chosen if only else _due(chosen, last, now, default_every)

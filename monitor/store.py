@@ -115,10 +115,12 @@ class Store(WebTables, DeliveryTables):
         #: shingle counts read in the open transaction, with its own claims counted: code -> [claims, listed]
         #: (a document's lookups read the counts of all its shingles at once; dropped when the transaction ends)
         self._known_counts: dict[int, list[int]] = {}
-        #: shingle counts added by claims of the open transaction, not yet written, one dict (code -> [claims,
-        #: listed]) a savepoint: an inner one's join the one around it as it ends, and the outermost's are written
-        #: as the transaction ends (one statement for a batch of documents, not one a claim); a rolled-back one's go
-        self._count_deltas: list[dict[int, list[int]]] = []
+        #: shingle counts added by claims of the open transaction, not yet written: code -> [claims, listed]
+        #: (written once as the transaction ends: one statement for a batch of documents, not one a claim)
+        self._new_counts: dict[int, list[int]] = {}
+        #: per open savepoint, the (codes, listed codes) of the claims added in it: a rolled-back one's counts are
+        #: taken back, an ended one's join the savepoint around it
+        self._added: list[list[tuple[Sequence[int], Sequence[int]]]] = []
         #: index rows of the open transaction's claims, not yet written: (claim id, canonical text), (shingle, claim
         #: id) (written when it ends, or before the index is next read: one statement a document, not two a claim)
         self._new_canonical: list[tuple[int, str]] = []
@@ -170,12 +172,16 @@ class Store(WebTables, DeliveryTables):
         except sqlite3.Error as exc:
             raise StoreError(f"{self.path}: {exc}") from exc
         self._depth += 1
-        self._count_deltas.append({})
+        self._added.append([])
         try:
             yield
         except BaseException:
             self._depth -= 1
-            self._count_deltas.pop()
+            for codes, listed in self._added.pop():
+                for code in codes:
+                    self._new_counts[code][0] -= 1
+                for code in listed:
+                    self._new_counts[code][1] -= 1
             self._new_canonical.clear()  # rows are written as a savepoint ends: those pending were this one's
             self._new_listed.clear()
             self._new_claims.clear()
@@ -188,11 +194,11 @@ class Store(WebTables, DeliveryTables):
             self._depth -= 1
             try:
                 self._write_rows()
-                deltas = self._count_deltas.pop()
-                if self._count_deltas:
-                    _add_counts(self._count_deltas[-1], deltas)
+                added = self._added.pop()
+                if self._added:
+                    self._added[-1] += added
                 else:
-                    self._write_counts(deltas)
+                    self._write_counts()
                 self._db.execute(f"RELEASE {name}")
             except sqlite3.Error as exc:
                 self._known_counts.clear()
@@ -219,13 +225,14 @@ class Store(WebTables, DeliveryTables):
             self._db.executemany("INSERT INTO shingles (shingle, claim_id) VALUES (?, ?)", self._new_listed)
             self._new_listed.clear()
 
-    def _write_counts(self, deltas: dict[int, list[int]]) -> None:
-        if deltas:
+    def _write_counts(self) -> None:
+        if self._new_counts:
             self._db.executemany(
                 "INSERT INTO shingle_counts (shingle, claims, listed) VALUES (?, ?, ?) ON CONFLICT (shingle)"
                 " DO UPDATE SET claims = claims + excluded.claims, listed = listed + excluded.listed",
-                [(code, have, listed) for code, (have, listed) in deltas.items()],
+                [(code, have, listed) for code, (have, listed) in self._new_counts.items() if have or listed],
             )
+            self._new_counts.clear()
 
     @contextmanager
     def rolled_back(self) -> Iterator[None]:
@@ -435,10 +442,9 @@ class Store(WebTables, DeliveryTables):
                 known[code] = [0, 0]
             for code, have, listed in self._db.execute(_counts_sql(len(chunk)), chunk):
                 known[code] = [have, listed]
-            for deltas in self._count_deltas:
-                for code in deltas.keys() & set(chunk):
-                    known[code][0] += deltas[code][0]
-                    known[code][1] += deltas[code][1]
+            for code in self._new_counts.keys() & set(chunk):
+                known[code][0] += self._new_counts[code][0]
+                known[code][1] += self._new_counts[code][1]
         return known
 
     def hinted_documents(self, claim_ids: Sequence[int], least: int, most: int) -> list[int]:
@@ -485,21 +491,13 @@ class Store(WebTables, DeliveryTables):
                 "DELETE FROM occurrences WHERE document_id = ? AND claim_id = ?", [(document_id, i) for i in claim_ids]
             )
 
-    def listed(self, codes: Sequence[int]) -> list[int]:
-        """The shingles a claim with these codes is listed under (or, just added, was: adding it counted each of
-        its shingles once more, which leaves their order as it was)."""
-        with self._guard(pending=True):
-            chosen = _rarest(codes, self._counts(codes))
-            if self._depth == 0:
-                self._known_counts.clear()
-        return chosen
-
     def add_claim(
-        self, claim: Claim, fingerprint: int, sketch: Sketch, document_id: int, now: datetime,
-        listed: Sequence[int] | None = None,
+        self, claim: Claim, fingerprint: int, sketch: Sketch, document_id: int, now: datetime
     ) -> int:
-        """Store a new claim and list it in the index; ``listed``: what :meth:`listed` has just given for its codes
-        (else worked out here)."""
+        """Store a new claim and list it in the index under its rarest shingles. Inside a transaction the claim is
+        written with the document's others (its id given out here) once anything else reads the store, or the
+        savepoint ends; call it after the transaction has written (the document's row), as the pipeline does, so
+        no other writer can take the id meanwhile."""
         with self._guard(pending=True):
             if self._next_claim_id is None:  # the transaction's first: the store's ids go on from the largest
                 (largest,) = self._db.execute("SELECT coalesce(max(id), 0) FROM claims").fetchone()
@@ -511,18 +509,20 @@ class Store(WebTables, DeliveryTables):
             )
             self._new_canonical.append((claim_id, sketch.canonical))
             counts = self._counts(sketch.codes)
-            chosen = listed if listed is not None else _rarest(sketch.codes, counts)
+            chosen = _rarest(sketch.codes, counts)
             self._new_listed += [(c, claim_id) for c in chosen]
-            deltas = self._count_deltas[-1] if self._count_deltas else {}
+            pending = self._new_counts
             for code in sketch.codes:
-                deltas.setdefault(code, [0, 0])[0] += 1
+                pending.setdefault(code, [0, 0])[0] += 1
                 counts[code][0] += 1
             for code in chosen:
-                deltas[code][1] += 1
+                pending[code][1] += 1
                 counts[code][1] += 1
+            if self._added:
+                self._added[-1].append((sketch.codes, chosen))
             if self._depth == 0:
                 self._write_rows()
-                self._write_counts(deltas)
+                self._write_counts()
                 self._known_counts.clear()
                 self._next_claim_id = None
         return claim_id
@@ -680,15 +680,6 @@ class Store(WebTables, DeliveryTables):
                 " LIMIT 1) FROM deliveries WHERE state = 'refused'"
             ).fetchone()
         return Status(documents, claims, unreported, *(last or (None, None, None)), *pending, *refused)
-
-
-def _add_counts(into: dict[int, list[int]], deltas: dict[int, list[int]]) -> None:
-    for code, (have, listed) in deltas.items():
-        if (counts := into.get(code)) is None:
-            into[code] = [have, listed]
-        else:
-            counts[0] += have
-            counts[1] += listed
 
 
 def _rarest(codes: Sequence[int], counts: Mapping[int, list[int]]) -> list[int]:

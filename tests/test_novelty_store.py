@@ -215,6 +215,33 @@ def test_a_document_that_repeats_a_known_one_gets_its_claims_as_candidates(
                 assert ingest(fetched, extract(fetched), deps, SETTINGS) == found, name
 
 
+def test_a_hinted_document_offers_its_claims_wherever_the_rewording_stands(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A rewrite that repeats two sentences of a known article verbatim and rewords one far from them (its last,
+    moved to the top) still finds it, with the index made to offer nothing: the hinted article's claims are compared
+    wherever they stand, and one that shares too little with the sentence is not (nothing else is matched)."""
+    known = [line for line in seed("002").read_text("utf-8").splitlines()[2:] if len(line) > 25][:14]
+    assert len(known) == 14
+    reworded = "小扎称，Meta会继续把Llama模型开源，因为这样对整个行业都有好处。"
+    original = "扎克伯格表示，Meta将继续开源Llama模型，因为这对整个行业都有好处。"
+    with Store(tmp_path / "s.sqlite3") as store:
+        deps = Deps(store, normalizer=NORM)
+        article = tmp_path / "known.txt"
+        article.write_text("报道\n\n" + "\n".join([*known, original]) + "\n", encoding="utf-8")
+        data = article.read_bytes()
+        fetched = Fetched(str(article), data, hashlib.sha256(data).hexdigest(), source="t", kind="text")
+        stored = ingest(fetched, extract(fetched), deps, SETTINGS)
+        monkeypatch.setattr(store, "candidates_many", lambda claims: [[] for _ in claims])
+        rewrite = tmp_path / "rewrite.txt"
+        unrelated = "今年的SIGGRAPH大会在丹佛会议中心举行，吸引了数千名图形学研究者。"
+        rewrite.write_text(f"报道\n\n{reworded}\n{unrelated}\n{known[0]}\n{known[1]}\n", encoding="utf-8")
+        data = rewrite.read_bytes()
+        fetched = Fetched(str(rewrite), data, hashlib.sha256(data).hexdigest(), source="t", kind="text")
+        assert ingest(fetched, extract(fetched), deps, SETTINGS) == 1  # the unrelated sentence only
+        assert store.status().claims == stored + 1
+
+
 def test_a_store_from_before_the_shingle_index_migrates_and_matches(tmp_path: Path) -> None:
     """A schema-6 store (MinHash LSH tables) opens, drops them, and rebuilds the shingle index on first use."""
     path = tmp_path / "old.sqlite3"
