@@ -16,6 +16,7 @@ text, and done there they leave the main process only the comparison with the st
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import os
 from collections.abc import Callable, Sequence
@@ -123,6 +124,15 @@ def extract_one(fetched: Fetched, recipe: Recipe | None = None) -> Document | Pr
         return document
 
 
+def _ready(recipe: Recipe | None) -> None:
+    """A worker's start: load what extraction (and the recipe) needs before the first document comes."""
+    import monitor.extract  # noqa: F401 - trafilatura, the slow import
+
+    _settle_imports()
+    if recipe is not None:
+        _tools(recipe)
+
+
 class Extractor:
     """Extracts batches of documents, in worker processes when a batch is large enough. Close it (or use it as a
     context manager) to stop the workers."""
@@ -142,6 +152,14 @@ class Extractor:
         if self._pool is not None:
             self._pool.shutdown(wait=True, cancel_futures=True)
             self._pool = None
+
+    def warm(self) -> None:
+        """Start the workers now, to load what they need while the caller reads the files it will hand them."""
+        if self.workers >= 2 and self._pool is None:
+            self._pool = ProcessPoolExecutor(max_workers=self.workers, mp_context=get_context("spawn"))
+            with contextlib.suppress(BrokenProcessPool):  # start() finds out, and does without
+                for _ in range(self.workers):
+                    self._pool.submit(_ready, self.recipe)
 
     def run(self, batch: Sequence[Fetched]) -> list[Document | Prepared | str]:
         """Each document of the batch extracted, or the reason it could not be, in order."""

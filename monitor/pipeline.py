@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 from monitor import claims as claims_mod
 from monitor.config import FeedSource, FolderSource, NoveltySettings, PageSource, Settings, Source
 from monitor.errors import ConfigError, DeliveryError, LocatedError, SourceError, StoreError
-from monitor.extracting import Extractor, Prepared, Recipe
+from monitor.extracting import PARALLEL_FROM, Extractor, Prepared, Recipe
 from monitor.models import (
     Candidate,
     Claim,
@@ -59,6 +59,9 @@ EXTRACT_BATCH_BYTES = 16 * 1024 * 1024
 #: batches being extracted while an earlier one is stored: at most this many, holding at most this many bytes
 #: of files (the workers go on while the store takes its time over a batch of new claims)
 EXTRACT_AHEAD = 8
+#: when at least PARALLEL_FROM of a folder's first this many files are new or changed, the workers are started
+#: before the files are read
+WARM_LOOKAHEAD = 64
 EXTRACT_AHEAD_BYTES = 64 * 1024 * 1024
 #: a known document is a hint for a new one once the new one repeats this many of its claims
 HINT_LEAST = 2
@@ -199,6 +202,10 @@ class _Sink:
             while len(self._waiting) > 1 and (len(self._waiting) > EXTRACT_AHEAD or self._bytes > EXTRACT_AHEAD_BYTES):
                 self._flush_one()
 
+    def warm(self) -> None:
+        """Start the workers: many files are coming."""
+        self._extractor.warm()
+
     def flush(self) -> None:
         """Wait for the batches being extracted, and store them."""
         while self._waiting:
@@ -237,6 +244,8 @@ def _scan_folder(source: FolderSource, deps: Deps, sink: _Sink, wait: bool = Fal
         paths = list(folder.candidates(source.path))
     except SourceError as exc:
         return SourceOutcome(source.name, errors=(str(exc),))
+    if _changed(paths[:WARM_LOOKAHEAD], deps) >= PARALLEL_FROM:
+        sink.warm()  # the workers start (and load trafilatura) while the files are read
 
     def visit(path: Path, now_ns: int) -> int | None:
         """Read one file if it is new or changed; the mtime of a file still settling (it was left alone)."""
@@ -295,6 +304,16 @@ def _scan_folder(source: FolderSource, deps: Deps, sink: _Sink, wait: bool = Fal
         source.name, scanned=len(paths), unchanged=unchanged, skipped=tuple(skipped), warnings=tuple(warnings),
         waiting=len(warnings),
     )
+
+
+def _changed(paths: Sequence[Path], deps: Deps) -> int:
+    """How many of these files are new or changed by their size and modification time (the cheap check)."""
+    changed = 0
+    for path in paths:
+        state = deps.store.document_state(str(path.resolve()))
+        with contextlib.suppress(SourceError):
+            changed += not folder.unchanged(path, state.size if state else None, state.mtime_ns if state else None)[0]
+    return changed
 
 
 def ingest(
