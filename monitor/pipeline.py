@@ -59,10 +59,10 @@ EXTRACT_BATCH_BYTES = 16 * 1024 * 1024
 #: batches being extracted while an earlier one is stored: at most this many, holding at most this many bytes
 #: of files (the workers go on while the store takes its time over a batch of new claims)
 EXTRACT_AHEAD = 8
+EXTRACT_AHEAD_BYTES = 64 * 1024 * 1024
 #: when at least PARALLEL_FROM of a folder's first this many files are new or changed, the workers are started
 #: before the files are read
 WARM_LOOKAHEAD = 64
-EXTRACT_AHEAD_BYTES = 64 * 1024 * 1024
 #: a known document is a hint for a new one once the new one repeats this many of its claims
 HINT_LEAST = 2
 #: the claims of at most this many hinted documents (those repeated most) are offered as candidates
@@ -119,6 +119,7 @@ class Deps:
         #: the claims of known documents hinted to new ones, indexed for the exact comparison (see _Hints): kept for
         #: one scan (a document hinted to one reprint is often hinted to the next), dropped when one is ingested again
         self.hinted: dict[int, _Related] = {}
+        self._hinted_rollbacks = 0
 
     @classmethod
     def of(cls, store: Store, settings: Settings, **given: Any) -> Deps:
@@ -161,6 +162,12 @@ class Deps:
         from monitor.novelty import sketch
 
         return sketch(self.canon(normalized), self._novelty.shingle)
+
+    def hinted_valid(self) -> None:
+        """Forget the hinted documents' claims read before a rollback (they may be gone, their ids given again)."""
+        if self._hinted_rollbacks != self.store.rollbacks:
+            self.hinted.clear()
+            self._hinted_rollbacks = self.store.rollbacks
 
     def recipe(self) -> Recipe | None:
         """What extraction workers need to split and sketch documents as this Deps does; None when this Deps was
@@ -439,6 +446,7 @@ class _Hints:
             found = self._deps.store.hinted_documents(self._matched, HINT_LEAST, HINT_DOCUMENTS + 1)
             self._documents = tuple(d for d in found if d != self._doc_id)[:HINT_DOCUMENTS]
         out: list[tuple[int, str]] = []
+        self._deps.hinted_valid()
         for document in self._documents:
             if (related := self._deps.hinted.get(document)) is None or related.least != self._least:
                 if len(self._deps.hinted) >= HINTED_KEPT:

@@ -112,6 +112,8 @@ class Store(WebTables, DeliveryTables):
         except (sqlite3.Error, OSError) as exc:
             raise StoreError(f"{path}: cannot open the store: {exc}") from exc
         self._depth = 0
+        #: how many times a transaction was rolled back: what was read from the store before may be gone
+        self.rollbacks = 0
         #: shingle counts read in the open transaction, with its own claims counted: code -> [claims, listed]
         #: (a document's lookups read the counts of all its shingles at once; dropped when the transaction ends)
         self._known_counts: dict[int, list[int]] = {}
@@ -177,6 +179,7 @@ class Store(WebTables, DeliveryTables):
             yield
         except BaseException:
             self._depth -= 1
+            self.rollbacks += 1
             for codes, listed in self._added.pop():
                 for code in codes:
                     self._new_counts[code][0] -= 1
@@ -242,6 +245,7 @@ class Store(WebTables, DeliveryTables):
         try:
             yield
         finally:
+            self.rollbacks += 1
             self._db.execute("ROLLBACK")
 
     @contextmanager
@@ -378,8 +382,7 @@ class Store(WebTables, DeliveryTables):
         """:meth:`candidates` of each of several claims (each given by its shingle codes), read together: the
         counts of all their shingles in one query, the posting lists they read in one, the candidates' texts in
         one. Claims added after this call are not among the candidates it returned."""
-        with self._guard():
-            self._write_rows()
+        with self._guard():  # which writes the claims not yet written: they are read as any others
             counts = self._counts([code for codes in claims for code in codes])
             chosen_per_claim: list[list[int]] = []
             lists: dict[int, int] = {}  # the lists to read: code -> rows to read of it
@@ -465,7 +468,6 @@ class Store(WebTables, DeliveryTables):
     def document_canonical(self, document_id: int, limit: int) -> list[tuple[int, str]]:
         """(id, canonical text) of the claims a document carries, in its order, at most ``limit``."""
         with self._guard():
-            self._write_rows()
             rows = self._db.execute(
                 "SELECT o.claim_id, c.text FROM occurrences AS o JOIN canonical AS c ON c.claim_id = o.claim_id"
                 " WHERE o.document_id = ? ORDER BY o.position LIMIT ?",

@@ -242,6 +242,37 @@ def test_a_hinted_document_offers_its_claims_wherever_the_rewording_stands(
         assert store.status().claims == stored + 1
 
 
+def test_hinted_claims_read_before_a_rollback_are_not_offered_after_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A dry run (rolled back) hints a document to another; the document's id is given again after the rollback,
+    to a document saying other things: a reprint hinted to that one is compared with what it says now."""
+    with Store(tmp_path / "s.sqlite3") as store:
+        deps = Deps(store, normalizer=NORM)
+        monkeypatch.setattr(store, "candidates_many", lambda claims: [[] for _ in claims])
+
+        def new_claims(name: str, lines: list[str]) -> int:
+            path = tmp_path / name
+            path.write_text("报道\n\n" + "\n".join(lines) + "\n", encoding="utf-8")
+            data = path.read_bytes()
+            fetched = Fetched(str(path), data, hashlib.sha256(data).hexdigest(), source="t", kind="text")
+            return ingest(fetched, extract(fetched), deps, SETTINGS)
+
+        gone = ["黄仁勋与扎克伯格在丹佛举行的SIGGRAPH大会上进行了一场公开对谈。",
+                "黄仁勋说，机器人需要三台计算机，分别用于训练、仿真和部署。",
+                "英伟达发布了新的NIM微服务，开发者可以在Hugging Face上直接调用。"]
+        kept = ["扎克伯格表示，Meta将继续开源Llama模型，因为这对整个行业都有好处。",
+                "Meta的AI Studio让创作者可以训练属于自己的AI角色，并在社交平台上与粉丝互动。",
+                "两人还互换了外套，黄仁勋穿上了扎克伯格送的羊毛皮夹克。"]
+        with store.rolled_back():
+            assert new_claims("dry.txt", gone) == 3
+            # it repeats two claims of dry.txt, which is hinted to its third sentence
+            assert new_claims("dry-reprint.txt", [*gone[:2], "今年的大会吸引了数千名图形学研究者前往丹佛。"]) == 1
+        assert new_claims("kept.txt", kept) == 3  # the same document id as dry.txt had
+        reworded = "小扎称，Meta会继续把Llama模型开源，因为这样对整个行业都有好处。"
+        assert new_claims("reprint.txt", [kept[1], kept[2], reworded]) == 0
+
+
 def test_a_store_from_before_the_shingle_index_migrates_and_matches(tmp_path: Path) -> None:
     """A schema-6 store (MinHash LSH tables) opens, drops them, and rebuilds the shingle index on first use."""
     path = tmp_path / "old.sqlite3"
