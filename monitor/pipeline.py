@@ -434,15 +434,18 @@ class _Hints:
         #: the claims found known so far
         self._matched = list(matched)
         self._documents: tuple[int, ...] | None = None
+        self._asked = 0  # how many claims were known when the store was last asked for the hinted documents
 
     def matched(self, claim_id: int) -> None:
         self._matched.append(claim_id)
-        self._documents = None
+        if len(self._matched) >= 1.5 * self._asked:  # which documents it repeats most is asked again, now and then
+            self._documents = None
 
     def candidates(self, codes: Sequence[int]) -> list[tuple[int, str]]:
         if len(self._matched) < HINT_LEAST:
             return []
         if self._documents is None:
+            self._asked = len(self._matched)
             found = self._deps.store.hinted_documents(self._matched, HINT_LEAST, HINT_DOCUMENTS + 1)
             self._documents = tuple(d for d in found if d != self._doc_id)[:HINT_DOCUMENTS]
         out: list[tuple[int, str]] = []
