@@ -30,6 +30,18 @@ def _fetched(path: Path) -> Fetched:
     return Fetched(str(path), data, hashlib.sha256(data).hexdigest(), source="t", kind="html")
 
 
+def _pages(tmp_path: Path, junk: bool = False) -> Path:
+    """A folder of the pages (and a binary file), settled."""
+    folder = tmp_path / "pages"
+    folder.mkdir()
+    for page in PAGES:
+        (folder / page.name).write_bytes(page.read_bytes())
+    if junk:
+        (folder / "junk.html").write_bytes(b"\x00\x01\x02" * 400)
+    settled(*folder.iterdir())
+    return folder
+
+
 def test_workers_extract_what_the_process_itself_would_in_order() -> None:
     batch = [_fetched(p) for p in PAGES]
     batch.insert(5, Fetched("/junk.bin", b"\x00\x01\x02" * 400, "0" * 64, source="t", kind="html"))
@@ -58,12 +70,7 @@ def test_a_worker_that_dies_loses_no_document() -> None:
 def test_a_scan_of_many_files_through_the_cli(tmp_path: Path) -> None:
     """``python -m monitor scan`` on more files than a batch extracted in-process: every page ingested, the
     binary file one warning, and a second scan finds nothing new."""
-    folder = tmp_path / "pages"
-    folder.mkdir()
-    for page in PAGES:
-        (folder / page.name).write_bytes(page.read_bytes())
-    (folder / "junk.html").write_bytes(b"\x00\x01\x02" * 400)
-    settled(*folder.iterdir())
+    folder = _pages(tmp_path, junk=True)
     config = tmp_path / "c.toml"
     config.write_text(f'[[sources]]\nkind = "folder"\npath = "{folder}"\nsettle_seconds = 0\n', encoding="utf-8")
     run = [sys.executable, "-m", "monitor", "scan", "--config", str(config)]
@@ -108,12 +115,7 @@ def test_a_scan_extracting_many_batches_ahead_stores_what_one_pass_in_the_proces
     """Batches extracted by the workers ahead of the store (here batches of 3, two ahead) lose nothing and store
     nothing twice: every sentence of every page is recorded once, as when one process does it all; the binary file
     is one skipped message."""
-    folder = tmp_path / "pages"
-    folder.mkdir()
-    for page in PAGES:
-        (folder / page.name).write_bytes(page.read_bytes())
-    (folder / "junk.html").write_bytes(b"\x00\x01\x02" * 400)
-    settled(*folder.iterdir())
+    folder = _pages(tmp_path, junk=True)
 
     def scan(name: str, workers: int) -> tuple[list[tuple[str, str]], tuple[str, ...]]:
         overrides = config.Overrides(folder=folder, store=tmp_path / f"{name}.sqlite3", outbox=tmp_path / "outbox")
@@ -141,11 +143,7 @@ def test_workers_are_started_before_the_files_are_read_only_when_many_changed(
 ) -> None:
     """A folder with many new files starts the workers before its files are read (they load trafilatura
     meanwhile); a folder with nothing new starts none; a warm pool takes even a small batch."""
-    folder = tmp_path / "pages"
-    folder.mkdir()
-    for page in PAGES:
-        (folder / page.name).write_bytes(page.read_bytes())
-    settled(*folder.iterdir())
+    folder = _pages(tmp_path)
     warmed: list[int] = []
     real_warm = Extractor.warm
     monkeypatch.setattr(Extractor, "warm", lambda self: (warmed.append(1), real_warm(self))[1])
