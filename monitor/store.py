@@ -697,18 +697,9 @@ def rarest(codes: Sequence[int], have: Mapping[int, int]) -> list[int]:
 
 
 def _most_shared(hits: Counter[str]) -> list[int]:
-    """The ``MAX_CANDIDATES`` claims (ids as decimal strings) with the most hits, ties to the newest (largest id)."""
-    ordered = hits.most_common()
-    if len(ordered) > MAX_CANDIDATES:
-        least = ordered[MAX_CANDIDATES - 1][1]  # the hits of the last one taken: its equals compete for the rest
-        first = next(i for i, (_, n) in enumerate(ordered) if n == least)
-        ties = [i for i, n in ordered[first:] if n == least]
-        ties.sort(reverse=True)
-        ties.sort(key=len, reverse=True)  # with the sort before: the largest numbers first
-        above = sorted(ordered[:first], key=lambda pair: (-pair[1], -int(pair[0])))
-        return [int(i) for i, _ in above] + [int(i) for i in ties[: MAX_CANDIDATES - first]]
-    ordered.sort(key=lambda pair: (-pair[1], -int(pair[0])))
-    return [int(i) for i, _ in ordered]
+    """The ``MAX_CANDIDATES`` claims (ids as decimal strings) with the most hits; of equals, those counted first
+    (the lists are read shortest first: a claim met in a rarer list first)."""
+    return [int(i) for i, _ in hits.most_common(MAX_CANDIDATES)]
 
 
 @cache
