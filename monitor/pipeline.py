@@ -448,6 +448,8 @@ class _Hints:
             self._asked = len(self._matched)
             found = self._deps.store.hinted_documents(self._matched, HINT_LEAST, HINT_DOCUMENTS + 1)
             self._documents = tuple(d for d in found if d != self._doc_id)[:HINT_DOCUMENTS]
+        from monitor.novelty import codes as codes_of
+
         out: list[tuple[int, str]] = []
         self._deps.hinted_valid()
         for document in self._documents:
@@ -456,16 +458,9 @@ class _Hints:
                     self._deps.hinted.clear()
                 related = self._deps.hinted[document] = _Related(self._least)
                 for claim_id, canonical in self._deps.store.document_canonical(document, HINT_CLAIMS):
-                    related.add(claim_id, canonical, _codes(canonical, self._shingle))
+                    related.add(claim_id, canonical, codes_of(key_of(canonical), self._shingle))
             out += related.candidates(codes)
         return out
-
-
-@lru_cache(maxsize=1 << 14)  # a known document is hinted to each of its reprints
-def _codes(canonical: str, shingle: int) -> list[int]:
-    from monitor.novelty import codes
-
-    return codes(key_of(canonical), shingle)
 
 
 def _withdraw_truncated(doc_id: int, found: Sequence[Claim], deps: Deps) -> set[int]:
