@@ -11,12 +11,12 @@ returned are extracted in the process itself, as before there were workers.
 
 Given a :class:`Recipe` (the main process's normalization settings), a worker also takes each document on to its
 claims and their sketches (:class:`Prepared`): splitting, OpenCC and the canonical form are pure work on the
-text, and done there they leave the main process only the comparison with the store.
+text, and done there they leave the main process only the comparison with the store. A document extracted in
+the process itself is left to the main process's own tools, as before there were workers.
 """
 
 from __future__ import annotations
 
-import contextlib
 import gc
 import os
 from collections.abc import Callable, Sequence
@@ -124,15 +124,6 @@ def extract_one(fetched: Fetched, recipe: Recipe | None = None) -> Document | Pr
         return document
 
 
-def _ready(recipe: Recipe | None) -> None:
-    """A worker's start: load what extraction (and the recipe) needs before the first document comes."""
-    import monitor.extract  # noqa: F401 - trafilatura, the slow import
-
-    _settle_imports()
-    if recipe is not None:
-        _tools(recipe)
-
-
 class Extractor:
     """Extracts batches of documents, in worker processes when a batch is large enough. Close it (or use it as a
     context manager) to stop the workers."""
@@ -153,14 +144,6 @@ class Extractor:
             self._pool.shutdown(wait=True, cancel_futures=True)
             self._pool = None
 
-    def warm(self) -> None:
-        """Start the workers now, to load what they need while the caller reads the files it will hand them."""
-        if self.workers >= 2 and self._pool is None:
-            self._pool = ProcessPoolExecutor(max_workers=self.workers, mp_context=get_context("spawn"))
-            with contextlib.suppress(BrokenProcessPool):  # start() finds out, and does without
-                for _ in range(self.workers):
-                    self._pool.submit(_ready, self.recipe)
-
     def run(self, batch: Sequence[Fetched]) -> list[Document | Prepared | str]:
         """Each document of the batch extracted, or the reason it could not be, in order."""
         return self.start(batch)()
@@ -171,7 +154,7 @@ class Extractor:
         the results of the batch before, say); a small one is extracted by that function, in this process."""
         batch, recipe = list(batch), self.recipe
         if self.workers < 2 or (len(batch) < PARALLEL_FROM and self._pool is None):
-            return lambda: [extract_one(fetched, recipe) for fetched in batch]
+            return lambda: [extract_one(fetched) for fetched in batch]
         if self._pool is None:
             self._pool = ProcessPoolExecutor(max_workers=self.workers, mp_context=get_context("spawn"))
         pool = self._pool
@@ -179,7 +162,7 @@ class Extractor:
             futures = [pool.submit(extract_one, fetched, recipe) for fetched in batch]
         except BrokenProcessPool:
             self._pool = None
-            return lambda: [extract_one(fetched, recipe) for fetched in batch]
+            return lambda: [extract_one(fetched) for fetched in batch]
 
         def collect() -> list[Document | Prepared | str]:
             results: list[Document | Prepared | str] = []
@@ -189,7 +172,7 @@ class Extractor:
                 except BrokenProcessPool:  # a worker died: the rest here, as without workers; a new pool next time
                     if self._pool is pool:
                         self._pool = None
-                    return results + [extract_one(fetched, recipe) for fetched in batch[len(results) :]]
+                    return results + [extract_one(fetched) for fetched in batch[len(results) :]]
             return results
 
         return collect

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 from monitor import claims as claims_mod
 from monitor.config import FeedSource, FolderSource, NoveltySettings, PageSource, Settings, Source
 from monitor.errors import ConfigError, DeliveryError, LocatedError, SourceError, StoreError
-from monitor.extracting import PARALLEL_FROM, Extractor, Prepared, Recipe
+from monitor.extracting import Extractor, Prepared, Recipe
 from monitor.models import (
     Candidate,
     Claim,
@@ -60,9 +60,6 @@ EXTRACT_BATCH_BYTES = 16 * 1024 * 1024
 #: of files (the workers go on while the store takes its time over a batch of new claims)
 EXTRACT_AHEAD = 8
 EXTRACT_AHEAD_BYTES = 64 * 1024 * 1024
-#: when at least PARALLEL_FROM of a folder's first this many files are new or changed, the workers are started
-#: before the files are read
-WARM_LOOKAHEAD = 64
 #: a known document is a hint for a new one once the new one repeats this many of its claims
 HINT_LEAST = 2
 #: the claims of at most this many hinted documents (those repeated most) are offered as candidates
@@ -113,13 +110,13 @@ class Deps:
         #: worker processes that extract documents (None: one per core); 1 extracts in this process
         self.workers = workers
         given = {"normalizer": normalizer, "templates": templates}
-        self._given = {name for name, value in given.items() if value is not None}
+        self._own_normalizer = normalizer is None
         self.__dict__.update({name: value for name, value in given.items() if value is not None})
         self._indexed = False
         #: the claims of known documents hinted to new ones, indexed for the exact comparison (see _Hints): kept for
-        #: one scan (a document hinted to one reprint is often hinted to the next), dropped when one is ingested again
+        #: one scan (a document hinted to one reprint is often hinted to the next), dropped when one is saved again
+        #: (a new version, or a new document given the id of one rolled back)
         self.hinted: dict[int, _Related] = {}
-        self._hinted_rollbacks = 0
 
     @classmethod
     def of(cls, store: Store, settings: Settings, **given: Any) -> Deps:
@@ -163,16 +160,11 @@ class Deps:
 
         return sketch(self.canon(normalized), self._novelty.shingle)
 
-    def hinted_valid(self) -> None:
-        """Forget the hinted documents' claims read before a rollback (they may be gone, their ids given again)."""
-        if self._hinted_rollbacks != self.store.rollbacks:
-            self.hinted.clear()
-            self._hinted_rollbacks = self.store.rollbacks
-
+    @cached_property
     def recipe(self) -> Recipe | None:
         """What extraction workers need to split and sketch documents as this Deps does; None when this Deps was
         given its own normalizer (a test's), which workers cannot have."""
-        if "normalizer" in self._given:
+        if not self._own_normalizer:
             return None
         return Recipe(self._opencc, str(self._aliases) if self._aliases else None, self._novelty.shingle)
 
@@ -209,10 +201,6 @@ class _Sink:
             while len(self._waiting) > 1 and (len(self._waiting) > EXTRACT_AHEAD or self._bytes > EXTRACT_AHEAD_BYTES):
                 self._flush_one()
 
-    def warm(self) -> None:
-        """Start the workers: many files are coming."""
-        self._extractor.warm()
-
     def flush(self) -> None:
         """Wait for the batches being extracted, and store them."""
         while self._waiting:
@@ -226,8 +214,7 @@ class _Sink:
         for fetched, got in zip(batch, collect(), strict=True):
             if not isinstance(got, str):
                 # the raw bytes are not kept: a first scan of a large folder holds only the extracted texts
-                prepared = got if isinstance(got, Prepared) else None
-                document = got.document if isinstance(got, Prepared) else got
+                document, prepared = _unpacked(got)
                 pending.append(_Pending(replace(fetched, data=b""), document, prepared=prepared))
                 self._deps.store.forget_failed_file(fetched.locator)
             else:
@@ -236,6 +223,11 @@ class _Sink:
                     st = Path(fetched.locator).stat()
                     self._deps.store.file_failed(fetched.locator, st.st_size, st.st_mtime_ns, got, self._deps.clock())
         self._store(pending)
+
+
+def _unpacked(got: Document | Prepared) -> tuple[Document, Prepared | None]:
+    """An extracted document, and what a worker made of it (if it did)."""
+    return (got.document, got) if isinstance(got, Prepared) else (got, None)
 
 
 def _scan_folder(source: FolderSource, deps: Deps, sink: _Sink, wait: bool = False) -> SourceOutcome:
@@ -251,8 +243,6 @@ def _scan_folder(source: FolderSource, deps: Deps, sink: _Sink, wait: bool = Fal
         paths = list(folder.candidates(source.path))
     except SourceError as exc:
         return SourceOutcome(source.name, errors=(str(exc),))
-    if _changed(paths[:WARM_LOOKAHEAD], deps) >= PARALLEL_FROM:
-        sink.warm()  # the workers start (and load trafilatura) while the files are read
 
     def visit(path: Path, now_ns: int) -> int | None:
         """Read one file if it is new or changed; the mtime of a file still settling (it was left alone)."""
@@ -313,16 +303,6 @@ def _scan_folder(source: FolderSource, deps: Deps, sink: _Sink, wait: bool = Fal
     )
 
 
-def _changed(paths: Sequence[Path], deps: Deps) -> int:
-    """How many of these files are new or changed by their size and modification time (the cheap check)."""
-    changed = 0
-    for path in paths:
-        state = deps.store.document_state(str(path.resolve()))
-        with contextlib.suppress(SourceError):
-            changed += not folder.unchanged(path, state.size if state else None, state.mtime_ns if state else None)[0]
-    return changed
-
-
 def ingest(
     fetched: Fetched, document: Document, deps: Deps, settings: Settings, prepared: Prepared | None = None
 ) -> int:
@@ -346,7 +326,7 @@ def ingest_verdicts(
         doc_id = deps.store.save_document(fetched, document, now)
         deps.hinted.pop(doc_id, None)  # its claims are about to change
         sketches: Sequence[Sketch | None]
-        if (prepared is not None and prepared.recipe == deps.recipe() and prepared.parameters == deps.canon.parameters
+        if (prepared is not None and prepared.recipe == deps.recipe and prepared.parameters == deps.canon.parameters
                 and prepared.document.text == document.text):
             found, dropped, sketches = list(prepared.claims), list(prepared.dropped), prepared.sketches
         else:
@@ -401,7 +381,7 @@ class _Related:
     shares with it: those at least ``least`` alike (Jaccard) are its candidates."""
 
     def __init__(self, least: float) -> None:
-        self.least = least
+        self._least = least
         self._lists: defaultdict[int, list[int]] = defaultdict(list)
         self._claims: dict[int, tuple[str, int]] = {}  # id -> (canonical text, shingles)
 
@@ -418,7 +398,7 @@ class _Related:
             if code in lists:
                 for i in lists[code]:
                     hits[i] = hits.get(i, 0) + 1
-        size, least, claims = len(codes), self.least, self._claims
+        size, least, claims = len(codes), self._least, self._claims
         return [(i, claims[i][0]) for i, n in hits.items() if n >= least * (size + claims[i][1] - n)]
 
 
@@ -451,9 +431,8 @@ class _Hints:
         from monitor.novelty import codes as codes_of
 
         out: list[tuple[int, str]] = []
-        self._deps.hinted_valid()
         for document in self._documents:
-            if (related := self._deps.hinted.get(document)) is None or related.least != self._least:
+            if (related := self._deps.hinted.get(document)) is None:
                 if len(self._deps.hinted) >= HINTED_KEPT:
                     self._deps.hinted.clear()
                 related = self._deps.hinted[document] = _Related(self._least)
@@ -533,7 +512,7 @@ def scan(
             if deps.progress is not None:
                 deps.progress("comparing claims", seen[0], seen[1])
 
-    with Extractor(deps.workers, deps.recipe()) as extractor:
+    with Extractor(deps.workers, deps.recipe) as extractor:
         sink = _Sink(extractor, deps, store)
         outcomes = {s.name: _scan_folder(s, deps, sink, wait_to_settle) for s in due if isinstance(s, FolderSource)}
         web = [s for s in due if isinstance(s, PageSource | FeedSource)]
@@ -547,10 +526,9 @@ def scan(
                 if isinstance(got, str):
                     _web_failed(item, f"{item.fetched.locator}: {got}", outcomes, deps, now)
                     continue
-                prepared = got if isinstance(got, Prepared) else None
-                got = got.document if isinstance(got, Prepared) else got
-                # no canonical link: the URL it was fetched from is where readers find it
-                document = got if got.url is not None else replace(got, url=item.fetched.locator)
+                document, prepared = _unpacked(got)
+                if document.url is None:  # no canonical link: the URL it was fetched from is where readers find it
+                    document = replace(document, url=item.fetched.locator)
                 pending.append(_Pending(replace(item.fetched, data=b""), document, item.validators, item.entry,
                                         item.topic_filter, prepared))
             store(pending)

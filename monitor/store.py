@@ -112,8 +112,6 @@ class Store(WebTables, DeliveryTables):
         except (sqlite3.Error, OSError) as exc:
             raise StoreError(f"{path}: cannot open the store: {exc}") from exc
         self._depth = 0
-        #: how many times a transaction was rolled back: what was read from the store before may be gone
-        self.rollbacks = 0
         #: shingle counts read in the open transaction, with its own claims counted: code -> [claims, listed]
         #: (a document's lookups read the counts of all its shingles at once; dropped when the transaction ends)
         self._known_counts: dict[int, list[int]] = {}
@@ -179,7 +177,6 @@ class Store(WebTables, DeliveryTables):
             yield
         except BaseException:
             self._depth -= 1
-            self.rollbacks += 1
             for codes, listed in self._added.pop():
                 for code in codes:
                     self._new_counts[code][0] -= 1
@@ -188,8 +185,7 @@ class Store(WebTables, DeliveryTables):
             self._new_canonical.clear()  # rows are written as a savepoint ends: those pending were this one's
             self._new_listed.clear()
             self._new_claims.clear()
-            self._next_claim_id = None
-            self._known_counts.clear()
+            self._forget_reads()
             self._db.execute(f"ROLLBACK TO {name}")
             self._db.execute(f"RELEASE {name}")
             raise
@@ -204,12 +200,15 @@ class Store(WebTables, DeliveryTables):
                     self._write_counts()
                 self._db.execute(f"RELEASE {name}")
             except sqlite3.Error as exc:
-                self._known_counts.clear()
-                self._next_claim_id = None
+                self._forget_reads()
                 raise StoreError(f"{self.path}: {exc}") from exc
             if self._depth == 0:
-                self._known_counts.clear()  # other writers may count, and add claims, next
-                self._next_claim_id = None
+                self._forget_reads()  # other writers may count, and add claims, next
+
+    def _forget_reads(self) -> None:
+        """Forget what was read for the open transaction: the shingle counts, and the next claim id."""
+        self._known_counts.clear()
+        self._next_claim_id = None
 
     def _write_rows(self) -> None:
         """Write the claims added since they were last written, and their index rows (their counts are written
@@ -245,7 +244,6 @@ class Store(WebTables, DeliveryTables):
         try:
             yield
         finally:
-            self.rollbacks += 1
             self._db.execute("ROLLBACK")
 
     @contextmanager
@@ -405,7 +403,7 @@ class Store(WebTables, DeliveryTables):
                 ranked.append(_most_shared(hits))
             texts = self._canonical({i for ids in ranked for i in ids})
             if self._depth == 0:
-                self._known_counts.clear()  # outside a transaction, other writers may count next
+                self._forget_reads()  # outside a transaction, other writers may count next
         return [[(i, texts[i]) for i in ids if i in texts] for ids in ranked]
 
     def _postings(self, lists: Mapping[int, int]) -> dict[int, list[str]]:
@@ -525,8 +523,7 @@ class Store(WebTables, DeliveryTables):
             if self._depth == 0:
                 self._write_rows()
                 self._write_counts()
-                self._known_counts.clear()
-                self._next_claim_id = None
+                self._forget_reads()
         return claim_id
 
     def claim_origins(self, ids: Sequence[int]) -> dict[int, Origin]:

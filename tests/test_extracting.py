@@ -138,25 +138,23 @@ def test_a_scan_extracting_many_batches_ahead_stores_what_one_pass_in_the_proces
     assert len(skipped) == 1 and "junk.html" in skipped[0]
 
 
-def test_workers_are_started_before_the_files_are_read_only_when_many_changed(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """A folder with many new files starts the workers before its files are read (they load trafilatura
-    meanwhile); a folder with nothing new starts none; a warm pool takes even a small batch."""
-    folder = _pages(tmp_path)
-    warmed: list[int] = []
-    real_warm = Extractor.warm
-    monkeypatch.setattr(Extractor, "warm", lambda self: (warmed.append(1), real_warm(self))[1])
-    overrides = config.Overrides(folder=folder, store=tmp_path / "s.sqlite3", outbox=tmp_path / "outbox")
-    settings = config.load(None, cwd=tmp_path, overrides=overrides, environ={})
-    with Store(tmp_path / "s.sqlite3") as store:
-        deps = pipeline.Deps.of(store, settings, workers=2)
-        _, new = pipeline.scan(settings, deps, wait_to_settle=True)
-        assert new > 0 and warmed == [1]
-        _, new = pipeline.scan(settings, deps, wait_to_settle=True)
-        assert new == 0 and warmed == [1]
+def test_once_the_workers_run_even_a_small_batch_goes_to_them(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A scan's last few files go to the workers already running (nothing is extracted in this process), with the
+    same results as in the process."""
+    import monitor.extract
+
+    in_process: list[str] = []
+    real = monitor.extract.extract
+
+    def counted(fetched: Fetched) -> Document:
+        in_process.append(fetched.locator)
+        return real(fetched)
+
+    small = [_fetched(p) for p in PAGES[:2]]
+    expected = [real(f).text for f in small]
+    monkeypatch.setattr(monitor.extract, "extract", counted)  # this process only: the workers have their own
     with Extractor(workers=2) as extractor:
-        extractor.warm()
-        small = [_fetched(p) for p in PAGES[:2]]
+        extractor.run([_fetched(p) for p in PAGES[:PARALLEL_FROM]])
         got = extractor.run(small)
-    assert [g.text for g in got if isinstance(g, Document)] == [extract(f).text for f in small]
+    assert in_process == []
+    assert [g.text for g in got if isinstance(g, Document)] == expected
