@@ -116,6 +116,12 @@ def decide(key: str, normalized: str, candidates: Iterable[Candidate], *, shingl
     return best
 
 
+def clear_caches() -> None:
+    """Forget the stored claims' shingle sets and figures cached for comparisons (a benchmark's cold lookups)."""
+    _stored_shingles.cache_clear()
+    figs.read.cache_clear()
+
+
 @lru_cache(maxsize=1 << 15)  # stored claims recur as candidates: a document's hints, common neighbours
 def _stored_shingles(key: str, size: int) -> frozenset[str]:
     return frozenset(shingles(key, size))

@@ -222,4 +222,21 @@ MIGRATIONS: tuple[str, ...] = (
         listed        INTEGER NOT NULL
     );
     """,
+    # 8: a shingle's counts and the head of its posting list share one row: a lookup reads everything it needs
+    # of a shingle in one seek, and a claim adds one list entry to a row, not a row of its own. Only a list's
+    # first 256 entries (store.LIST_READ) were ever read; those are kept, the rest were dead rows.
+    """
+    CREATE TABLE postings (
+        shingle       INTEGER PRIMARY KEY,
+        claims        INTEGER NOT NULL,          -- claims having the shingle
+        listed        INTEGER NOT NULL,          -- claims listed under it (its posting list's length)
+        head          TEXT NOT NULL              -- the ids of the first 256 of them, oldest first, comma-separated
+    );
+    INSERT INTO postings (shingle, claims, listed, head)
+        SELECT c.shingle, c.claims, c.listed, coalesce((SELECT group_concat(claim_id) FROM (
+            SELECT s.claim_id FROM shingles AS s WHERE s.shingle = c.shingle ORDER BY s.claim_id LIMIT 256)), '')
+        FROM shingle_counts AS c;
+    DROP TABLE shingles;
+    DROP TABLE shingle_counts;
+    """,
 )

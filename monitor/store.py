@@ -1,4 +1,4 @@
-"""The store: one SQLite file (WAL) holding documents, claims, occurrences, the LSH index and digests.
+"""The store: one SQLite file (WAL) holding documents, claims, occurrences, the near-duplicate index and digests.
 
 SQLite only; every ``sqlite3.Error`` leaves as :class:`~monitor.errors.StoreError`. The schema lives in
 :mod:`monitor.schema` as numbered migrations under ``PRAGMA user_version``. Transactions nest as
@@ -15,6 +15,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from functools import cache
+from operator import itemgetter
 from pathlib import Path
 
 from monitor.errors import StoreError
@@ -38,17 +39,40 @@ from monitor.store_web import WebTables
 #: added. A near-duplicate at the threshold shares about half its shingles with the claim it repeats, so one of
 #: them is almost always among these, while a common shingle's list stays short (few claims list it)
 LISTED_SHINGLES = 12
-#: a lookup reads the shortest posting lists of the claim's shingles first, at most about this many rows in all
-READ_BUDGET = 600
-#: and at most this many rows from one list
+#: a lookup reads the posting lists of the claim's rarest shingles first (those fewest stored claims have: the
+#: ones a claim is listed under, so a paraphrase's rarest are most likely its source's), at most about this many
+#: entries in all
+READ_BUDGET = 400
+#: a list keeps (and a lookup reads) only its first this many entries, the oldest claims listed under it
+#: (migration 8 of monitor.schema has the same number)
 LIST_READ = 256
-#: at most this many candidates, those sharing the most shingles read, get the exact comparison
-MAX_CANDIDATES = 16
+#: at most this many candidates, those on the most of the lists read, get the exact comparison
+MAX_CANDIDATES = 8
 #: a fixed odd multiplier that orders shingles of equal counts pseudo-randomly (not by code point)
 _MIX = 0x9E3779B97F4A7C15
 #: how much of the store file SQLite may read through mmap (resident pages of it count in the process's
 #: memory: at a million claims the lookups' working set stays under 300 MB)
 MMAP_BYTES = 384 * 1024 * 1024
+#: a rebuild of the index writes its rows every this many claims (its memory stays that of the counts)
+REBUILD_CHUNK = 10_000
+
+
+@dataclass(slots=True)
+class _Posting:
+    """A shingle's row of the index (the ``postings`` table), or what the open transaction adds to it."""
+
+    #: claims having the shingle
+    claims: int = 0
+    #: claims listed under it
+    listed: int = 0
+    #: the ids of the first LIST_READ of them, oldest first, as decimal text joined by commas
+    head: str = ""
+
+    def add(self, claims: int, listed: int, head: str) -> None:
+        self.claims += claims
+        self.listed += listed
+        if head:
+            self.head = f"{self.head},{head}" if self.head else head
 
 
 @dataclass(frozen=True)
@@ -112,22 +136,21 @@ class Store(WebTables, DeliveryTables):
         except (sqlite3.Error, OSError) as exc:
             raise StoreError(f"{path}: cannot open the store: {exc}") from exc
         self._depth = 0
-        #: shingle counts read in the open transaction, with its own claims counted: code -> [claims, listed]
-        #: (a document's lookups read the counts of all its shingles at once; dropped when the transaction ends)
-        self._known_counts: dict[int, list[int]] = {}
-        #: shingle counts added by claims of the open transaction, not yet written: code -> [claims, listed]
-        #: (written once as the transaction ends: one statement for a batch of documents, not one a claim)
-        self._new_counts: dict[int, list[int]] = {}
-        #: per open savepoint, the (codes, listed codes) of the claims added in it: a rolled-back one's counts are
-        #: taken back, an ended one's join the savepoint around it
-        self._added: list[list[tuple[Sequence[int], Sequence[int]]]] = []
-        #: index rows of the open transaction's claims, not yet written: (claim id, canonical text), (shingle, claim
-        #: id) (written when it ends, or before the index is next read: one statement a document, not two a claim)
+        #: index rows read in the open transaction, with its own claims added: code -> its row (a document's
+        #: lookups read the rows of all its shingles at once; dropped when the transaction ends)
+        self._known_counts: dict[int, _Posting] = {}
+        #: what the claims of the open transaction add to the index rows, not yet written: code -> the addition
+        #: (written once as the transaction ends: one statement a shingle for a batch of documents)
+        self._new_counts: dict[int, _Posting] = {}
+        #: per open savepoint, the (codes, listed codes, claim id, codes whose head got the id) of the claims added
+        #: in it: a rolled-back one's are taken back, an ended one's join the savepoint around it
+        self._added: list[list[tuple[Sequence[int], Sequence[int], int, Sequence[int]]]] = []
+        #: canonical rows of the open transaction's claims, not yet written: (claim id, canonical text) (written
+        #: when it ends, or before the index is next read: one statement a document, not one a claim)
         self._new_canonical: list[tuple[int, str]] = []
         #: the open transaction's new claims, not yet written (their ids given out here, from the largest stored)
         self._new_claims: list[tuple[int, int, str, str, str | None, int, int, str]] = []
         self._next_claim_id: int | None = None
-        self._new_listed: list[tuple[int, int]] = []
 
     def __enter__(self) -> Store:
         return self
@@ -177,13 +200,15 @@ class Store(WebTables, DeliveryTables):
             yield
         except BaseException:
             self._depth -= 1
-            for codes, listed in self._added.pop():
+            new = self._new_counts
+            for codes, listed, claim_id, headed in self._added.pop():
                 for code in codes:
-                    self._new_counts[code][0] -= 1
+                    new[code].claims -= 1
                 for code in listed:
-                    self._new_counts[code][1] -= 1
+                    new[code].listed -= 1
+                for code in headed:
+                    new[code].head = ",".join(i for i in new[code].head.split(",") if i != str(claim_id))
             self._new_canonical.clear()  # rows are written as a savepoint ends: those pending were this one's
-            self._new_listed.clear()
             self._new_claims.clear()
             self._forget_reads()
             self._db.execute(f"ROLLBACK TO {name}")
@@ -197,7 +222,7 @@ class Store(WebTables, DeliveryTables):
                 if self._added:
                     self._added[-1] += added
                 else:
-                    self._write_counts()
+                    self._write_postings()
                 self._db.execute(f"RELEASE {name}")
             except sqlite3.Error as exc:
                 self._forget_reads()
@@ -206,13 +231,13 @@ class Store(WebTables, DeliveryTables):
                 self._forget_reads()  # other writers may count, and add claims, next
 
     def _forget_reads(self) -> None:
-        """Forget what was read for the open transaction: the shingle counts, and the next claim id."""
+        """Forget what was read for the open transaction: the index rows, and the next claim id."""
         self._known_counts.clear()
         self._next_claim_id = None
 
     def _write_rows(self) -> None:
-        """Write the claims added since they were last written, and their index rows (their counts are written
-        as the transaction ends)."""
+        """Write the claims added since they were last written, and their canonical forms (their index rows are
+        written as the transaction ends)."""
         if self._new_claims:
             rows, self._new_claims = self._new_claims, []
             self._db.executemany(
@@ -223,18 +248,10 @@ class Store(WebTables, DeliveryTables):
         if self._new_canonical:
             self._db.executemany("INSERT INTO canonical (claim_id, text) VALUES (?, ?)", self._new_canonical)
             self._new_canonical.clear()
-        if self._new_listed:
-            self._db.executemany("INSERT INTO shingles (shingle, claim_id) VALUES (?, ?)", self._new_listed)
-            self._new_listed.clear()
 
-    def _write_counts(self) -> None:
-        if self._new_counts:
-            self._db.executemany(
-                "INSERT INTO shingle_counts (shingle, claims, listed) VALUES (?, ?, ?) ON CONFLICT (shingle)"
-                " DO UPDATE SET claims = claims + excluded.claims, listed = listed + excluded.listed",
-                [(code, have, listed) for code, (have, listed) in self._new_counts.items() if have or listed],
-            )
-            self._new_counts.clear()
+    def _write_postings(self) -> None:
+        _add_postings(self._db, self._new_counts)
+        self._new_counts.clear()
 
     @contextmanager
     def rolled_back(self) -> Iterator[None]:
@@ -270,23 +287,25 @@ class Store(WebTables, DeliveryTables):
             listed: Counter[int] = Counter()
             count = 0
             with self.transaction():
-                for table in ("shingles", "shingle_counts", "canonical"):
+                for table in ("postings", "canonical"):
                     self._db.execute(f"DELETE FROM {table}")  # noqa: S608 - fixed names
                 claims = self._db.execute("SELECT id, normalized FROM claims ORDER BY id").fetchall()
+                rows: dict[int, _Posting] = {}  # written every REBUILD_CHUNK claims
                 for claim_id, normalized in claims:
                     made = sketch(normalized)
                     chosen = rarest(made.codes, have)
                     self._db.execute("INSERT INTO canonical (claim_id, text) VALUES (?, ?)", (claim_id, made.canonical))
-                    self._db.executemany(
-                        "INSERT INTO shingles (shingle, claim_id) VALUES (?, ?)", [(c, claim_id) for c in chosen]
-                    )
+                    for code in made.codes:
+                        rows.setdefault(code, _Posting()).claims += 1
+                    for code in chosen:
+                        rows[code].add(0, 1, str(claim_id) if listed[code] < LIST_READ else "")
                     have.update(made.codes)
                     listed.update(chosen)
                     count += 1
-                self._db.executemany(
-                    "INSERT INTO shingle_counts (shingle, claims, listed) VALUES (?, ?, ?)",
-                    ((code, n, listed[code]) for code, n in have.items()),
-                )
+                    if count % REBUILD_CHUNK == 0:
+                        _add_postings(self._db, rows)
+                        rows.clear()
+                _add_postings(self._db, rows)
                 self._db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('index', ?)", (parameters,))
         return count
 
@@ -372,58 +391,30 @@ class Store(WebTables, DeliveryTables):
     def candidates(self, codes: Sequence[int]) -> list[tuple[int, str]]:
         """Stored claims listed under a claim's shingles, as (id, canonical text), those sharing the most first.
 
-        The shortest posting lists are read first, at most ``LIST_READ`` rows from one and about ``READ_BUDGET``
-        rows in all; ``MAX_CANDIDATES`` claims are returned."""
+        The lists of the shingles fewest claims have are read first, at most ``LIST_READ`` entries from one (a
+        list's head) and about ``READ_BUDGET`` in all; ``MAX_CANDIDATES`` claims are returned."""
         return self.candidates_many([codes])[0]
 
     def candidates_many(self, claims: Sequence[Sequence[int]]) -> list[list[tuple[int, str]]]:
         """:meth:`candidates` of each of several claims (each given by its shingle codes), read together: the
-        counts of all their shingles in one query, the posting lists they read in one, the candidates' texts in
-        one. Claims added after this call are not among the candidates it returned."""
+        index rows of all their shingles in one query (each row a shingle's counts and its list's head), the
+        candidates' texts in one. Claims added after this call are not among the candidates it returned."""
         with self._guard():  # which writes the claims not yet written: they are read as any others
-            counts = self._counts([code for codes in claims for code in codes])
-            chosen_per_claim: list[list[int]] = []
-            lists: dict[int, int] = {}  # the lists to read: code -> rows to read of it
+            rows = self._counts([code for codes in claims for code in codes])
+            ranked: list[list[int]] = []
             for codes in claims:
-                chosen: list[int] = []
+                heads: list[str] = []
                 read = 0
-                for code in sorted((c for c in codes if counts[c][1]), key=lambda c: (counts[c][1], c)):
+                for code in sorted((c for c in codes if rows[c].listed), key=lambda c: (rows[c].claims, c)):
                     if read >= READ_BUDGET:
                         break
-                    chosen.append(code)
-                    lists[code] = min(counts[code][1], LIST_READ)
-                    read += lists[code]
-                chosen_per_claim.append(chosen)
-            postings = self._postings(lists)
-            ranked: list[list[int]] = []
-            for chosen in chosen_per_claim:
-                hits: Counter[str] = Counter()
-                for code in chosen:
-                    hits.update(postings.get(code, ()))
-                ranked.append(_most_shared(hits))
+                    heads.append(rows[code].head)
+                    read += min(rows[code].listed, LIST_READ)
+                ranked.append(_most_shared(heads))
             texts = self._canonical({i for ids in ranked for i in ids})
             if self._depth == 0:
                 self._forget_reads()  # outside a transaction, other writers may count next
         return [[(i, texts[i]) for i in ids if i in texts] for ids in ranked]
-
-    def _postings(self, lists: Mapping[int, int]) -> dict[int, list[str]]:
-        """code -> the first ``rows`` claim ids listed under it (decimal strings: SQLite joins them, in C, and they
-        are counted as they come), for each (code, rows) of ``lists``."""
-        found: dict[int, list[str]] = {}
-        whole = [code for code, rows in lists.items() if rows >= self._known_counts[code][1]]
-        for chunk in _chunks(whole, 500):
-            query = (
-                "SELECT shingle, group_concat(claim_id) FROM shingles"  # noqa: S608
-                f" WHERE shingle IN ({','.join('?' * len(chunk))}) GROUP BY shingle"
-            )
-            for code, ids in self._db.execute(query, chunk):
-                found[code] = ids.split(",")
-        for code, rows in lists.items():
-            if rows < self._known_counts[code][1]:  # a long list: its first rows only
-                query = "SELECT group_concat(claim_id) FROM (SELECT claim_id FROM shingles WHERE shingle = ? LIMIT ?)"
-                (ids,) = self._db.execute(query, (code, rows)).fetchone()
-                found[code] = ids.split(",") if ids else []
-        return found
 
     def _canonical(self, ids: set[int]) -> dict[int, str]:
         """claim id -> canonical text, for these ids."""
@@ -433,19 +424,21 @@ class Store(WebTables, DeliveryTables):
             texts.update(self._db.execute(query, chunk))
         return texts
 
-    def _counts(self, codes: Sequence[int]) -> dict[int, list[int]]:
-        """code -> [claims having it, claims listed under it], for (at least) each of ``codes``, the open
-        transaction's own claims included; read from the file once per transaction."""
+    def _counts(self, codes: Sequence[int]) -> dict[int, _Posting]:
+        """code -> its index row (counts and list head), for (at least) each of ``codes``, the open transaction's
+        own claims included; read from the file once per transaction."""
         known = self._known_counts
         missing = [code for code in codes if code not in known]
         for chunk in _chunks(list(dict.fromkeys(missing)), 500):
+            rows = self._db.execute(_postings_sql(len(chunk)), chunk).fetchall()
+            known.update({row[0]: _Posting(row[1], row[2], row[3]) for row in rows})
             for code in chunk:
-                known[code] = [0, 0]
-            for code, have, listed in self._db.execute(_counts_sql(len(chunk)), chunk):
-                known[code] = [have, listed]
-            for code in self._new_counts.keys() & set(chunk):
-                known[code][0] += self._new_counts[code][0]
-                known[code][1] += self._new_counts[code][1]
+                if code not in known:
+                    known[code] = _Posting()
+            if self._new_counts:
+                for code in self._new_counts.keys() & set(chunk):
+                    new = self._new_counts[code]
+                    known[code].add(new.claims, new.listed, new.head)
         return known
 
     def hinted_documents(self, claim_ids: Sequence[int], least: int, most: int) -> list[int]:
@@ -508,21 +501,24 @@ class Store(WebTables, DeliveryTables):
                  _ts(now))
             )
             self._new_canonical.append((claim_id, sketch.canonical))
-            counts = self._counts(sketch.codes)
-            chosen = _rarest(sketch.codes, counts)
-            self._new_listed += [(c, claim_id) for c in chosen]
+            rows = self._counts(sketch.codes)
+            chosen = _rarest(sketch.codes, rows)
             pending = self._new_counts
             for code in sketch.codes:
-                pending.setdefault(code, [0, 0])[0] += 1
-                counts[code][0] += 1
+                pending.setdefault(code, _Posting()).claims += 1
+                rows[code].claims += 1
+            headed = [code for code in chosen if rows[code].listed < LIST_READ]  # a list keeps its first entries
             for code in chosen:
-                pending[code][1] += 1
-                counts[code][1] += 1
+                pending[code].listed += 1
+                rows[code].listed += 1
+            for code in headed:
+                pending[code].add(0, 0, str(claim_id))
+                rows[code].add(0, 0, str(claim_id))
             if self._added:
-                self._added[-1].append((sketch.codes, chosen))
+                self._added[-1].append((sketch.codes, chosen, claim_id, headed))
             if self._depth == 0:
                 self._write_rows()
-                self._write_counts()
+                self._write_postings()
                 self._forget_reads()
         return claim_id
 
@@ -681,9 +677,9 @@ class Store(WebTables, DeliveryTables):
         return Status(documents, claims, unreported, *(last or (None, None, None)), *pending, *refused)
 
 
-def _rarest(codes: Sequence[int], counts: Mapping[int, list[int]]) -> list[int]:
-    """:func:`rarest`, from counts as :meth:`Store._counts` keeps them (code -> [claims, listed])."""
-    return sorted(codes, key=lambda c: (counts[c][0] << 64) | ((c * _MIX) & 0xFFFFFFFFFFFFFFFF))[:LISTED_SHINGLES]
+def _rarest(codes: Sequence[int], rows: Mapping[int, _Posting]) -> list[int]:
+    """:func:`rarest`, from the index rows as :meth:`Store._counts` keeps them."""
+    return sorted(codes, key=lambda c: (rows[c].claims << 64) | ((c * _MIX) & 0xFFFFFFFFFFFFFFFF))[:LISTED_SHINGLES]
 
 
 def rarest(codes: Sequence[int], have: Mapping[int, int]) -> list[int]:
@@ -693,15 +689,33 @@ def rarest(codes: Sequence[int], have: Mapping[int, int]) -> list[int]:
     return sorted(codes, key=lambda c: (get(c, 0) << 64) | ((c * _MIX) & 0xFFFFFFFFFFFFFFFF))[:LISTED_SHINGLES]
 
 
-def _most_shared(hits: Counter[str]) -> list[int]:
-    """The ``MAX_CANDIDATES`` claims (ids as decimal strings) with the most hits; of equals, those counted first
-    (the lists are read shortest first: a claim met in a rarer list first)."""
-    return [int(i) for i, _ in hits.most_common(MAX_CANDIDATES)]
+def _most_shared(heads: Sequence[str]) -> list[int]:
+    """The ``MAX_CANDIDATES`` claims listed in the most of these list heads (ids as decimal text joined by commas);
+    of equals, those met first (the lists are read rarest first: a claim met in a rarer list first). One split and
+    one count, in C: a lookup at a million claims counts some 400 entries."""
+    if not heads:
+        return []
+    entries = ",".join(heads).split(",")
+    hits = Counter(entries)
+    if len(hits) == len(entries):  # each met once: the first met
+        return [int(i) for i in entries[:MAX_CANDIDATES]]
+    return [int(i) for i, _ in sorted(hits.items(), key=itemgetter(1), reverse=True)[:MAX_CANDIDATES]]
+
+
+def _add_postings(db: sqlite3.Connection, rows: Mapping[int, _Posting]) -> None:
+    """Add to the index rows: each shingle's counts grow, and its list's head gets the ids (the caller gives
+    only those under LIST_READ)."""
+    db.executemany(
+        "INSERT INTO postings (shingle, claims, listed, head) VALUES (?, ?, ?, ?) ON CONFLICT (shingle) DO UPDATE SET"
+        " claims = claims + excluded.claims, listed = listed + excluded.listed, head = CASE"
+        " WHEN excluded.head = '' THEN head WHEN head = '' THEN excluded.head ELSE head || ',' || excluded.head END",
+        [(code, row.claims, row.listed, row.head) for code, row in rows.items() if row.claims or row.listed],
+    )
 
 
 @cache
-def _counts_sql(n: int) -> str:
-    return f"SELECT shingle, claims, listed FROM shingle_counts WHERE shingle IN ({','.join('?' * n)})"  # noqa: S608
+def _postings_sql(n: int) -> str:
+    return f"SELECT shingle, claims, listed, head FROM postings WHERE shingle IN ({','.join('?' * n)})"  # noqa: S608
 
 
 def _statements(script: str) -> list[str]:

@@ -26,7 +26,7 @@ from monitor.normalize import Normalizer, key_of
 from monitor.novelty import codes, decide, jaccard, shingles
 from monitor.pipeline import Deps, ingest
 from monitor.schema import MIGRATIONS
-from monitor.store import MAX_CANDIDATES, Store
+from monitor.store import LIST_READ, LISTED_SHINGLES, MAX_CANDIDATES, Store
 
 NORM = Normalizer("t2s")
 NOW = datetime(2024, 7, 30, 12, 0, tzinfo=UTC)
@@ -48,7 +48,7 @@ def test_store_is_a_wal_sqlite_file_with_migrations(tmp_path: Path) -> None:
     assert db.execute("PRAGMA user_version").fetchone() == (len(MIGRATIONS),)
     assert db.execute("PRAGMA journal_mode").fetchone() == ("wal",)
     tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
-    assert {"documents", "claims", "occurrences", "digests", "shingles", "canonical"} <= tables
+    assert {"documents", "claims", "occurrences", "digests", "postings", "canonical"} <= tables
     assert not {"lsh_buckets", "sketches"} & tables
 
 
@@ -302,7 +302,50 @@ def test_a_store_from_before_the_shingle_index_migrates_and_matches(tmp_path: Pa
         reworded = NORM.normalize("小扎称，Meta会继续开源Llama模型，因为这对整个行业都有好处。")
         assert [i for i, _ in store.candidates(deps.sketch(reworded).codes)] == [1]
     tables = {r[0] for r in sqlite3.connect(path).execute("SELECT name FROM sqlite_master WHERE type='table'")}
-    assert "lsh_buckets" not in tables and "shingles" in tables
+    assert "lsh_buckets" not in tables and "postings" in tables and "shingles" not in tables
+
+
+def test_a_store_with_one_row_per_listed_claim_migrates_to_list_heads(tmp_path: Path) -> None:
+    """A schema-7 store (a row per (shingle, claim) and a counts table) keeps its index through migration 8: each
+    shingle's counts and the first LIST_READ claims listed under it, oldest first, in one row; lookups find the
+    same claims, and no rebuild is needed."""
+    path = tmp_path / "old.sqlite3"
+    with Store(path) as store:
+        deps = Deps(store, normalizer=NORM)
+        deps.ensure_index()
+        _ingest(store, seed("002"))
+        _ingest(store, seed("003"))
+        claims = dict(store._db.execute("SELECT id, normalized FROM claims"))
+        heads = dict(store._db.execute("SELECT shingle, head FROM postings"))
+        counts = store._db.execute("SELECT shingle, claims, listed FROM postings ORDER BY shingle").fetchall()
+    # the same store as schema 7 kept it: one row per listed claim, and a long list (past LIST_READ) on one code
+    db = sqlite3.connect(path)
+    db.execute("CREATE TABLE shingles (shingle INTEGER NOT NULL, claim_id INTEGER NOT NULL,"
+               " PRIMARY KEY (shingle, claim_id)) WITHOUT ROWID")
+    db.execute("CREATE TABLE shingle_counts (shingle INTEGER PRIMARY KEY, claims INTEGER NOT NULL,"
+               " listed INTEGER NOT NULL)")
+    db.executemany("INSERT INTO shingles VALUES (?, ?)",
+                   [(code, int(i)) for code, head in heads.items() for i in head.split(",") if i])
+    long_code = -7  # no real code: not among any claim's
+    db.executemany("INSERT INTO shingles VALUES (?, ?)", [(long_code, i) for i in range(LIST_READ + 40, 0, -1)])
+    db.executemany("INSERT INTO shingle_counts VALUES (?, ?, ?)", [*counts, (long_code, LIST_READ + 40, LIST_READ + 40)])
+    db.execute("DROP TABLE postings")
+    db.execute("PRAGMA user_version = 7")
+    db.commit()
+    db.close()
+    with Store(path) as store:
+        deps = Deps(store, normalizer=NORM)
+        parameters = store.get_meta("index")
+        assert parameters and store.ensure_index(parameters, deps.sketch) == 0  # kept, not rebuilt
+        rows = store._db.execute("SELECT shingle, claims, listed FROM postings ORDER BY shingle").fetchall()
+        assert rows == sorted([*counts, (long_code, LIST_READ + 40, LIST_READ + 40)])
+        (head,) = store._db.execute("SELECT head FROM postings WHERE shingle = ?", (long_code,)).fetchone()
+        assert head == ",".join(str(i) for i in range(1, LIST_READ + 1))
+        for claim_id, text in claims.items():
+            found = [i for i, _ in store.candidates(deps.sketch(text).codes)]
+            assert claim_id in found, text
+    tables = {r[0] for r in sqlite3.connect(path).execute("SELECT name FROM sqlite_master WHERE type='table'")}
+    assert "postings" in tables and not tables & {"shingles", "shingle_counts"}
 
 
 def test_shingle_counts_match_the_index_after_commits_and_rollbacks(tmp_path: Path) -> None:
@@ -320,13 +363,21 @@ def test_shingle_counts_match_the_index_after_commits_and_rollbacks(tmp_path: Pa
                 raise RuntimeError("boom")
         deps = Deps(store, normalizer=NORM)
     db = sqlite3.connect(tmp_path / "s.sqlite3")
-    listed = dict(db.execute("SELECT shingle, listed FROM shingle_counts WHERE listed > 0"))
-    assert listed == dict(db.execute("SELECT shingle, count(*) FROM shingles GROUP BY shingle"))
+    claims = dict(db.execute("SELECT id, normalized FROM claims"))
     have: dict[int, int] = {}
-    for (text,) in db.execute("SELECT normalized FROM claims"):
+    for text in claims.values():
         for code in deps.sketch(text).codes:
             have[code] = have.get(code, 0) + 1
-    assert have == dict(db.execute("SELECT shingle, claims FROM shingle_counts"))
+    assert have == dict(db.execute("SELECT shingle, claims FROM postings"))
+    # every list is whole here (none reaches LIST_READ): its head holds each claim listed under it once, oldest
+    # first, and each claim is listed under its LISTED_SHINGLES rarest shingles (all of them, if it has fewer)
+    on: dict[int, int] = {}
+    for listed, head in db.execute("SELECT listed, head FROM postings"):
+        ids = [int(i) for i in head.split(",")] if head else []
+        assert len(ids) == listed and ids == sorted(set(ids))
+        for i in ids:
+            on[i] = on.get(i, 0) + 1
+    assert on == {i: min(len(deps.sketch(text).codes), LISTED_SHINGLES) for i, text in claims.items()}
     # the claims of the rolled-back document gave their ids back: the store's ids go on without a gap, and every
     # claim has its canonical form (written with it, in one statement a document)
     ids = [i for (i,) in db.execute("SELECT id FROM claims ORDER BY id")]
@@ -352,14 +403,11 @@ def test_a_document_that_rewords_its_own_sentence_is_matched_as_a_reprint_would_
         assert store.status().claims == 2
 
 
-@given(st.lists(st.lists(st.integers(1, 300), max_size=40, unique=True), max_size=30))
+@given(st.lists(st.lists(st.integers(1, 300), min_size=1, max_size=40, unique=True), max_size=30))
 def test_the_index_offers_the_claims_sharing_most_lists_those_of_rarer_lists_first(lists: list[list[int]]) -> None:
     """The candidates a lookup offers: the MAX_CANDIDATES claims listed on the most of the lists it read; of equals,
-    the one met first, the lists being read shortest first."""
-    lists = sorted(lists, key=len)
-    counted: Counter[str] = Counter()
-    for ids in lists:
-        counted.update(str(i) for i in ids)
+    the one met first (the lists come rarest first)."""
     met = list(dict.fromkeys(i for ids in lists for i in ids))
     shared = {i: sum(i in ids for ids in lists) for i in met}
-    assert store_module._most_shared(counted) == sorted(met, key=lambda i: -shared[i])[:MAX_CANDIDATES]
+    heads = [",".join(map(str, ids)) for ids in lists]
+    assert store_module._most_shared(heads) == sorted(met, key=lambda i: -shared[i])[:MAX_CANDIDATES]
