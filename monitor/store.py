@@ -396,16 +396,18 @@ class Store(WebTables, DeliveryTables):
         return self.candidates_many([codes])[0]
 
     def candidates_many(self, claims: Sequence[Sequence[int]]) -> list[list[tuple[int, str]]]:
-        """:meth:`candidates` of each of several claims (each given by its shingle codes), read together: the
-        index rows of all their shingles in one query (each row a shingle's counts and its list's head), the
-        candidates' texts in one. Claims added after this call are not among the candidates it returned."""
+        """:meth:`candidates` of each of several claims (each given by its shingle codes, ascending, as
+        ``novelty.codes`` gives them), read together: the index rows of all their shingles in one query (each row
+        a shingle's counts and its list's head), the candidates' texts in one. Claims added after this call are
+        not among the candidates it returned."""
         with self._guard():  # which writes the claims not yet written: they are read as any others
             rows = self._counts([code for codes in claims for code in codes])
             ranked: list[list[int]] = []
             for codes in claims:
                 heads: list[str] = []
                 read = 0
-                for code in sorted((c for c in codes if rows[c].listed), key=lambda c: (rows[c].claims, c)):
+                # codes come sorted: a stable sort by claims leaves equals in code order
+                for code in sorted([c for c in codes if rows[c].listed], key=lambda c: rows[c].claims):
                     if read >= READ_BUDGET:
                         break
                     heads.append(rows[code].head)
@@ -428,17 +430,17 @@ class Store(WebTables, DeliveryTables):
         """code -> its index row (counts and list head), for (at least) each of ``codes``, the open transaction's
         own claims included; read from the file once per transaction."""
         known = self._known_counts
-        missing = [code for code in codes if code not in known]
-        for chunk in _chunks(list(dict.fromkeys(missing)), 500):
+        missing = set(codes).difference(known)
+        if not missing:
+            return known
+        for chunk in _chunks(sorted(missing), 900):
             rows = self._db.execute(_postings_sql(len(chunk)), chunk).fetchall()
             known.update({row[0]: _Posting(row[1], row[2], row[3]) for row in rows})
-            for code in chunk:
-                if code not in known:
-                    known[code] = _Posting()
-            if self._new_counts:
-                for code in self._new_counts.keys() & set(chunk):
-                    new = self._new_counts[code]
-                    known[code].add(new.claims, new.listed, new.head)
+        for code in missing.difference(known):
+            known[code] = _Posting()
+        for code in missing.intersection(self._new_counts):
+            new = self._new_counts[code]
+            known[code].add(new.claims, new.listed, new.head)
         return known
 
     def hinted_documents(self, claim_ids: Sequence[int], least: int, most: int) -> list[int]:
@@ -505,7 +507,10 @@ class Store(WebTables, DeliveryTables):
             chosen = _rarest(sketch.codes, rows)
             pending = self._new_counts
             for code in sketch.codes:
-                pending.setdefault(code, _Posting()).claims += 1
+                added = pending.get(code)
+                if added is None:
+                    added = pending[code] = _Posting()
+                added.claims += 1
                 rows[code].claims += 1
             headed = [code for code in chosen if rows[code].listed < LIST_READ]  # a list keeps its first entries
             for code in chosen:
