@@ -287,7 +287,7 @@ def detail_pass(docs: Sequence[Copy], workdir: Path) -> tuple[_Timer, float, flo
     timer = _Timer()
     with pipeline_deps(workdir) as (settings, deps), contextlib.ExitStack() as patches:
         store = deps.store
-        for name in ("save_document", "find_exact_many", "candidates", "hinted_documents", "document_canonical",
+        for name in ("save_document", "find_exact_many", "candidates_many", "hinted_documents", "document_canonical",
                      "own_claims", "withdraw_occurrences", "add_claim", "add_conflict",
                      "add_occurrences"):
             if hasattr(store, name):

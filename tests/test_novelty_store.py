@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import json
 import sqlite3
-from collections import Counter
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -21,7 +20,7 @@ from monitor.digest import environment
 from monitor.errors import StoreError
 from monitor.extract import extract
 from monitor.figures import read as figures
-from monitor.models import Candidate, Fetched
+from monitor.models import Candidate, Claim, Document, Fetched, Sketch
 from monitor.normalize import Normalizer, key_of
 from monitor.novelty import codes, decide, jaccard, shingles
 from monitor.pipeline import Deps, ingest
@@ -328,7 +327,8 @@ def test_a_store_with_one_row_per_listed_claim_migrates_to_list_heads(tmp_path: 
                    [(code, int(i)) for code, head in heads.items() for i in head.split(",") if i])
     long_code = -7  # no real code: not among any claim's
     db.executemany("INSERT INTO shingles VALUES (?, ?)", [(long_code, i) for i in range(LIST_READ + 40, 0, -1)])
-    db.executemany("INSERT INTO shingle_counts VALUES (?, ?, ?)", [*counts, (long_code, LIST_READ + 40, LIST_READ + 40)])
+    long_row = (long_code, LIST_READ + 40, LIST_READ + 40)
+    db.executemany("INSERT INTO shingle_counts VALUES (?, ?, ?)", [*counts, long_row])
     db.execute("DROP TABLE postings")
     db.execute("PRAGMA user_version = 7")
     db.commit()
@@ -338,7 +338,7 @@ def test_a_store_with_one_row_per_listed_claim_migrates_to_list_heads(tmp_path: 
         parameters = store.get_meta("index")
         assert parameters and store.ensure_index(parameters, deps.sketch) == 0  # kept, not rebuilt
         rows = store._db.execute("SELECT shingle, claims, listed FROM postings ORDER BY shingle").fetchall()
-        assert rows == sorted([*counts, (long_code, LIST_READ + 40, LIST_READ + 40)])
+        assert rows == sorted([*counts, long_row])
         (head,) = store._db.execute("SELECT head FROM postings WHERE shingle = ?", (long_code,)).fetchone()
         assert head == ",".join(str(i) for i in range(1, LIST_READ + 1))
         for claim_id, text in claims.items():
@@ -401,6 +401,29 @@ def test_a_document_that_rewords_its_own_sentence_is_matched_as_a_reprint_would_
             fetched = Fetched(str(path), data, hashlib.sha256(data).hexdigest(), source="t", kind="text")
             assert ingest(fetched, extract(fetched), deps, SETTINGS) == new, name
         assert store.status().claims == 2
+
+
+def test_a_lookup_reads_the_lists_of_its_rarest_shingles_first(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Claims are listed under their rarest shingles, so a lookup reads the lists of the shingles fewest claims
+    have first, not the shortest lists: here a common shingle (20 claims have it) has the shortest list (one
+    claim is listed under it), and with room for one list only, the claim listed under the rare one is found."""
+    common, rare = 1 << 40, (1 << 40) + 1
+    now = datetime(2024, 7, 30, tzinfo=UTC)
+    with Store(tmp_path / "s.sqlite3") as store:
+        with store.transaction():
+            doc = store.save_document(Fetched("/x/d.txt", b"", "h", "s"), Document("/x/d.txt", "t", "t"), now)
+
+        def add(number: int, codes_: list[int]) -> int:
+            claim = Claim(f"claim {number}", f"claim {number}", f"claim{number}", number)
+            return store.add_claim(claim, number, Sketch(f"claim {number}", sorted(codes_)), doc, now)
+
+        for n in range(19):  # listed under their own rarer shingles, not under the common one
+            add(n, [common, *range(100 * n + 1, 100 * n + 1 + LISTED_SHINGLES)])
+        add(19, [common])  # the one claim listed under the common shingle
+        source = add(20, [rare])
+        add(21, [rare])
+        monkeypatch.setattr(store_module, "READ_BUDGET", 1)
+        assert source in [i for i, _ in store.candidates([common, rare])]
 
 
 @given(st.lists(st.lists(st.integers(1, 300), min_size=1, max_size=40, unique=True), max_size=30))
