@@ -118,16 +118,21 @@ values are used.
 
 Measured here
 -------------
-Two cores, Python 3.11, SQLite 3.40, three whole runs. Candidate recall per band (0.3-0.4 / 0.4-0.5 / 0.5-0.7 /
->=0.7): 100 / 100 / 100 / 100 % at 10^3, 99.7 / 100 / 100 / 100 % at 10^5, 98.7 / 99.3 / 99.8 / 100 % at 10^6,
-where 12 of the 13 misses of the lowest band were read and then cut by MAX_CANDIDATES; verdict recall within
-0.1 % of it. Lookup: 400-570 µs at 10^3 (14 index rows read, 8 candidates), 930-1,180 µs at 10^5 (122 rows,
-16 candidates), 1,470-1,540 µs at 10^6 (596 rows, 16 candidates; about 1,040 µs of it in ``store.candidates``):
-2.7-3.9x the figure at 10^3, 1.3-1.6x the one at 10^5. Peak RSS at 10^6: 410 MB. So at 10^6 the lowest band
-misses the 99 % target and the lookup misses the 2x one, and no setting of the constants tried meets both (band
-0.3-0.4 recall at 10^6, and the ratio to 10^3 in the same run): MAX_CANDIDATES 32: 99.0 %, 4.0x; MAX_CANDIDATES
-8: 98.3 %, 3.3x; READ_BUDGET 300: 88.6 %, 2.5x; READ_BUDGET 150: 70.8 %, 2.5x; LISTED_SHINGLES 16: 97.0 %, 3.1x;
-LISTED_SHINGLES 8: 95.2 %, 3.2x.
+Two cores, Python 3.11, SQLite 3.40; 1,000 paraphrases per band. Candidate recall per band (0.3-0.4 / 0.4-0.5 /
+0.5-0.7 / >=0.7): 100 / 100 / 100 / 100 % at 10^3, 99.8 / 99.9 / 100 / 100 % at 10^5, 99.3 / 99.9 / 100 / 100 %
+at 10^6 (the 8 misses at 10^6 were read and cut by MAX_CANDIDATES); verdict recall the same. Lookup, caches
+cold: 400-430 µs at 10^3 (14 index entries read, 6.4 candidates), 650 µs at 10^5 (121 entries), 690-730 µs at
+10^6 (417 entries in 16 lists, 8 candidates): 1.70-1.78x the figure at 10^3 in four runs of 3 to 5 rounds, and
+2.06x in a fifth whose 10^6 rounds spread from 679 to 931 µs. Caches warm: 330-365 µs at 10^3, 790-840 µs at
+10^6, 2.3-2.4x. Peak RSS at 10^6: 460 MB (the store file's pages the lookups touch through mmap count in it);
+the file is 966 MB.
+
+What changed the figures (issue 11, third session): the index went from a row per (shingle, claim) and a
+counts table to one row per shingle with its counts and the head of its list (one seek a shingle, 11 % smaller
+file); lookups read the lists of the query's rarest shingles first instead of the shortest lists (the ones a
+claim is listed under: at 10^6, 400 entries read that way find what 600 read shortest-first did, and more);
+MAX_CANDIDATES went from 16 to 8 (recall at 10^6 in the lowest band: 99.1 % before, 99.3 % after). Before:
+1,400 µs at 10^6 against 406 µs at 10^3 (3.5x, caches warm), 600 entries read, 16 candidates.
 
 Run
 ---
@@ -171,6 +176,7 @@ from monitor import figures as figs
 from monitor import store as store_mod
 from monitor.canon import Canon
 from monitor.config import NoveltySettings
+from monitor.extracting import settle_collector
 from monitor.keys import key_of
 from monitor.models import Candidate, Claim, Document, Fetched, Match, Sketch
 from monitor.normalize import Normalizer
@@ -785,6 +791,7 @@ def measure(path: Path, n: int, per_band: int, warmup: int, seed: int, novelty: 
     warm_texts = [warm.sentence() for _ in range(warmup)]
     del words, warm
     rss_ready = _peak_rss_mb()
+    settle_collector()  # as the command line does once its settings are loaded
     clock, cpu = time.perf_counter, time.process_time
     shingle, threshold = novelty.shingle, novelty.threshold
     totals = dict.fromkeys(STEPS, 0.0)
