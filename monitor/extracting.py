@@ -11,7 +11,9 @@ returned are extracted in the process itself, as before there were workers.
 
 Given a :class:`Recipe` (the main process's normalization settings), a worker also takes each document on to its
 claims and their sketches (:class:`Prepared`): splitting, OpenCC and the canonical form are pure work on the
-text, and done there they leave the main process only the comparison with the store. A document extracted in
+text, and done there they leave the main process only the comparison with the store. A claim the store already
+holds word for word (its fingerprint is there, as a read-only look at the store shows) gets no sketch: reprints
+are most of what a scan reads, and only the claims with no exact match are compared further. A document extracted in
 the process itself is left to the main process's own tools, as before there were workers.
 """
 
@@ -19,12 +21,14 @@ from __future__ import annotations
 
 import gc
 import os
+import sqlite3
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from functools import lru_cache
 from multiprocessing import get_context
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from monitor.errors import LocatedError
@@ -60,6 +64,8 @@ class Recipe:
     aliases: str | None
     #: the shingle size of the near-duplicate index
     shingle: int
+    #: the store, read to leave out the sketches of claims it holds word for word (None: sketch every claim)
+    store: str | None = None
 
 
 @dataclass(frozen=True)
@@ -73,13 +79,13 @@ class Prepared:
     parameters: str
     claims: tuple[Claim, ...]
     dropped: tuple[Dropped, ...]
-    sketches: tuple[Sketch, ...]
+    #: None for a claim the store held word for word when the worker looked (the main process makes the sketch
+    #: of any such claim it finds new after all)
+    sketches: tuple[Sketch | None, ...]
 
 
 @lru_cache(maxsize=4)
 def _tools(recipe: Recipe) -> tuple[Normalizer, Canon]:
-    from pathlib import Path
-
     from monitor.canon import Canon, load_aliases
     from monitor.normalize import Normalizer
 
@@ -94,8 +100,37 @@ def prepare(document: Document, recipe: Recipe) -> Prepared:
 
     normalizer, canon = _tools(recipe)
     found, dropped = claims.split(document.text, normalizer.normalize_many, key_of)
-    sketches = tuple(sketch(canon(claim.normalized), recipe.shingle) for claim in found)
+    stored = _stored(recipe.store, [claim.key for claim in found]) if recipe.store else set()
+    sketches = tuple(
+        None if claim.key in stored else sketch(canon(claim.normalized), recipe.shingle) for claim in found
+    )
     return Prepared(document, recipe, canon.parameters, tuple(found), tuple(dropped), sketches)
+
+
+def _stored(store: str, keys: Sequence[str]) -> set[str]:
+    """Those of these matching keys the store holds (by fingerprint); none if it cannot be read."""
+    from monitor.novelty import fingerprint
+
+    prints = {fingerprint(key): key for key in keys}
+    connection = _reader(store)
+    if connection is None or not prints:
+        return set()
+    try:
+        marks = ",".join("?" * len(prints))
+        rows = connection.execute(f"SELECT fingerprint FROM claims WHERE fingerprint IN ({marks})", list(prints))  # noqa: S608
+        return {prints[fp] for (fp,) in rows}
+    except sqlite3.Error:
+        return set()
+
+
+@lru_cache(maxsize=1)
+def _reader(store: str) -> sqlite3.Connection | None:
+    """A read-only connection to the store, one per worker (None if it cannot be opened: every claim is
+    sketched, as without it)."""
+    try:
+        return sqlite3.connect(f"{Path(store).resolve().as_uri()}?mode=ro", uri=True, check_same_thread=False)
+    except (sqlite3.Error, ValueError, OSError):
+        return None
 
 
 def settle_collector() -> None:

@@ -166,7 +166,8 @@ class Deps:
         given its own normalizer (a test's), which workers cannot have."""
         if not self._own_normalizer:
             return None
-        return Recipe(self._opencc, str(self._aliases) if self._aliases else None, self._novelty.shingle)
+        aliases = str(self._aliases) if self._aliases else None
+        return Recipe(self._opencc, aliases, self._novelty.shingle, str(self.store.path))
 
 
 @dataclass(frozen=True)

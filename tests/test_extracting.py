@@ -17,7 +17,7 @@ from monitor import config, pipeline
 from monitor.canon import Canon, load_aliases
 from monitor.claims import split
 from monitor.extract import extract
-from monitor.extracting import PARALLEL_FROM, Extractor, Prepared, Recipe, extract_one
+from monitor.extracting import PARALLEL_FROM, Extractor, Prepared, Recipe, extract_one, prepare
 from monitor.models import Document, Fetched
 from monitor.normalize import Normalizer, key_of
 from monitor.store import Store
@@ -107,6 +107,42 @@ def test_workers_split_and_sketch_documents_as_the_main_process_would() -> None:
         assert prepared.document == document and prepared.parameters == canon.parameters
         assert (list(prepared.claims), list(prepared.dropped)) == (claims, dropped)
         assert [s.canonical for s in prepared.sketches] == [canon(c.normalized) for c in claims]
+
+
+def test_a_worker_leaves_out_the_sketches_of_claims_the_store_holds_word_for_word(tmp_path: Path) -> None:
+    """Given the store, a worker sketches only the claims the store does not hold word for word (reprints need no
+    comparison beyond the exact one); the main process then records a reworded reprint and a new page exactly as
+    from documents it prepares itself."""
+    first = extract(_fetched(PAGES[0]))
+    claims = split(first.text, Normalizer("t2s").normalize_many, key_of)[0]
+    changed = claims[len(claims) // 2].text
+    reworded = Document("/x/reworded.html", first.text.replace(changed, changed + "据报道"), first.title)
+    second = extract(_fetched(PAGES[1]))
+    recorded = []
+    for name, prepared_by_worker in (("main", False), ("worker", True)):
+        path = tmp_path / f"{name}.sqlite3"
+        settings = config.load(None, cwd=tmp_path, overrides=config.Overrides(store=path), environ={})
+        with Store(path) as store:
+            deps = pipeline.Deps.of(store, settings, workers=1)
+            pipeline.ingest(_fetched(PAGES[0]), first, deps, settings)
+            stored = {key_of(text) for (text,) in store._db.execute("SELECT normalized FROM claims")}
+            recipe = deps.recipe
+            assert recipe is not None and recipe.store == str(path)
+            canon = Canon(load_aliases())
+            for document in (reworded, second):
+                prepared = prepare(document, recipe) if prepared_by_worker else None
+                if prepared is not None:
+                    sketched = {c.key: made for c, made in zip(prepared.claims, prepared.sketches, strict=True)}
+                    assert {k for k, made in sketched.items() if made is None} == stored & sketched.keys()
+                    assert all(made.canonical == canon(c.normalized) for c in prepared.claims
+                               if (made := sketched[c.key]) is not None)
+                fetched = Fetched(document.locator, document.text.encode(), document.locator, "s")
+                pipeline.ingest(fetched, document, deps, settings, prepared)
+            recorded.append(store._db.execute(
+                "SELECT o.text, o.match, o.claim_id FROM occurrences AS o ORDER BY o.document_id, o.position"
+            ).fetchall())
+    assert recorded[0] == recorded[1]
+    assert {match for _, match, _ in recorded[1]} >= {"new", "exact"}
 
 
 def test_a_scan_extracting_many_batches_ahead_stores_what_one_pass_in_the_process_stores(
