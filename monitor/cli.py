@@ -22,6 +22,7 @@ from monitor import __version__, config
 from monitor.errors import ConfigError, ExtractError, MonitorError, SourceError
 from monitor.extracting import settle_collector
 from monitor.lock import store_lock
+from monitor.logs import printable
 from monitor.models import Digest, Fetched, RunReport
 from monitor.pipeline import Deps, run_once, select
 from monitor.sources.folder import KINDS
@@ -102,6 +103,12 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _say(kind: str, message: object) -> None:
+    """One line on stderr: ``corpus-monitor: <kind>: <message>``, control characters escaped (a file name with a
+    newline cannot forge a line)."""
+    print(f"corpus-monitor: {kind}: {printable(str(message))}", file=sys.stderr)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
@@ -136,10 +143,10 @@ def _main(args: argparse.Namespace) -> int:
         return _run(settings, args)
     except ConfigError as exc:
         for problem in exc.problems:
-            print(f"corpus-monitor: config error: {problem}", file=sys.stderr)
+            _say("config error", problem)
         return 2
     except MonitorError as exc:
-        print(f"corpus-monitor: error: {exc}", file=sys.stderr)
+        _say("error", exc)
         return exc.exit_status
 
 
@@ -204,9 +211,9 @@ def _run(settings: config.Settings, args: argparse.Namespace) -> int:
                               baseline=getattr(args, "baseline", False))
     for outcome in report.outcomes:
         for message in (*outcome.errors, *outcome.skipped, *outcome.warnings):
-            print(f"corpus-monitor: warning: {message}", file=sys.stderr)
+            _say("warning", message)
     for message in report.warnings:
-        print(f"corpus-monitor: warning: {message}", file=sys.stderr)
+        _say("warning", message)
     fmt = getattr(args, "format", None) or ("text" if dry_run else None)
     if fmt is None:
         print(_summary(report, deliver))
@@ -214,7 +221,7 @@ def _run(settings: config.Settings, args: argparse.Namespace) -> int:
         print(_digest_as(report, fmt, settings.language), end="" if fmt == "email" else "\n")
         print(_summary(report, deliver), file=sys.stderr)
     if report.delivery_error:
-        print(f"corpus-monitor: error: {report.delivery_error}", file=sys.stderr)
+        _say("error", report.delivery_error)
         return 1
     return 0
 
@@ -372,7 +379,7 @@ def _digests(settings: config.Settings, args: argparse.Namespace) -> int:
             if args.action == "drop":
                 before = store.drop_delivery(digest_id, now)
                 if before is None:
-                    print(f"corpus-monitor: error: digest {digest_id} is not waiting or refused", file=sys.stderr)
+                    _say("error", f"digest {digest_id} is not waiting or refused")
                     status = 2
                 else:
                     print(f"Dropped digest {digest_id} ({before}); its claims go into the next digest.")
@@ -382,7 +389,7 @@ def _digests(settings: config.Settings, args: argparse.Namespace) -> int:
                 continue
             why = {"unknown": "no such digest", "sent": "already delivered",
                    "claims moved": "its claims went into a later digest since"}[done]
-            print(f"corpus-monitor: error: digest {digest_id} cannot be sent again: {why}", file=sys.stderr)
+            _say("error", f"digest {digest_id} cannot be sent again: {why}")
             status = 2
         if args.action == "retry":
             from monitor.pipeline import retry_deliveries
@@ -392,7 +399,7 @@ def _digests(settings: config.Settings, args: argparse.Namespace) -> int:
             for message_id, destination in resent:
                 print(f"Delivered {message_id} to {destination}")
             for error in errors:
-                print(f"corpus-monitor: error: {error}", file=sys.stderr)
+                _say("error", error)
             status = status or (1 if errors else 0)
     return status
 
@@ -457,7 +464,7 @@ def _extract(args: argparse.Namespace) -> int:
         try:
             fetched = _read_document(path, "extract")
         except SourceError as exc:
-            print(f"corpus-monitor: error: {exc}", file=sys.stderr)
+            _say("error", exc)
             status = 1
             continue
         row: dict[str, str | None] = {"path": str(path)}
@@ -466,7 +473,7 @@ def _extract(args: argparse.Namespace) -> int:
             row |= {"title": doc.title, "published": doc.published, "site": doc.site, "url": doc.url,
                     "encoding": doc.encoding, "text": doc.text}
         except ExtractError as exc:
-            print(f"corpus-monitor: warning: {exc}", file=sys.stderr)
+            _say("warning", exc)
             row |= {"title": None, "published": None, "site": None, "url": None, "encoding": None, "text": "",
                     "error": exc.reason}
         if args.format == "json":

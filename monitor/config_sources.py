@@ -34,6 +34,9 @@ class FolderSource:
     settle_seconds: float = DEFAULT_SETTLE_SECONDS
     #: seconds between two polls of this source; None: every run
     every: float | None = None
+    #: follow symbolic links (to files and to folders, inside the folder or out of it); by default only regular
+    #: files inside the folder are read
+    follow_symlinks: bool = False
 
 
 @dataclass(frozen=True)
@@ -112,7 +115,7 @@ SOURCE_KINDS: dict[str, SourceKind] = {
     "folder": SourceKind(
         factory=FolderSource,
         options={"path": Option(text, path=True), "settle_seconds": Option(number(0), DEFAULT_SETTLE_SECONDS),
-                 "every": _EVERY},
+                 "every": _EVERY, "follow_symlinks": Option(flag, False)},
         names_by="path",
     ),
     "page": SourceKind(

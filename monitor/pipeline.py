@@ -241,15 +241,20 @@ def _scan_folder(source: FolderSource, deps: Deps, sink: _Sink, wait: bool = Fal
     batch: list[Fetched] = []  # read, not yet extracted: extracted together, on every core
     batch_bytes = 0
     try:
-        paths = list(folder.candidates(source.path))
+        paths, unreadable = folder.candidates(source.path, follow_symlinks=source.follow_symlinks)
     except SourceError as exc:
         return SourceOutcome(source.name, errors=(str(exc),))
+    skipped += unreadable
 
     def visit(path: Path, now_ns: int) -> int | None:
         """Read one file if it is new or changed; the mtime of a file still settling (it was left alone)."""
         nonlocal unchanged, batch_bytes
-        locator = str(path.resolve())
+        locator = folder.shown(path)  # until the path is known to be a file to read, and its real name
+        checked = False
         try:
+            folder.check(path, follow_symlinks=source.follow_symlinks)
+            checked = True
+            locator = str(path.resolve())
             state = deps.store.document_state(locator)
             same, stat = folder.unchanged(path, state.size if state else None, state.mtime_ns if state else None)
             if same or (state is None and deps.store.failed_file(locator) == (stat.st_size, stat.st_mtime_ns)):
@@ -274,10 +279,16 @@ def _scan_folder(source: FolderSource, deps: Deps, sink: _Sink, wait: bool = Fal
             raise
         except Exception as exc:  # noqa: BLE001 - the per-document boundary: one file never stops the run
             reason = exc.reason if isinstance(exc, LocatedError) else f"unexpected {type(exc).__name__}: {exc}"
-            skipped.append(f"{path}: skipped: {reason}")
-            with contextlib.suppress(OSError):
-                st = path.stat()
-                deps.store.file_failed(locator, st.st_size, st.st_mtime_ns, reason, deps.clock())
+            try:  # the version that failed: a file's own, or the entry's itself (a link, a FIFO)
+                st = path.stat() if checked else path.lstat()
+            except OSError:
+                skipped.append(f"{folder.shown(path)}: skipped: {reason}")
+                return None
+            if not checked and deps.store.failed_file(locator) == (st.st_size, st.st_mtime_ns):
+                unchanged += 1  # the same entry, already reported
+                return None
+            skipped.append(f"{folder.shown(path)}: skipped: {reason}")
+            deps.store.file_failed(locator, st.st_size, st.st_mtime_ns, reason, deps.clock())
         return None
 
     settling: dict[Path, int] = {}

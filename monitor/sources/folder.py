@@ -5,6 +5,11 @@ A file is identified by its absolute path and content hash. An unchanged file co
 temporaries and partial downloads are not documents; a file whose size or mtime changes while it is
 read, or that was modified less than ``settle_seconds`` ago, is still being written and waits for the
 next run. Reading errors become :class:`~monitor.errors.SourceError` for the caller to report.
+
+Only regular files inside the folder are read. A symbolic link, to a file or to a folder, is not followed unless
+the source says ``follow_symlinks`` (then a loop of links is passed over, and what a link leads to must still be
+a regular file); a FIFO, a socket or a device is never read (a FIFO would block the run, ``/dev/zero`` fill its
+memory); a file name that is not UTF-8 cannot be recorded, and is reported in an escaped form.
 """
 
 from __future__ import annotations
@@ -12,7 +17,7 @@ from __future__ import annotations
 import hashlib
 import os
 import re
-from collections.abc import Iterator
+import stat
 from pathlib import Path
 
 from monitor.errors import SourceError
@@ -26,16 +31,56 @@ _TEMPORARY = re.compile(
 )
 
 
-def candidates(root: Path) -> Iterator[Path]:
-    """Document files under ``root``, recursively, in sorted order; hidden directories are skipped."""
+def candidates(root: Path, *, follow_symlinks: bool = False) -> tuple[list[Path], list[str]]:
+    """Document files under ``root``, recursively, in sorted order (hidden directories are skipped), and one
+    message per subdirectory that cannot be read. Links to folders are followed only with ``follow_symlinks``,
+    each real folder once (a loop of links ends there)."""
     if not root.is_dir():
         raise SourceError(str(root), "folder does not exist or is not a directory")
-    for dirpath, dirnames, filenames in os.walk(root, onerror=None, followlinks=False):
+    found: list[Path] = []
+    problems: list[str] = []
+    seen: set[tuple[int, int]] = set()
+
+    def unreadable(exc: OSError) -> None:
+        problems.append(f"{shown(exc.filename or root)}: folder skipped: cannot read: {exc.strerror or exc}")
+
+    for dirpath, dirnames, filenames in os.walk(root, onerror=unreadable, followlinks=follow_symlinks):
+        if follow_symlinks:
+            here = os.stat(dirpath)
+            if (here.st_dev, here.st_ino) in seen:
+                dirnames[:] = []
+                continue
+            seen.add((here.st_dev, here.st_ino))
         dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
         for name in sorted(filenames):
             path = Path(dirpath, name)
             if path.suffix.lower() in KINDS and not _TEMPORARY.search(name):
-                yield path
+                found.append(path)
+    return found, problems
+
+
+def shown(path: Path | str) -> str:
+    """A path as text that can be printed, logged and stored: control characters and bytes that are not UTF-8
+    escaped (a file name with a newline cannot forge a line of the log)."""
+    text = os.fsencode(path).decode("utf-8", "backslashreplace")
+    return "".join(c if c.isprintable() or c == " " else repr(c)[1:-1] for c in text)
+
+
+def check(path: Path, *, follow_symlinks: bool) -> None:
+    """Raise SourceError when the entry at path cannot be a document: a name that is not UTF-8, a link not to be
+    followed (or a loop of them), anything but a regular file."""
+    try:
+        os.fsencode(path).decode("utf-8")
+    except UnicodeDecodeError:
+        raise SourceError(shown(path), "the file name is not UTF-8; rename it to read it") from None
+    try:
+        if not follow_symlinks and path.is_symlink():
+            raise SourceError(shown(path), "a symbolic link, not followed (follow_symlinks = true follows them)")
+        mode = path.stat().st_mode
+    except OSError as exc:
+        raise SourceError(shown(path), f"cannot stat: {exc.strerror or exc}") from exc
+    if not stat.S_ISREG(mode):
+        raise SourceError(shown(path), "not a regular file (a FIFO, a socket or a device is never read)")
 
 
 def unchanged(path: Path, size: int | None, mtime_ns: int | None) -> tuple[bool, os.stat_result]:
@@ -52,11 +97,15 @@ def read(path: Path, source: str, before: os.stat_result, *, settle_seconds: flo
     if settle_seconds and now_ns - before.st_mtime_ns < settle_seconds * 1e9:
         return None
     try:
-        with path.open("rb") as handle:
+        # never blocks on a FIFO put in the file's place since it was checked; read only a regular file
+        with os.fdopen(os.open(path, os.O_RDONLY | os.O_NONBLOCK), "rb") as handle:
+            after = os.fstat(handle.fileno())
+            if not stat.S_ISREG(after.st_mode):
+                raise SourceError(shown(path), "not a regular file (a FIFO, a socket or a device is never read)")
             data = handle.read()
             after = os.fstat(handle.fileno())
     except OSError as exc:
-        raise SourceError(str(path), f"cannot read: {exc.strerror or exc}") from exc
+        raise SourceError(shown(path), f"cannot read: {exc.strerror or exc}") from exc
     if (after.st_size, after.st_mtime_ns) != (before.st_size, before.st_mtime_ns) or len(data) != after.st_size:
         return None
     return Fetched(
