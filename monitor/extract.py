@@ -16,6 +16,7 @@ import re
 
 import charset_normalizer
 import trafilatura
+import webencodings
 from htmldate import find_date
 from lxml.etree import XPath
 from lxml.html import HtmlElement
@@ -46,7 +47,7 @@ _BOMS = (
     (codecs.BOM_UTF16_BE, "utf-16"),
 )
 #: a declared charset is decoded as its superset, so pages with characters outside the declared
-#: set still decode; keys as codecs.lookup names them (ascii and latin-1 mean cp1252 on the web)
+#: set still decode; keys as codecs.lookup names them (the web reads gb2312 as gbk, ascii and latin-1 as cp1252)
 _SUPERSETS = {
     "gb2312": ("gb18030",),
     "gbk": ("gb18030",),
@@ -57,9 +58,6 @@ _SUPERSETS = {
     "ascii": ("cp1252",),
     "iso8859-1": ("cp1252",),
 }
-#: labels browsers know (WHATWG Encoding) that Python's codec registry does not
-_ALIASES = {"x-gbk": "gbk", "csgb2312": "gb2312", "gb_2312-80": "gb2312", "x-x-big5": "big5",
-            "x-sjis": "shift_jis", "windows-949": "cp949"}
 #: <meta charset>, http-equiv Content-Type, <?xml encoding?> or any such declaration near the top
 _DECLARED = re.compile(rb"""(?:charset|encoding)\s*=\s*["']?\s*([A-Za-z][\w.:-]{1,40})""", re.IGNORECASE)
 _DECLARED_WINDOW = 2048
@@ -73,20 +71,33 @@ _LOSSY_MAX = 0.002
 
 
 def _codecs_for(label: str) -> tuple[str, ...]:
-    """The codecs to try for a charset label, supersets first; () for an unknown label."""
-    name = label.strip().lower()
+    """The codecs to try for a declared charset label, supersets first: a label of the WHATWG Encoding Standard,
+    read as browsers read it (``webencodings``); () for any other label. Python's codec registry also knows
+    codecs that are no charset (rot13, base64, zlib, hex, undefined): a page naming one is read as if it
+    declared nothing."""
+    found = webencodings.lookup(label)
+    if found is None or found.name == "replacement":  # the standard's name for "do not decode this"
+        return ()
+    name = codecs.lookup(found.codec_info.name).name
+    return _SUPERSETS.get(name, (name,))
+
+
+def _guessed_codecs(name: str) -> tuple[str, ...]:
+    """The codecs to try for a charset the detector guessed (a Python codec name), supersets first."""
     try:
-        canonical = codecs.lookup(_ALIASES.get(name, name)).name
+        info = codecs.lookup(name)
     except LookupError:
         return ()
-    return _SUPERSETS.get(canonical, (canonical,))
+    if not getattr(info, "_is_text_encoding", True) or info.name == "undefined":
+        return ()
+    return _SUPERSETS.get(info.name, (info.name,))
 
 
 def _strict(data: bytes, codec: str) -> str | None:
     """data decoded with codec, or None if a byte sequence is invalid in it."""
     try:
         return data.decode(codec)
-    except UnicodeDecodeError:
+    except UnicodeError:
         return None
 
 
@@ -152,7 +163,7 @@ def decode(data: bytes, *, hint: str | None = None, html: bool = True) -> tuple[
         return data.decode("ascii"), "ascii"
     if found := _near_clean(data, declared):
         return found
-    guessed = [c for match in charset_normalizer.from_bytes(data) for c in _codecs_for(match.encoding)]
+    guessed = [c for match in charset_normalizer.from_bytes(data) for c in _guessed_codecs(match.encoding)]
     if found := _clean(data, guessed) or _near_clean(data, [*guessed, "utf-8"]):
         return found
     raise ExtractError("", "no character encoding decodes the bytes cleanly")

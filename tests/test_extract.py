@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import html
 import json
+import re
 import subprocess
 import sys
 import unicodedata
@@ -243,6 +244,22 @@ def test_a_charset_hint_wins_when_it_decodes_and_is_skipped_when_not() -> None:
     gbk = raw.encode("gbk", errors="ignore")
     assert decode(gbk, hint="gbk", html=False) == (gbk.decode("gb18030"), "gb18030")
     assert decode(gbk, hint="utf-8", html=False)[1] == "gb18030"  # a wrong hint falls through
+
+
+@pytest.mark.parametrize("label", ["rot13", "zlib", "base64", "hex", "bz2", "uu", "quopri", "undefined",
+                                   "unicode_escape", "idna", "no-such-charset"])
+def test_a_charset_label_that_names_no_charset_is_an_unknown_label(label: str) -> None:
+    """Python's codec registry knows codecs that are no charset (rot13, zlib, ...): a page or a server naming one,
+    in <meta> or in Content-Type, is read as if it declared nothing: its real charset is found, never an error."""
+    data = (CWCED / "html" / "33a95b71-b49b-42c1-9c0a-ab8e3feba3cf.html").read_bytes()
+    declared = re.sub(rb"charset\s*=\s*[\w-]+", b"charset=" + label.encode(), data, count=1, flags=re.IGNORECASE)
+    assert declared != data
+    for page, hint in ((declared, None), (data, label), (declared, label)):
+        doc = extract(fetched(page, "html", hint=hint))
+        assert doc.encoding == "gb18030" and "\ufffd" not in doc.text
+    utf8 = as_page("标题", ["英伟达今天宣布了新的合作。"]).replace("<head>", f'<head><meta charset="{label}">')
+    assert decode(utf8.encode("utf-8"), hint=label) == (utf8, "utf-8")
+    assert decode(utf8.encode("ascii", "xmlcharrefreplace"), hint=label)[1] == "ascii"
 
 
 def test_big5_declared_page_with_hkscs_characters() -> None:
