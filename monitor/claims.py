@@ -9,7 +9,8 @@ it: a transcript's unlabelled paragraphs are often someone else's). A label is a
 who speaks (a known person, a role, or a name-like label the document repeats: see ``data/speakers.toml``);
 a heading run into its paragraph (``随时随地部署：…``) is not.
 
-Fragments too short to be a claim, short unpunctuated lines (headings) and boilerplate (see
+Fragments too short to be a claim, short unpunctuated lines (headings), runs too long to be one sentence (a
+list, a flattened table: ``MAX_CLAIM_CHARS``) and boilerplate (see
 ``data/boilerplate.toml``) become :class:`~monitor.models.Dropped` values with the rule that dropped them,
 so ``explain`` can show them. A marker glued to the start of a sentence (``(接上期)``) is cut off, and the
 rest of the sentence judged on its own.
@@ -37,6 +38,10 @@ _CUT = re.compile("[" + re.escape("".join(_ENDS) + ".") + "][" + re.escape("".jo
 MIN_KEY_CHARS = 8
 #: an unpunctuated line of at most this many letters or digits is a heading, not a claim
 MAX_HEADING_CHARS = 24
+#: a "sentence" longer than this is a list or a run-on (a conference programme, a table flattened into one line,
+#: a page of one letter), not one claim: on the seeds, the dev set and the 76 extraction pages every run over 560
+#: characters is a conference programme or a forum dump, and the six over this limit are such listings
+MAX_CLAIM_CHARS = 1000
 #: a transcript speaker label: a short name followed by a colon at the start of a line
 _SPEAKER_WINDOW = 40
 _SPEAKER = re.compile(r"^\s*([\u3400-\u9fff·・]{1,10}|[A-Za-z][A-Za-z.\- ]{0,24})\s*[：:]\s*(?=\S)")
@@ -324,6 +329,8 @@ def _boilerplate(normalized: str) -> str | None:
 
 
 def _drop_rule(sentence: str, normalized: str, key: str) -> str | None:
+    if len(sentence) > MAX_CLAIM_CHARS:
+        return "too-long"
     if rule := _boilerplate(normalized):
         return rule
     if len(key) < MIN_KEY_CHARS:

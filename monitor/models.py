@@ -159,7 +159,8 @@ class Dropped:
 
     #: the sentence as written
     text: str
-    #: the name of the rule that dropped it ("too-short", "heading", or a boilerplate rule's name)
+    #: the name of the rule that dropped it ("too-short", "too-long", "heading", or a boilerplate rule's
+    #: name)
     rule: str
     #: how many claims of the document come before it (its place among them)
     before: int = 0

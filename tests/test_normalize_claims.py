@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from helpers import SEEDS, seed
 
-from monitor.claims import boilerplate_rules, marker_rules, sentences, split
+from monitor.claims import MAX_CLAIM_CHARS, boilerplate_rules, marker_rules, sentences, split
 from monitor.normalize import Normalizer, key_of
 
 NORM = Normalizer("t2s")
@@ -88,6 +88,20 @@ def test_short_fragments_and_headings_are_not_claims() -> None:
     assert any(d.rule == "too-short" for d in dropped)
     assert all(len(c.key) >= 8 for c in claims)
     assert "开源的重要性" not in {c.text for c in claims}
+
+
+def test_runs_too_long_to_be_one_sentence_are_not_claims() -> None:
+    """A run of text with no sentence mark over MAX_CLAIM_CHARS (a listing flattened into one line, a page of one
+    letter) is dropped as too long, whole; the seed's real sentences around it stay claims."""
+    text = seed("004").read_text("utf-8")
+    entry = "第{}场 地点：经济学院第二教学楼{} 主席：某某（某大学） 评论人：某某（某研究所）"
+    listing = "　".join(entry.format(i, 200 + i) for i in range(40))
+    padded = text + "\n\n" + listing + "\n\n" + "a" * 200_000 + "\n"
+    claims, dropped = split(padded, NORM.normalize_many, key_of)
+    assert [c.text for c in claims] == [c.text for c in split(text, NORM.normalize_many, key_of)[0]]
+    too_long = [d for d in dropped if d.rule == "too-long"]
+    assert [len(d.text) for d in too_long] == [len(listing), 200_000]
+    assert max(len(c.text) for c in claims) <= MAX_CLAIM_CHARS
 
 
 def test_every_seed_yields_claims_with_positions_in_order() -> None:
