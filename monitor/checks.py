@@ -68,15 +68,18 @@ def number(low: float, high: float | None = None, *, integer: bool = False, abov
 
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)\s*(s|m|h|d)")
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+#: the longest duration a setting may have: a leap year
+LONGEST = 366 * 86400.0
 
 
 def duration(value: Any) -> float:
-    """A duration like "30s", "15m", "2h" or "1d" (or a number of seconds) -> seconds, greater than 0."""
-    if type(value) in (int, float) and math.isfinite(value) and value > 0:
+    """A duration like "30s", "15m", "2h" or "1d" (or a number of seconds) -> seconds, greater than 0 and at most
+    ``LONGEST`` (a longer one is a mistake, and overflows the scheduler's clock)."""
+    if type(value) in (int, float) and math.isfinite(value) and 0 < value <= LONGEST:
         return float(value)
     match = _DURATION.fullmatch(value.strip().lower()) if isinstance(value, str) else None
-    if match is None or float(match[1]) <= 0:
-        raise Invalid('a duration like "30s", "15m", "2h" or "1d"')
+    if match is None or not 0 < float(match[1]) * _UNIT_SECONDS[match[2]] <= LONGEST:
+        raise Invalid('a duration like "30s", "15m", "2h" or "1d", of at most 366 days')
     return float(match[1]) * _UNIT_SECONDS[match[2]]
 
 

@@ -194,7 +194,7 @@ def _alias_file(value: Any) -> str:
     return str(value)
 
 
-_POLL_EVERY = 'a duration like "15m" or a cron expression like "*/15 * * * *"'
+_POLL_EVERY = 'a duration like "15m" (at most 366 days) or a cron expression like "*/15 * * * *"'
 _DIGEST_WHEN = 'a cron expression like "0 8 * * *", or "as-it-happens"'
 
 
@@ -313,7 +313,9 @@ def _read(path: Path, label: str) -> dict[str, Any]:
     if not path.is_file():
         raise ConfigError(f"{label}: {'not a file' if path.exists() else 'no such config file'}")
     try:
-        return tomllib.loads(path.read_bytes().decode("utf-8"))
+        return tomllib.loads(path.read_bytes().decode("utf-8-sig"))  # an editor's byte order mark is no error
+    except RecursionError as exc:
+        raise ConfigError(f"{label}: invalid TOML: arrays or tables nested too deeply") from exc
     except OSError as exc:
         raise ConfigError(f"{label}: cannot read: {exc.strerror or exc}") from exc
     except UnicodeDecodeError as exc:

@@ -114,7 +114,7 @@ _EVERY = Option(duration, None)
 SOURCE_KINDS: dict[str, SourceKind] = {
     "folder": SourceKind(
         factory=FolderSource,
-        options={"path": Option(text, path=True), "settle_seconds": Option(number(0), DEFAULT_SETTLE_SECONDS),
+        options={"path": Option(text, path=True), "settle_seconds": Option(number(0, 86400), DEFAULT_SETTLE_SECONDS),
                  "every": _EVERY, "follow_symlinks": Option(flag, False)},
         names_by="path",
     ),

@@ -171,7 +171,7 @@ def test_every_kind_of_problem_is_reported_together(tmp_path: Path) -> None:
         "store.path: expected a non-empty string, got 3",
         "sources[0].kind: unknown source kind 'ftp' (known: folder, page, feed)",
         "sources[1].path: required key is missing",
-        "sources[1].settle_seconds: expected a number >= 0, got -1",
+        "sources[1].settle_seconds: expected a number from 0 to 86400, got -1",
         "sources[3].name: duplicate source name 'folder:news' (also sources[2])",
         "normalize.opencc: expected one of 's2t'",
         "novelty.threshold: expected a number greater than 0 and at most 1, got 0",
@@ -376,6 +376,27 @@ def test_schedule_problems_are_all_named(tmp_path: Path) -> None:
     for key, hint in [("schedule.poll_every", "a duration like"), ("schedule.digest", "higher than the maximum"),
                       ("schedule.timezone", "IANA time zone"), ("log.format", "'text', 'json'")]:
         assert any(p.startswith(f"{path}: {key}: ") and hint in p for p in found), (key, found)
+
+
+def test_hostile_config_files_are_clear_errors_and_a_byte_order_mark_is_none(tmp_path: Path) -> None:
+    """A file saved with a byte order mark reads as without; arrays nested thousands deep, and durations no
+    clock can hold (which used to pass check-config and crash the service), are errors naming file and key."""
+    bom = tmp_path / "bom.toml"
+    bom.write_bytes("\ufeff[schedule]\npoll_every = \"90s\"\n".encode())
+    assert config.load(bom, cwd=tmp_path, environ={}).schedule.poll_seconds == 90.0
+    deep = write(tmp_path / "deep.toml", "x = " + "[" * 5000 + "]" * 5000 + "\n")
+    (problem,) = problems(deep, tmp_path)
+    assert problem.startswith(f"{deep}: ") and "nested too deeply" in problem
+    huge = write(
+        tmp_path / "huge.toml",
+        '[schedule]\npoll_every = "99999999999999d"\nquiet = "400d"\n'
+        '[[sources]]\nkind = "folder"\npath = "seeds"\nsettle_seconds = 1e300\nevery = 1e20\n',
+    )
+    found = problems(huge, tmp_path, environ={})
+    for key in ("schedule.poll_every", "schedule.quiet", "sources[0].settle_seconds", "sources[0].every"):
+        assert any(p.startswith(f"{huge}: {key}: ") for p in found), (key, found)
+    ok = write(tmp_path / "ok.toml", '[schedule]\npoll_every = "366d"\n')
+    assert config.load(ok, cwd=tmp_path, environ={}).schedule.poll_seconds == 366 * 86400
 
 
 def test_the_digest_language_is_one_with_a_catalogue(tmp_path: Path) -> None:
