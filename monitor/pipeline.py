@@ -483,11 +483,12 @@ def select(settings: Settings, names: Sequence[str]) -> tuple[Source, ...]:
 
 def scan(
     settings: Settings, deps: Deps, only: Sequence[str] = (), default_every: float | None = None,
-    wait_to_settle: bool = False,
+    wait_to_settle: bool = False, folders_due: bool = False,
 ) -> tuple[tuple[SourceOutcome, ...], int]:
     """Poll the sources (those named in ``only``, else every one that is due: its ``every``, else
-    ``default_every``, has passed), ingest what is new or changed (oldest documents first, within each batch of
-    up to ``EXTRACT_BATCH`` files, which is ingested while the next ones are being extracted), and record
+    ``default_every``, has passed; every folder too with ``folders_due``, as a service starts), ingest what is
+    new or changed (oldest documents first, within each batch of up to ``EXTRACT_BATCH`` files, which is
+    ingested while the next ones are being extracted), and record
     each source's health (not when ``deps.stop`` cut the scan short: its sources stay due). With
     ``wait_to_settle`` (one-shot runs), files still being written are waited for rather than left for later."""
     now = deps.clock()
@@ -495,6 +496,9 @@ def scan(
     chosen = select(settings, only)
     last = {n: h.last_attempt for n, h in deps.store.health().items()}
     due = chosen if only else _due(chosen, last, now, default_every)
+    if folders_due and not only:  # files may have come while no service watched: a folder costs a stat a file
+        picked = {s.name for s in due} | {s.name for s in chosen if isinstance(s, FolderSource)}
+        due = tuple(s for s in chosen if s.name in picked)
     topic = _Topic(settings.topic_keywords, deps)
     new = 0
     ingested: dict[str, int] = {}

@@ -6,7 +6,8 @@ poll that runs long never stacks up. The jobs:
 
 - **poll**: every ``schedule.poll_every`` (a duration, or a cron expression), at once on start; the
   interval is the shortest of it and the sources' own ``every``, and each source is polled when its
-  own interval (else ``poll_every``) has passed. With ``digest = "as-it-happens"`` a poll that found
+  own interval (else ``poll_every``) has passed; the poll on start reads every folder, due or not (files
+  may have come while no service watched). With ``digest = "as-it-happens"`` a poll that found
   new claims is followed by a digest.
 - **digest**: at the ``schedule.digest`` cron times (in ``schedule.timezone``): every claim not yet
   reported, whatever number of polls came before.
@@ -214,7 +215,9 @@ class Service:
     def _scan(self, only: tuple[str, ...], what: str, baseline: bool = False) -> None:
         assert self._deps is not None
         started = time.monotonic()
-        outcomes, new = scan(self.settings, self._deps, only, default_every=self.settings.schedule.poll_seconds)
+        # the first scan reads every folder, due or not: files may have come while no service watched them
+        outcomes, new = scan(self.settings, self._deps, only, default_every=self.settings.schedule.poll_seconds,
+                             folders_due=self._first_scan)
         polled = [o for o in outcomes if o.polled]
         for outcome in polled:
             for error in outcome.errors:

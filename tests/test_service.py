@@ -208,6 +208,25 @@ def test_service_delivers_on_start_picks_up_a_new_file_within_seconds_and_stops_
     assert len(smtp_server.messages) == 2
 
 
+def test_files_that_came_while_the_service_was_stopped_are_read_as_it_starts(
+    work: Path, smtp_server: SmtpServer
+) -> None:
+    """The poll on start reads every folder even when the folder was polled within poll_every (an hour here):
+    files put there while no service watched are not left waiting for the next hourly poll."""
+    write_config(work, smtp_server.port)
+    with service(work) as svc:
+        wait_for(lambda: smtp_server.messages, 30, "the first digest (the seeds)")
+        assert svc.stop(30) == 0
+    sentences = novel_sentences(2)
+    add_document(work, "while-stopped.txt", sentences)
+    with service(work) as svc:
+        poll = svc.wait_event("poll", 30)
+        assert poll["documents_new_or_changed"] == 1 and poll["claims_new"] == 2, poll
+        wait_for(lambda: len(smtp_server.messages) >= 2, 10, "a digest of the file that came while stopped")
+        assert "2 new claims" in str(smtp_server.messages[1]["Subject"])
+        assert svc.stop(30) == 0
+
+
 def test_a_second_service_on_the_same_store_is_refused_while_status_and_dry_run_work(
     work: Path, smtp_server: SmtpServer
 ) -> None:
