@@ -349,3 +349,15 @@ def test_what_is_not_a_feed_is_a_source_error_naming_the_url(data: bytes) -> Non
 
 def test_a_feed_with_no_items_has_no_entries() -> None:
     assert feeds.parse(b'<rss version="2.0"><channel><title>t</title></channel></rss>', FEED_URL) == ()
+
+
+def test_a_broken_feed_that_gives_no_entry_is_a_source_error_and_one_that_gives_some_keeps_them() -> None:
+    """Mismatched tags that leave nothing readable are a failing feed (not a healthy empty one); broken markup
+    after readable items still gives those items."""
+    for broken in (b'<rss version="2.0"><channel><title>t</title><item><title>a</titl></item></channel></rss>',
+                   b'<rss version="2.0"><channel><title>t</titl></channel></rss>'):
+        with pytest.raises(SourceError, match="not a well-formed feed") as caught:
+            feeds.parse(broken, FEED_URL)
+        assert caught.value.locator == FEED_URL
+    tail = RSS.replace(b"</channel>", b"<item><title>x</titl></item></channel>")
+    assert feeds.parse(tail, FEED_URL) == feeds.parse(RSS, FEED_URL)
