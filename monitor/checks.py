@@ -15,11 +15,12 @@ from typing import Any
 
 
 class Invalid(Exception):
-    """A value failed its check: ``expected`` describes a good one; ``at``/``got`` name a bad part."""
+    """A value failed its check: ``expected`` describes a good one; ``at``/``got`` name a bad part, ``more`` the
+    other bad parts of the same value (each one problem)."""
 
-    def __init__(self, expected: str, at: str = "", got: Any = None) -> None:
+    def __init__(self, expected: str, at: str = "", got: Any = None, more: tuple[Invalid, ...] = ()) -> None:
         super().__init__(expected)
-        self.expected, self.at, self.got = expected, at, got
+        self.expected, self.at, self.got, self.more = expected, at, got, more
 
 
 Check = Callable[[Any], Any]
@@ -129,8 +130,9 @@ class Checker:
             try:
                 value = option.check(raw[key]) if key in raw else option.default
             except Invalid as exc:
-                got = show(raw[key] if exc.got is None else exc.got)
-                self.problems.append((f"{where}.{key}{exc.at}", f"expected {exc.expected}, got {got}"))
+                for part in (exc, *exc.more):
+                    got = show(raw[key] if part.got is None else part.got)
+                    self.problems.append((f"{where}.{key}{part.at}", f"expected {part.expected}, got {got}"))
                 continue
             values[key] = resolve(self.base, value) if option.path and value is not None else value
         return values

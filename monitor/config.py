@@ -234,11 +234,14 @@ _web_url = check(
 def _addresses(value: Any) -> tuple[str, ...]:
     if not isinstance(value, list) or not value:
         raise Invalid("a non-empty array of email addresses")
+    bad: list[Invalid] = []
     for index, item in enumerate(value):
         try:
             _address(item)
         except Invalid as exc:
-            raise Invalid(exc.expected, at=f"[{index}]", got=item) from None
+            bad.append(Invalid(exc.expected, at=f"[{index}]", got=item))
+    if bad:  # every bad address, each one problem
+        raise Invalid(bad[0].expected, at=bad[0].at, got=bad[0].got, more=tuple(bad[1:]))
     return tuple(map(_address, value))
 
 

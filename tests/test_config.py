@@ -399,6 +399,13 @@ def test_hostile_config_files_are_clear_errors_and_a_byte_order_mark_is_none(tmp
     assert config.load(ok, cwd=tmp_path, environ={}).schedule.poll_seconds == 366 * 86400
 
 
+def test_every_bad_recipient_is_named(tmp_path: Path) -> None:
+    path = write(tmp_path / "c.toml", '[digest]\nto = ["nobody", "you@example.org", "also wrong"]\n')
+    found = problems(path, tmp_path, environ={})
+    assert [p.split(": ")[1] for p in found] == ["digest.to[0]", "digest.to[2]"], found
+    assert "'nobody'" in found[0] and "'also wrong'" in found[1]
+
+
 def test_the_digest_language_is_one_with_a_catalogue(tmp_path: Path) -> None:
     path = write(tmp_path / "c.toml", '[digest]\nlanguage = "zh-Hant"\n')
     assert config.load(path, cwd=tmp_path, environ={}).language == "zh-Hant"

@@ -8,8 +8,12 @@ import sqlite3
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
+import pytest
 from helpers import settled
+
+from monitor.sources import folder
 
 WARNING = "corpus-monitor: warning:"
 
@@ -93,3 +97,23 @@ def test_a_folder_that_follows_links_reads_what_they_lead_to_and_still_never_a_d
         locators = [loc for (loc,) in db.execute("SELECT locator FROM documents")]
     assert any("不该被读到" in t for t in texts)  # the link out of the folder, followed as asked
     assert len(locators) == len(set(locators))
+
+
+def test_a_subdirectory_that_cannot_be_read_is_one_message_and_the_rest_is_listed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """(Run as root, every folder can be read: the refusal is made by the listing call itself.)"""
+    (tmp_path / "locked").mkdir()
+    (tmp_path / "locked" / "inside.txt").write_text("x", encoding="utf-8")
+    (tmp_path / "open.txt").write_text("x", encoding="utf-8")
+    real = os.scandir
+
+    def scandir(path: Any = ".") -> Any:
+        if os.fspath(path).endswith("locked"):
+            raise PermissionError(13, "Permission denied", os.fspath(path))
+        return real(path)
+
+    monkeypatch.setattr(os, "scandir", scandir)
+    found, problems = folder.candidates(tmp_path)
+    assert found == [tmp_path / "open.txt"]
+    assert problems == [f"{tmp_path / 'locked'}: folder skipped: cannot read: Permission denied"]
