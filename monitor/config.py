@@ -273,6 +273,7 @@ TABLES: dict[str, dict[str, Option]] = {
         "per_host_concurrency": Option(number(1, 100, integer=True), 2),
         "per_host_delay_seconds": Option(number(0, 3600), 1.0),
         "timeout_seconds": Option(number(0, 600, above=True), 20.0),
+        "deadline_seconds": Option(number(0, 3600, above=True), 60.0),
         "max_bytes": Option(number(1024, integer=True), 5_000_000),
         "max_redirects": Option(number(0, 30, integer=True), 5),
         "retries": Option(number(0, 10, integer=True), 2),
@@ -484,7 +485,8 @@ def describe(settings: Settings) -> list[str]:
     lines.append(
         f"http: User-Agent {http.user_agent!r}{f', From {http.contact}' if http.contact else ''}, "
         f"{http.concurrency} at once, {http.per_host_concurrency} per host, {http.per_host_delay_seconds:g}s "
-        f"between requests to a host, timeout {http.timeout_seconds:g}s, at most {http.max_bytes:,} bytes, "
+        f"between requests to a host, timeout {http.timeout_seconds:g}s, {http.deadline_seconds:g}s in all, "
+        f"at most {http.max_bytes:,} bytes, "
         f"{http.retries} retries, robots.txt {'respected' if http.respect_robots else 'IGNORED'}"
     )
     lines.append(f"topic: {', '.join(settings.topic_keywords)} (for sources with topic_filter on)")

@@ -48,6 +48,9 @@ class HttpPolicy:
     per_host_delay_seconds: float = 1.0
     #: connect and read timeout of one request
     timeout_seconds: float = 20.0
+    #: the whole of one request (connecting, every read of the body, redirects) ends by then: a server that
+    #: sends a byte now and then, each within the timeout, cannot hold a run
+    deadline_seconds: float = 60.0
     #: a larger body is cut off at this many bytes, and the source reports it
     max_bytes: int = 5_000_000
     max_redirects: int = 5

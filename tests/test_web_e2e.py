@@ -19,6 +19,7 @@ import shutil
 import sqlite3
 import subprocess
 import sys
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from email.message import EmailMessage
@@ -455,6 +456,25 @@ def test_a_page_over_the_size_cap_is_cut_off_reported_and_still_read(site: Site)
     cut = [s for s in novel if ends_at(s) - len(s.encode("utf-8")) > cap]  # starting after the cut
     assert read and all(NORM.key(s) in reported for s in read)
     assert cut and not any(NORM.key(s) in reported for s in cut)
+
+
+def test_a_server_that_drips_its_body_is_given_up_on_at_the_deadline_and_the_rest_goes_on(site: Site) -> None:
+    """Each byte comes within the read timeout, so only the whole request's deadline ends it: once, without a
+    retry (a server that drips does not mend in seconds), with a warning naming the URL and the setting."""
+    site.seeds_reported()
+    site.server.set(DIGIPULSE, (DEV / FILES[DIGIPULSE]).read_bytes(), drip=0.2)  # minutes for the whole page
+    config = site.work / "corpus-monitor.toml"
+    config.write_text(config.read_text("utf-8").replace("[http]\n", "[http]\ndeadline_seconds = 2\n"),
+                      encoding="utf-8")
+    started = time.monotonic()
+    res = site.cli("digest")
+    assert res.returncode == 0, res.stderr
+    assert time.monotonic() - started < 20  # not the page's minutes, nor one more try
+    (warning,) = [line for line in res.stderr.splitlines() if "warning" in line]
+    assert site.server.url(DIGIPULSE) in warning and "deadline_seconds" in warning
+    assert len(site.server.gets(DIGIPULSE)) == 1
+    assert "Digest of" in res.stdout  # the feed's articles and the other page are reported
+    assert site.status()["digipulse"]["failures_in_a_row"] == 1
 
 
 # -- the command line -------------------------------------------------------------------------------------------

@@ -31,6 +31,8 @@ class Route:
     headers: Mapping[str, str] = field(default_factory=dict)
     body: bytes = b""
     delay: float = 0.0
+    #: sends the body a byte at a time, this many seconds apart (a server that drips)
+    drip: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -71,7 +73,7 @@ class WebServer:
         return f"http://{self.host}:{self.port}{path}"
 
     def set(self, path: str, body: bytes | str, *, status: int = 200, content_type: str | None = None,
-            headers: Mapping[str, str] | None = None, delay: float = 0.0) -> None:
+            headers: Mapping[str, str] | None = None, delay: float = 0.0, drip: float = 0.0) -> None:
         """Serve ``body`` at ``path`` (text is sent as UTF-8; ``content_type`` "" sends no Content-Type), answering
         ``delay`` seconds after the request is recorded."""
         data = body.encode("utf-8") if isinstance(body, str) else body
@@ -81,7 +83,7 @@ class WebServer:
         if content_type:
             all_headers["Content-Type"] = content_type
         with self.lock:
-            self.routes[path] = Route(status, all_headers, data, delay)
+            self.routes[path] = Route(status, all_headers, data, delay, drip)
 
     def log(self) -> list[Request]:
         with self.lock:
@@ -135,7 +137,16 @@ class _Handler(BaseHTTPRequestHandler):
         # a 304 or a HEAD has no body; its Content-Length is the one a 200 GET would have had (RFC 9110 8.6)
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
-        if send_body and body:
+        if send_body and body and route.drip:
+            for i in range(len(body)):
+                if state.closing.wait(route.drip):
+                    return
+                try:
+                    self.wfile.write(body[i : i + 1])
+                    self.wfile.flush()
+                except OSError:  # the client gave up
+                    return
+        elif send_body and body:
             self.wfile.write(body)
 
     def log_message(self, format: str, *args: object) -> None:  # noqa: A002 (signature of the base method)

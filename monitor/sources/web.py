@@ -258,14 +258,20 @@ class Fetcher:
         async with host.slots:
             await self._turn(host)
             async with self._slots:
+                deadline = self.policy.deadline_seconds
                 try:
-                    response, final_url = await self._send(url, headers)
-                    try:
-                        data, truncated = await self._body(response, max_bytes)
-                    finally:
-                        await response.aclose()
-                except (httpx.TransportError, aiohttp.ClientError, TimeoutError, ssl.SSLError) as exc:
-                    raise self._failure(url, exc) from None
+                    async with asyncio.timeout(deadline):  # the whole request, however the server drips
+                        try:
+                            response, final_url = await self._send(url, headers)
+                            try:
+                                data, truncated = await self._body(response, max_bytes)
+                            finally:
+                                await response.aclose()
+                        except (httpx.TransportError, aiohttp.ClientError, TimeoutError, ssl.SSLError) as exc:
+                            raise self._failure(url, exc) from None
+                except TimeoutError:  # the deadline (a read timeout is a _Transient by now): not retried now
+                    raise FetchError(url, f"not done after {deadline:g} s in all (deadline_seconds): the server "
+                                     "sends too slowly; tried again next run") from None
         status = response.status_code
         if status in TRANSIENT_STATUSES:
             reason = f"HTTP {status} {response.reason_phrase}".rstrip()
