@@ -10,6 +10,7 @@ transaction that is rolled back at the end, and delivers nothing.
 from __future__ import annotations
 
 import contextlib
+import os
 import threading
 import time
 from collections import defaultdict, deque
@@ -252,11 +253,11 @@ def _scan_folder(source: FolderSource, deps: Deps, sink: _Sink, wait: bool = Fal
         locator = folder.shown(path)  # until the path is known to be a file to read, and its real name
         checked = False
         try:
-            folder.check(path, follow_symlinks=source.follow_symlinks)
+            stat = folder.check(path, follow_symlinks=source.follow_symlinks)
             checked = True
             locator = str(path.resolve())
             state = deps.store.document_state(locator)
-            same, stat = folder.unchanged(path, state.size if state else None, state.mtime_ns if state else None)
+            same = state is not None and (state.size, state.mtime_ns) == (stat.st_size, stat.st_mtime_ns)
             if same or (state is None and deps.store.failed_file(locator) == (stat.st_size, stat.st_mtime_ns)):
                 unchanged += 1  # the same version as last time (or one already reported as unusable)
                 return None
@@ -280,15 +281,15 @@ def _scan_folder(source: FolderSource, deps: Deps, sink: _Sink, wait: bool = Fal
         except Exception as exc:  # noqa: BLE001 - the per-document boundary: one file never stops the run
             reason = exc.reason if isinstance(exc, LocatedError) else f"unexpected {type(exc).__name__}: {exc}"
             try:  # the version that failed: a file's own, or the entry's itself (a link, a FIFO)
-                st = path.stat() if checked else path.lstat()
+                st: os.stat_result | None = path.stat() if checked else path.lstat()
             except OSError:
-                skipped.append(f"{folder.shown(path)}: skipped: {reason}")
-                return None
-            if not checked and deps.store.failed_file(locator) == (st.st_size, st.st_mtime_ns):
+                st = None
+            if st is not None and not checked and deps.store.failed_file(locator) == (st.st_size, st.st_mtime_ns):
                 unchanged += 1  # the same entry, already reported
                 return None
             skipped.append(f"{folder.shown(path)}: skipped: {reason}")
-            deps.store.file_failed(locator, st.st_size, st.st_mtime_ns, reason, deps.clock())
+            if st is not None:
+                deps.store.file_failed(locator, st.st_size, st.st_mtime_ns, reason, deps.clock())
         return None
 
     settling: dict[Path, int] = {}

@@ -21,6 +21,7 @@ import stat
 from pathlib import Path
 
 from monitor.errors import SourceError
+from monitor.logs import printable
 from monitor.models import Fetched
 
 #: file name endings that are documents, and how to read them
@@ -62,34 +63,28 @@ def candidates(root: Path, *, follow_symlinks: bool = False) -> tuple[list[Path]
 def shown(path: Path | str) -> str:
     """A path as text that can be printed, logged and stored: control characters and bytes that are not UTF-8
     escaped (a file name with a newline cannot forge a line of the log)."""
-    text = os.fsencode(path).decode("utf-8", "backslashreplace")
-    return "".join(c if c.isprintable() or c == " " else repr(c)[1:-1] for c in text)
+    return printable(os.fsencode(path).decode("utf-8", "backslashreplace"))
 
 
-def check(path: Path, *, follow_symlinks: bool) -> None:
-    """Raise SourceError when the entry at path cannot be a document: a name that is not UTF-8, a link not to be
-    followed (or a loop of them), anything but a regular file."""
+def check(path: Path, *, follow_symlinks: bool) -> os.stat_result:
+    """The stat of the file at path (one system call for a regular file: an unchanged file costs no more), or
+    SourceError when the entry cannot be a document: a name that is not UTF-8, a link not to be followed (or a
+    loop of them), anything but a regular file."""
     try:
         os.fsencode(path).decode("utf-8")
     except UnicodeDecodeError:
         raise SourceError(shown(path), "the file name is not UTF-8; rename it to read it") from None
     try:
-        if not follow_symlinks and path.is_symlink():
-            raise SourceError(shown(path), "a symbolic link, not followed (follow_symlinks = true follows them)")
-        mode = path.stat().st_mode
+        st = path.lstat()
+        if stat.S_ISLNK(st.st_mode):
+            if not follow_symlinks:
+                raise SourceError(shown(path), "a symbolic link, not followed (follow_symlinks = true follows them)")
+            st = path.stat()
     except OSError as exc:
         raise SourceError(shown(path), f"cannot stat: {exc.strerror or exc}") from exc
-    if not stat.S_ISREG(mode):
+    if not stat.S_ISREG(st.st_mode):
         raise SourceError(shown(path), "not a regular file (a FIFO, a socket or a device is never read)")
-
-
-def unchanged(path: Path, size: int | None, mtime_ns: int | None) -> tuple[bool, os.stat_result]:
-    """Whether the file still has the given size and mtime (the cheap check), and its stat."""
-    try:
-        st = path.stat()
-    except OSError as exc:
-        raise SourceError(str(path), f"cannot stat: {exc.strerror or exc}") from exc
-    return (st.st_size == size and st.st_mtime_ns == mtime_ns), st
+    return st
 
 
 def read(path: Path, source: str, before: os.stat_result, *, settle_seconds: float, now_ns: int) -> Fetched | None:
