@@ -154,6 +154,8 @@ class Settings:
     aliases: Path | None = None
     #: "text" or "json" (one JSON object per line)
     log_format: str = "text"
+    #: no document takes longer to extract: past it, the worker extracting it is stopped ([extract] time_budget_seconds)
+    extract_budget: float = 30.0
     #: digests also list known claims that gained sources since the last delivered digest ([digest] corroborated)
     corroborated: bool = False
     #: how much of a digest the email shows ([digest] max_claims_per_document, max_documents, highlights)
@@ -248,6 +250,7 @@ def _addresses(value: Any) -> tuple[str, ...]:
 #: the tables besides [[sources]]; an absent table takes these defaults, unless it has a required key
 TABLES: dict[str, dict[str, Option]] = {
     "store": {"path": Option(text, "var/monitor.sqlite3", path=True)},
+    "extract": {"time_budget_seconds": Option(number(1, 3600), 30.0)},
     "normalize": {"opencc": Option(choice(*OPENCC_CONFIGS), "t2s"), "aliases": Option(_alias_file, None, path=True)},
     "novelty": {
         "shingle": Option(number(1, 8, integer=True), 2),
@@ -446,6 +449,7 @@ def load(
         topic_keywords=tables["topic"]["keywords"],
         schedule=_schedule(tables["schedule"]),
         log_format=tables["log"]["format"],
+        extract_budget=tables["extract"]["time_budget_seconds"],
         corroborated=digest["corroborated"],
         layout=Layout(max_claims_per_document=digest["max_claims_per_document"],
                       max_documents=digest["max_documents"], highlights=digest["highlights"]),
@@ -500,6 +504,7 @@ def describe(settings: Settings) -> list[str]:
     novelty, smtp = settings.novelty, settings.smtp
     lines += [
         f"store: {settings.store_path}",
+        f"extract: at most {settings.extract_budget:g}s a document",
         f"normalize: opencc {settings.opencc}; aliases: the shipped table"
         + (f" and {settings.aliases}" if settings.aliases else "")
         + (" (does not exist)" if settings.aliases and not settings.aliases.exists() else ""),

@@ -3,11 +3,11 @@
 trafilatura is pure Python and holds the interpreter's lock, so one process extracts one page at a time. A scan
 that finds many new or changed documents hands them to worker processes (``spawn``ed: a service's threads are
 never forked), as many as the machine has cores (at most ``MAX_WORKERS``), while the main process keeps the store;
-a handful of documents are extracted in the process itself, which costs no start-up (unless the workers are
+a handful of small documents are extracted in the process itself, which costs no start-up (unless the workers are
 already running: a scan's last few files go to them, and the process never loads trafilatura). Each document comes back
 as its :class:`~monitor.models.Document` or as the reason it could not be used, in the order given: one bad
-document is one reason, never the batch. If a worker dies (killed, out of memory), the documents it had not
-returned are extracted in the process itself, as before there were workers.
+document is one reason, never the batch. Workers are run by pebble's process pool, which can stop the one
+worker whose document takes longer than the time budget: no page holds a scan, or the service, longer than that.
 
 Given a :class:`Recipe` (the main process's normalization settings), a worker also takes each document on to its
 claims and their sketches (:class:`Prepared`): splitting, OpenCC and the canonical form are pure work on the
@@ -19,17 +19,21 @@ the process itself is left to the main process's own tools, as before there were
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import os
+import signal
 import sqlite3
 from collections.abc import Callable, Sequence
-from concurrent.futures import ProcessPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
+from concurrent.futures import Future
+from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
 from functools import lru_cache
 from multiprocessing import get_context
 from pathlib import Path
 from typing import TYPE_CHECKING
+
+from pebble import ProcessExpired, ProcessPool
 
 from monitor.errors import LocatedError
 from monitor.models import Claim, Document, Dropped, Fetched, Sketch
@@ -42,6 +46,11 @@ if TYPE_CHECKING:
 PARALLEL_FROM = 8
 #: at most this many worker processes
 MAX_WORKERS = 4
+#: no document takes longer than this to extract, by default (``[extract] time_budget_seconds``)
+BUDGET = 30.0
+#: a document no larger than this may be extracted in the process itself, which nothing stops: its worst shapes
+#: (tens of thousands of tiny paragraphs, table cells, line breaks) take trafilatura about a second at this size
+INLINE_BYTES = 128 * 1024
 #: the cycle collector runs after this many new container objects (see settle_collector)
 GC_YOUNG = 10_000
 
@@ -171,13 +180,20 @@ def extract_one(fetched: Fetched, recipe: Recipe | None = None) -> Document | Pr
 
 
 class Extractor:
-    """Extracts batches of documents, in worker processes when a batch is large enough. Close it (or use it as a
-    context manager) to stop the workers."""
+    """Extracts batches of documents, in worker processes when a batch is large enough or holds a large document.
+    Close it (or use it as a context manager) to stop the workers.
 
-    def __init__(self, workers: int | None = None, recipe: Recipe | None = None) -> None:
+    No document takes more than ``budget`` seconds of a worker: past it the worker is stopped (and replaced), and
+    the document is one reason (trafilatura's time grows faster than a page's size: half a million tiny
+    paragraphs, 4.4 MB, take it minutes). A document no larger than ``INLINE_BYTES`` may be extracted in the
+    process itself, where nothing can stop it: at that size no page shape takes more than a few seconds. A worker
+    that dies (killed, out of memory) costs the document it was extracting one more try in a new worker; if that one
+    dies too, the document is the reason and is reported."""
+
+    def __init__(self, workers: int | None = None, recipe: Recipe | None = None, budget: float = BUDGET) -> None:
         self.workers = min(MAX_WORKERS, workers if workers is not None else cores())
-        self.recipe = recipe
-        self._pool: ProcessPoolExecutor | None = None
+        self.recipe, self.budget = recipe, budget
+        self._pool: ProcessPool | None = None
 
     def __enter__(self) -> Extractor:
         return self
@@ -187,7 +203,8 @@ class Extractor:
 
     def close(self) -> None:
         if self._pool is not None:
-            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool.stop()  # type: ignore[no-untyped-call]  # pebble leaves it unannotated
+            self._pool.join()
             self._pool = None
 
     def run(self, batch: Sequence[Fetched]) -> list[Document | Prepared | str]:
@@ -197,28 +214,43 @@ class Extractor:
     def start(self, batch: Sequence[Fetched]) -> Callable[[], list[Document | Prepared | str]]:
         """Start extracting a batch; the function returned waits for its results (each document, or the reason it
         could not be used, in order). A large batch is extracted by the workers while the caller goes on (with
-        the results of the batch before, say); a small one is extracted by that function, in this process."""
-        batch, recipe = list(batch), self.recipe
-        if self.workers < 2 or (len(batch) < PARALLEL_FROM and self._pool is None):
+        the results of the batch before, say); a small one of small documents is extracted by that function, in
+        this process."""
+        batch = list(batch)
+        small = all(len(fetched.data) <= INLINE_BYTES for fetched in batch)
+        if small and self._pool is None and (self.workers < 2 or len(batch) < PARALLEL_FROM):
             return lambda: [extract_one(fetched) for fetched in batch]
-        if self._pool is None:
-            self._pool = ProcessPoolExecutor(max_workers=self.workers, mp_context=get_context("spawn"))
-        pool = self._pool
-        try:
-            futures = [pool.submit(extract_one, fetched, recipe) for fetched in batch]
-        except BrokenProcessPool:
-            self._pool = None
-            return lambda: [extract_one(fetched) for fetched in batch]
+        futures = [self._submit(fetched) for fetched in batch]
 
         def collect() -> list[Document | Prepared | str]:
-            results: list[Document | Prepared | str] = []
-            for future in futures:
-                try:
-                    results.append(future.result())
-                except BrokenProcessPool:  # a worker died: the rest here, as without workers; a new pool next time
-                    if self._pool is pool:
-                        self._pool = None
-                    return results + [extract_one(fetched) for fetched in batch[len(results) :]]
-            return results
+            return [self._result(fetched, future) for fetched, future in zip(batch, futures, strict=True)]
 
         return collect
+
+    def _submit(self, fetched: Fetched) -> Future[Document | Prepared | str]:
+        if self._pool is None or not self._pool.active:
+            self._pool = ProcessPool(max_workers=max(1, self.workers), context=get_context("spawn"))
+        return self._pool.schedule(extract_one, (fetched, self.recipe), timeout=self.budget)
+
+    def _result(self, fetched: Fetched, future: Future[Document | Prepared | str]) -> Document | Prepared | str:
+        for attempt in (1, 2):
+            try:
+                return future.result()
+            except FutureTimeout:
+                return f"extraction took longer than {self.budget:g} s ([extract] time_budget_seconds), and was stopped"
+            except ProcessExpired as exc:
+                if attempt == 2:
+                    return f"the extraction process died twice on it ({_death(exc)})"
+                future = self._submit(fetched)  # killed from outside, perhaps: once more, in a new worker
+            except Exception as exc:  # noqa: BLE001 - the per-document boundary (a result that cannot be pickled)
+                return f"unexpected {type(exc).__name__}: {exc}"
+        raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _death(exc: ProcessExpired) -> str:
+    """How a worker ended: a signal by name (SIGKILL: often the kernel, out of memory), or its exit code."""
+    code = exc.exitcode
+    if code is not None and code < 0:
+        with contextlib.suppress(ValueError):
+            return f"{signal.Signals(-code).name}"
+    return f"exit code {code}"

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 from monitor import claims as claims_mod
 from monitor.config import FeedSource, FolderSource, NoveltySettings, PageSource, Settings, Source
 from monitor.errors import ConfigError, DeliveryError, LocatedError, SourceError, StoreError
-from monitor.extracting import Extractor, Prepared, Recipe
+from monitor.extracting import BUDGET, Extractor, Prepared, Recipe
 from monitor.models import (
     Candidate,
     Claim,
@@ -99,6 +99,7 @@ class Deps:
         language: str = "en",
         progress: Callable[[str, int, int], None] | None = None,
         workers: int | None = None,
+        budget: float = BUDGET,
     ) -> None:
         self.store, self.mailer, self.clock, self.transport = store, mailer, clock, transport
         #: set by the service on SIGTERM: a poll is abandoned, ingestion stops after the batch in hand
@@ -110,6 +111,8 @@ class Deps:
         self.progress = progress
         #: worker processes that extract documents (None: one per core); 1 extracts in this process
         self.workers = workers
+        #: no document takes longer than this to extract (seconds): its worker is stopped
+        self.budget = budget
         given = {"normalizer": normalizer, "templates": templates}
         self._own_normalizer = normalizer is None
         self.__dict__.update({name: value for name, value in given.items() if value is not None})
@@ -123,7 +126,7 @@ class Deps:
     def of(cls, store: Store, settings: Settings, **given: Any) -> Deps:
         """The Deps for ``settings`` (OpenCC configuration, novelty settings, alias file); ``given`` as in __init__."""
         return cls(store, opencc=settings.opencc, novelty=settings.novelty, aliases=settings.aliases,
-                   language=settings.language, **given)
+                   language=settings.language, budget=settings.extract_budget, **given)
 
     @cached_property
     def normalizer(self) -> Normalizer:
@@ -529,26 +532,40 @@ def scan(
             if deps.progress is not None:
                 deps.progress("comparing claims", seen[0], seen[1])
 
-    with Extractor(deps.workers, deps.recipe) as extractor:
+    with Extractor(deps.workers, deps.recipe, deps.budget) as extractor:
         sink = _Sink(extractor, deps, store)
         outcomes = {s.name: _scan_folder(s, deps, sink, wait_to_settle) for s in due if isinstance(s, FolderSource)}
         web = [s for s in due if isinstance(s, PageSource | FeedSource)]
         if web:
             from monitor import poll  # httpx and aiohttp: loaded only when there are web sources
 
-            polled = poll.poll(web, settings.http, deps.store, now, deps.transport, deps.stop)
-            outcomes.update(polled.outcomes)
-            pending: list[_Pending] = []
-            for item, got in zip(polled.items, extractor.run([i.fetched for i in polled.items]), strict=True):
-                if isinstance(got, str):
-                    _web_failed(item, f"{item.fetched.locator}: {got}", outcomes, deps, now)
-                    continue
-                document, prepared = _unpacked(got)
-                if document.url is None:  # no canonical link: the URL it was fetched from is where readers find it
-                    document = replace(document, url=item.fetched.locator)
-                pending.append(_Pending(replace(item.fetched, data=b""), document, item.validators, item.entry,
-                                        item.topic_filter, prepared))
-            store(pending)
+            failed: list[tuple[WebItem, str]] = []
+
+            async def consume(items: list[WebItem]) -> None:
+                """Extract fetched articles (the poll goes on meanwhile) and ingest them."""
+                import asyncio
+
+                pending: list[_Pending] = []
+                for item, got in zip(items, await asyncio.to_thread(extractor.run, [i.fetched for i in items]),
+                                     strict=True):
+                    if isinstance(got, str):
+                        failed.append((item, f"{item.fetched.locator}: {got}"))
+                        _web_failed(item, failed[-1][1], deps, now)
+                        continue
+                    document, prepared = _unpacked(got)
+                    if document.url is None:  # no canonical link: the URL it was fetched from is where readers are
+                        document = replace(document, url=item.fetched.locator)
+                    pending.append(_Pending(replace(item.fetched, data=b""), document, item.validators, item.entry,
+                                            item.topic_filter, prepared))
+                store(pending)
+
+            outcomes.update(poll.poll(web, settings.http, deps.store, now, consume, deps.transport, deps.stop))
+            for item, error in failed:  # a feed's article is an item of the feed; a page source's page is the source
+                outcome = outcomes[item.fetched.source]
+                outcomes[item.fetched.source] = (
+                    replace(outcome, skipped=(*outcome.skipped, error)) if item.entry is not None
+                    else replace(outcome, errors=(*outcome.errors, error))
+                )
     result = tuple(
         replace(outcomes[s.name], ingested=ingested.get(s.name, 0), off_topic=off_topic.get(s.name, 0))
         if s.name in outcomes else SourceOutcome(s.name, polled=False)
@@ -603,13 +620,8 @@ def _due(
     return [source for source in sources if is_due(source)]
 
 
-def _web_failed(item: WebItem, error: str, outcomes: dict[str, SourceOutcome], deps: Deps, now: datetime) -> None:
-    """A fetched web document that gave no text: reported once; the same bytes are not tried again. A feed's
-    article is an item of the feed (skipped); a page source's one page is the source."""
-    source = item.fetched.source
-    outcome = outcomes[source]
-    outcomes[source] = (replace(outcome, skipped=(*outcome.skipped, error)) if item.entry is not None
-                        else replace(outcome, errors=(*outcome.errors, error)))
+def _web_failed(item: WebItem, error: str, deps: Deps, now: datetime) -> None:
+    """A fetched web document that gave no text: reported once; the same bytes are not tried again."""
     if item.validators is not None:
         deps.store.save_validators(item.fetched.locator, item.validators, now)
     if item.entry is not None:

@@ -4,8 +4,11 @@ One poll runs every due web source at once in an event loop (uvloop where availa
 fetcher's limits. A page is fetched conditionally; a 304 or an unchanged body ends there. A feed is
 fetched conditionally too; its new entries are stored as *pending* before anything else, and every
 pending entry of the feed (new now, or left over from a failed attempt) has its article fetched. The
-pipeline ingests what comes back; validators and entry states are written in the transaction that
-ingests the document, so a crash in between means a fetch again, never a lost article.
+pipeline ingests what comes back, as it comes: fetched articles are handed to it in batches while the poll
+goes on, and at most ``[http] concurrency`` articles are held at once (being fetched, waiting, or being
+ingested), so a feed of many large articles costs the memory of a few, not of all of them. Validators and entry
+states are written in the transaction that ingests the document, so a crash in between means a fetch again,
+never a lost article.
 
 Errors are values: each becomes a message of its source's :class:`~monitor.models.SourceOutcome`.
 """
@@ -17,7 +20,7 @@ import contextlib
 import hashlib
 import sys
 import threading
-from collections.abc import Callable, Coroutine, Sequence, Set
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Sequence, Set
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
@@ -69,12 +72,61 @@ class _Tally:
                              tuple(self.warnings))
 
 
-@dataclass
-class Polled:
-    """The result of one poll: an outcome per source and the articles to ingest."""
+#: what takes fetched articles from the poll (extracts and ingests them); awaited, one batch at a time
+Consume = Callable[[list[WebItem]], Awaitable[None]]
+#: at most this many articles are handed over at once
+HAND_OVER = 16
 
-    outcomes: dict[str, SourceOutcome]
-    items: list[WebItem]
+
+class _Stream:
+    """Fetched articles on their way to ``consume``: a fetch that may bring one takes a slot first, and the slot is
+    given back once the article is consumed (or when the fetch brings none), so at most ``limit`` articles are
+    held at once. The articles waiting are handed over in batches, the next once the last is consumed."""
+
+    def __init__(self, limit: int, consume: Consume) -> None:
+        self._slots = asyncio.Semaphore(limit)
+        self._ready: list[WebItem] = []
+        self._wake = asyncio.Event()
+        self._closed = False
+        self._consume = consume
+
+    @contextlib.asynccontextmanager
+    async def slot(self) -> AsyncIterator[Callable[[WebItem], None]]:
+        """A slot for one fetch; the function given keeps it for the article fetched, until it is consumed."""
+        await self._slots.acquire()
+        kept = False
+
+        def put(item: WebItem) -> None:
+            nonlocal kept
+            kept = True
+            self._ready.append(item)
+            self._wake.set()
+
+        try:
+            yield put
+        finally:
+            if not kept:
+                self._slots.release()
+
+    def close(self) -> None:
+        """No more articles will come."""
+        self._closed = True
+        self._wake.set()
+
+    async def drain(self) -> None:
+        """Consume the articles as they come, until closed and none is left."""
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            while self._ready:
+                batch, self._ready = self._ready[:HAND_OVER], self._ready[HAND_OVER:]
+                try:
+                    await self._consume(batch)
+                finally:
+                    for _ in batch:
+                        self._slots.release()
+            if self._closed:
+                return
 
 
 def run(coroutine: Coroutine[Any, Any, T]) -> T:
@@ -92,13 +144,15 @@ def poll(
     policy: HttpPolicy,
     store: Store,
     now: datetime,
+    consume: Consume,
     transport: Callable[[], httpx.AsyncBaseTransport] | None = None,
     stop: threading.Event | None = None,
-) -> Polled:
-    """Poll the web sources; ``transport`` builds the HTTP transport (default: aiohttp's). Once ``stop``
-    is set the poll is abandoned: its requests are cancelled and it returns no article (nothing was
-    stored for them, so the next poll fetches them again)."""
-    return run(_poll(sources, policy, store, now, transport, stop))
+) -> dict[str, SourceOutcome]:
+    """Poll the web sources, handing the articles fetched to ``consume`` as they come; an outcome per source.
+    ``transport`` builds the HTTP transport (default: aiohttp's). Once ``stop`` is set the poll is abandoned: its
+    requests are cancelled, and the articles not yet consumed are dropped (nothing was stored for them, so the next
+    poll fetches them again)."""
+    return run(_poll(sources, policy, store, now, consume, transport, stop))
 
 
 async def _poll(
@@ -106,14 +160,16 @@ async def _poll(
     policy: HttpPolicy,
     store: Store,
     now: datetime,
+    consume: Consume,
     transport: Callable[[], httpx.AsyncBaseTransport] | None,
     stop: threading.Event | None,
-) -> Polled:
+) -> dict[str, SourceOutcome]:
     robots = store.robots_since(now - ROBOTS_TTL) if policy.respect_robots else {}
     async with transport() if transport else web.transport(policy) as http:
         fetcher = web.Fetcher(http, policy, robots=robots)
         pages = [s for s in sources if isinstance(s, PageSource)]
-        poller = _Poller(fetcher, store, now, {s.url for s in pages})
+        stream = _Stream(policy.concurrency, consume)
+        poller = _Poller(fetcher, store, now, stream, {s.url for s in pages})
         validators = store.validators_many([s.url for s in pages])
         tallies = {source.name: _Tally() for source in sources}
         jobs = [_bounded(poller.page(s, validators.get(s.url), tallies[s.name]), tallies[s.name], s.url) for s in pages]
@@ -122,13 +178,30 @@ async def _poll(
             for s in sources
             if isinstance(s, FeedSource)
         ]
-        if not await _until_stopped(asyncio.gather(*jobs), stop):
+        if not await _until_stopped(asyncio.ensure_future(_streamed(jobs, stream)), stop):
             for tally in tallies.values():
                 tally.warnings.append("poll abandoned: the service is stopping")
-            poller.items.clear()
     if fetcher.robots_fetched:
         store.save_robots(list(fetcher.robots_fetched.values()), now)
-    return Polled({name: tally.outcome(name) for name, tally in tallies.items()}, poller.items)
+    return {name: tally.outcome(name) for name, tally in tallies.items()}
+
+
+async def _streamed(jobs: Sequence[Coroutine[Any, Any, None]], stream: _Stream) -> None:
+    """Run the fetching jobs while the stream hands their articles over; the first error ends both (a store
+    failure ends the poll)."""
+
+    async def fetching() -> None:
+        try:
+            await asyncio.gather(*jobs)
+        finally:
+            stream.close()
+
+    try:
+        async with asyncio.TaskGroup() as group:
+            group.create_task(fetching())
+            group.create_task(stream.drain())
+    except BaseExceptionGroup as failed:
+        raise failed.exceptions[0] from None
 
 
 async def _until_stopped(work: asyncio.Future[Any], stop: threading.Event | None) -> bool:
@@ -167,24 +240,25 @@ async def _bounded(job: Coroutine[Any, Any, None], tally: _Tally, where: str, *,
 
 
 class _Poller:
-    def __init__(self, fetcher: web.Fetcher, store: Store, now: datetime, pages: Set[str] = frozenset()) -> None:
-        self.fetcher, self.store, self.now = fetcher, store, now
+    def __init__(self, fetcher: web.Fetcher, store: Store, now: datetime, stream: _Stream,
+                 pages: Set[str] = frozenset()) -> None:
+        self.fetcher, self.store, self.now, self.stream = fetcher, store, now, stream
         #: the URLs of the page sources in this poll
         self.pages = pages
-        self.items: list[WebItem] = []
 
     async def page(self, source: PageSource, known: Validators | None, tally: _Tally) -> None:
         tally.scanned += 1
-        try:
-            response = await self.fetcher.fetch(source.url, known, headers=source.headers)
-            item = self._article(response, source.name, known, tally)
-        except (FetchError, SourceError) as exc:
-            tally.errors.append(str(exc))
-            return
-        if item is None:
-            tally.unchanged += 1
-        else:
-            self.items.append(WebItem(item[0], item[1], None, source.topic_filter))
+        async with self.stream.slot() as put:
+            try:
+                response = await self.fetcher.fetch(source.url, known, headers=source.headers)
+                item = self._article(response, source.name, known, tally)
+            except (FetchError, SourceError) as exc:
+                tally.errors.append(str(exc))
+                return
+            if item is None:
+                tally.unchanged += 1
+            else:
+                put(WebItem(item[0], item[1], None, source.topic_filter))
 
     async def feed(self, source: FeedSource, tally: _Tally) -> None:
         known = self.store.validators_many([source.url]).get(source.url)
@@ -222,18 +296,19 @@ class _Poller:
             self.store.settle_entry(url, "ingested", self.now)
             tally.unchanged += 1
             return
-        try:
-            response = await self.fetcher.fetch(url, None, headers=source.headers)
-            item = self._article(response, source.name, None, tally)
-        except (FetchError, SourceError) as exc:
-            tally.skipped.append(str(exc))  # one dead article: the feed itself is fine
-            if isinstance(exc, FetchError) and not exc.permanent and attempts + 1 < MAX_ENTRY_POLLS:
-                self.store.entry_attempt_failed(url, exc.reason)
-            else:
-                self.store.settle_entry(url, "failed", self.now, exc.reason)
-            return
-        if item is not None:
-            self.items.append(WebItem(item[0], None, url, source.topic_filter))
+        async with self.stream.slot() as put:
+            try:
+                response = await self.fetcher.fetch(url, None, headers=source.headers)
+                item = self._article(response, source.name, None, tally)
+            except (FetchError, SourceError) as exc:
+                tally.skipped.append(str(exc))  # one dead article: the feed itself is fine
+                if isinstance(exc, FetchError) and not exc.permanent and attempts + 1 < MAX_ENTRY_POLLS:
+                    self.store.entry_attempt_failed(url, exc.reason)
+                else:
+                    self.store.settle_entry(url, "failed", self.now, exc.reason)
+                return
+            if item is not None:
+                put(WebItem(item[0], None, url, source.topic_filter))
 
     def _article(
         self, response: WebResponse, source: str, known: Validators | None, tally: _Tally

@@ -165,7 +165,8 @@ def test_every_kind_of_problem_is_reported_together(tmp_path: Path) -> None:
     )
     found = problems(path, tmp_path)
     expected = [
-        "colour: unknown key (known: store, normalize, novelty, digest, http, topic, schedule, log, smtp, sources)",
+        "colour: unknown key (known: store, extract, normalize, novelty, digest, http, topic, schedule, log, smtp, "
+        "sources)",
         "stor: unknown table (did you mean 'store'?)",
         "store.pth: unknown key (did you mean 'path'?)",
         "store.path: expected a non-empty string, got 3",
@@ -309,6 +310,7 @@ def test_describe_lists_sources_store_and_outbox(tmp_path: Path) -> None:
         "topic: 黄仁勋, 扎克伯格, 祖克柏, SIGGRAPH, Jensen Huang, Zuckerberg (for sources with topic_filter on)",
         "schedule (corpus-monitor run): poll every 900s, digest at '0 8 * * *', time zone UTC; log text",
         f"store: {tmp_path / 'var' / 'monitor.sqlite3'}",
+        "extract: at most 30s a document",
         "normalize: opencc t2s; aliases: the shipped table",
         "novelty: 2-character shingles, Jaccard threshold 0.3",
         "digest: from corpus-monitor@localhost to corpus-monitor@localhost",

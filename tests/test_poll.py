@@ -81,3 +81,49 @@ def test_an_unchanged_body_without_validators_is_not_ingested_again(tmp_path: Pa
     second, new = scan(settings, handler)
     assert first[f"page:{url}"].ingested == 1
     assert (second[f"page:{url}"].ingested, second[f"page:{url}"].unchanged, new) == (0, 1, 0)
+
+
+def test_articles_are_ingested_as_they_come_with_few_held_at_once(tmp_path: Path) -> None:
+    """A feed of many articles: the poll hands them over while it goes on fetching, and never holds more than
+    ``[http] concurrency`` of them (being fetched, waiting or being ingested) — the memory of a few articles, not
+    of the whole feed. Every article is ingested, each once."""
+    count, concurrency = 30, 3
+    feed = f"{SITE}/feed.xml"
+    path = tmp_path / "corpus-monitor.toml"
+    path.write_text(
+        f'[store]\npath = "store.sqlite3"\n[http]\nper_host_delay_seconds = 0\nbackoff_seconds = 0\n'
+        f"respect_robots = false\nconcurrency = {concurrency}\nper_host_concurrency = {concurrency}\n"
+        f'[[sources]]\nkind = "feed"\nurl = "{feed}"\n',
+        encoding="utf-8",
+    )
+    settings = config.load(path, cwd=tmp_path, environ={})
+    items = "".join(f"<item><title>a{i}</title><link>{SITE}/a{i}.html</link></item>" for i in range(count))
+    requested: list[str] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/feed.xml":
+            return httpx.Response(200, text=f"<rss version='2.0'><channel><title>t</title>{items}</channel></rss>",
+                                  headers={"Content-Type": "application/rss+xml"})
+        requested.append(request.url.path)
+        n = request.url.path.removeprefix("/a").removesuffix(".html")
+        added = f"<p>第{n}号补充报道：黄仁勋在会后表示，英伟达将在第{n}个城市设立实验室，并追加{n}亿美元投资。</p>"
+        body = ARTICLE.replace(b"</body>", added.encode() + b"</body>")
+        return httpx.Response(200, content=body, headers={"Content-Type": "text/html; charset=utf-8"})
+
+    held: list[int] = []  # at each batch ingested: articles requested, less those ingested in earlier batches
+    done = [0]
+
+    def progress(stage: str, ingested: int, total: int) -> None:
+        if stage == "comparing claims":
+            held.append(len(requested) - done[0])
+            done[0] = ingested
+
+    with Store(settings.store_path) as store:
+        deps = pipeline.Deps(store, transport=lambda: httpx.MockTransport(handler), progress=progress)
+        outcomes, new = pipeline.scan(settings, deps)
+        assert store.status().documents == count
+    assert outcomes[0].ingested == count and not outcomes[0].errors and not outcomes[0].skipped
+    assert len(held) > 1, "ingested in several batches, while the poll went on"
+    assert max(held) <= concurrency, held
+    assert sorted(requested) == sorted(f"/a{i}.html" for i in range(count))
+    assert new > 0
