@@ -276,7 +276,7 @@ TABLES: dict[str, dict[str, Option]] = {
         "per_host_concurrency": Option(number(1, 100, integer=True), 2),
         "per_host_delay_seconds": Option(number(0, 3600), 1.0),
         "timeout_seconds": Option(number(0, 600, above=True), 20.0),
-        "deadline_seconds": Option(number(0, 3600, above=True), 60.0),
+        "deadline_seconds": Option(number(0, 3600, above=True), 30.0),
         "max_bytes": Option(number(1024, integer=True), 5_000_000),
         "max_redirects": Option(number(0, 30, integer=True), 5),
         "retries": Option(number(0, 10, integer=True), 2),

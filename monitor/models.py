@@ -50,7 +50,7 @@ class HttpPolicy:
     timeout_seconds: float = 20.0
     #: the whole of one request (connecting, every read of the body, redirects) ends by then: a server that
     #: sends a byte now and then, each within the timeout, cannot hold a run
-    deadline_seconds: float = 60.0
+    deadline_seconds: float = 30.0
     #: a larger body is cut off at this many bytes, and the source reports it
     max_bytes: int = 5_000_000
     max_redirects: int = 5

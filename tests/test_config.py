@@ -306,7 +306,7 @@ def test_describe_lists_sources_store_and_outbox(tmp_path: Path) -> None:
         "config: no file, defaults",
         f"source folder:seeds: folder, path={tmp_path / 'seeds'}, settle_seconds=5.0, follow_symlinks=False",
         "http: User-Agent 'corpus-monitor/0.1.0', 20 at once, 2 per host, 1s between requests to a host, "
-        "timeout 20s, 60s in all, at most 5,000,000 bytes, 2 retries, robots.txt respected",
+        "timeout 20s, 30s in all, at most 5,000,000 bytes, 2 retries, robots.txt respected",
         "topic: 黄仁勋, 扎克伯格, 祖克柏, SIGGRAPH, Jensen Huang, Zuckerberg (for sources with topic_filter on)",
         "schedule (corpus-monitor run): poll every 900s, digest at '0 8 * * *', time zone UTC; log text",
         f"store: {tmp_path / 'var' / 'monitor.sqlite3'}",
