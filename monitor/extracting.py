@@ -6,8 +6,9 @@ never forked), as many as the machine has cores (at most ``MAX_WORKERS``), while
 a handful of small documents are extracted in the process itself, which costs no start-up (unless the workers are
 already running: a scan's last few files go to them, and the process never loads trafilatura). Each document comes back
 as its :class:`~monitor.models.Document` or as the reason it could not be used, in the order given: one bad
-document is one reason, never the batch. Workers are run by pebble's process pool, which can stop the one
-worker whose document takes longer than the time budget: no page holds a scan, or the service, longer than that.
+document is one reason, never the batch. Workers are run by :class:`monitor.workers.Pool`, which stops the one
+worker whose document takes longer than the time budget (no page holds a scan, or the service, longer than that),
+and replaces a worker that dies, whenever it dies.
 
 Given a :class:`Recipe` (the main process's normalization settings), a worker also takes each document on to its
 claims and their sketches (:class:`Prepared`): splitting, OpenCC and the canonical form are pure work on the
@@ -19,24 +20,21 @@ the process itself is left to the main process's own tools, as before there were
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import gc
 import os
-import signal
 import sqlite3
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future
-from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
-from functools import lru_cache
-from multiprocessing import get_context
+from functools import lru_cache, partial
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from pebble import ProcessExpired, ProcessPool
-
 from monitor.errors import LocatedError
 from monitor.models import Claim, Document, Dropped, Fetched, Sketch
+from monitor.workers import Died, Pool, Stopped
 
 if TYPE_CHECKING:
     from monitor.canon import Canon
@@ -158,6 +156,17 @@ def _settle_imports() -> None:
     settle_collector()
 
 
+def _warm(recipe: Recipe | None) -> None:
+    """A new worker imports trafilatura and makes its tools before it takes a document: the time budget is the
+    document's own, not the worker's start-up (a second or more on a busy machine)."""
+    import monitor.extract  # noqa: F401 - imported for what it loads
+
+    _settle_imports()
+    if recipe is not None:
+        with contextlib.suppress(Exception):  # a recipe that cannot be followed is reported by the main process
+            _tools(recipe)
+
+
 def extract_one(fetched: Fetched, recipe: Recipe | None = None) -> Document | Prepared | str:
     """A document (prepared, given a recipe), or why it cannot be used (a reason naming no locator: the caller
     knows it). A recipe that cannot be followed (an alias file gone bad) leaves the document unprepared: the
@@ -193,7 +202,7 @@ class Extractor:
     def __init__(self, workers: int | None = None, recipe: Recipe | None = None, budget: float = BUDGET) -> None:
         self.workers = min(MAX_WORKERS, workers if workers is not None else cores())
         self.recipe, self.budget = recipe, budget
-        self._pool: ProcessPool | None = None
+        self._pool: Pool | None = None
 
     def __enter__(self) -> Extractor:
         return self
@@ -203,8 +212,7 @@ class Extractor:
 
     def close(self) -> None:
         if self._pool is not None:
-            self._pool.stop()  # type: ignore[no-untyped-call]  # pebble leaves it unannotated
-            self._pool.join()
+            self._pool.close()
             self._pool = None
 
     def run(self, batch: Sequence[Fetched]) -> list[Document | Prepared | str]:
@@ -217,40 +225,39 @@ class Extractor:
         the results of the batch before, say); a small one of small documents is extracted by that function, in
         this process."""
         batch = list(batch)
-        small = all(len(fetched.data) <= INLINE_BYTES for fetched in batch)
-        if small and self._pool is None and (self.workers < 2 or len(batch) < PARALLEL_FROM):
+        if self._inline(batch):
             return lambda: [extract_one(fetched) for fetched in batch]
         futures = [self._submit(fetched) for fetched in batch]
+        return lambda: [self._reason(future.result()) for future in futures]
 
-        def collect() -> list[Document | Prepared | str]:
-            return [self._result(fetched, future) for fetched, future in zip(batch, futures, strict=True)]
+    async def extract(self, batch: Sequence[Fetched]) -> list[Document | Prepared | str]:
+        """As :meth:`run`, awaited: the event loop goes on (a poll fetching) while the documents are extracted, in
+        the workers or, small ones, in a thread. Cancelled, it stops the workers' extraction of the batch."""
+        batch = list(batch)
+        if self._inline(batch):
+            return await asyncio.to_thread(lambda: [extract_one(fetched) for fetched in batch])
+        futures = [self._submit(fetched) for fetched in batch]
+        try:
+            return [self._reason(await asyncio.wrap_future(future)) for future in futures]
+        finally:
+            for future in futures:
+                future.cancel()  # those not done: the poll is being abandoned, their workers are stopped
 
-        return collect
+    def _inline(self, batch: Sequence[Fetched]) -> bool:
+        """Whether the batch is extracted in this process: a few small documents, while no worker runs."""
+        small = all(len(fetched.data) <= INLINE_BYTES for fetched in batch)
+        return small and self._pool is None and (self.workers < 2 or len(batch) < PARALLEL_FROM)
 
-    def _submit(self, fetched: Fetched) -> Future[Document | Prepared | str]:
-        if self._pool is None or not self._pool.active:
-            self._pool = ProcessPool(max_workers=max(1, self.workers), context=get_context("spawn"))
-        return self._pool.schedule(extract_one, (fetched, self.recipe), timeout=self.budget)
+    def _submit(self, fetched: Fetched) -> Future[Document | Prepared | str | Stopped | Died]:
+        if self._pool is None:
+            self._pool = Pool(self.workers, partial(extract_one, recipe=self.recipe), self.budget, _warm, self.recipe)
+        return self._pool.submit(fetched)
 
-    def _result(self, fetched: Fetched, future: Future[Document | Prepared | str]) -> Document | Prepared | str:
-        for attempt in (1, 2):
-            try:
-                return future.result()
-            except FutureTimeout:
-                return f"extraction took longer than {self.budget:g} s ([extract] time_budget_seconds), and was stopped"
-            except ProcessExpired as exc:
-                if attempt == 2:
-                    return f"the extraction process died twice on it ({_death(exc)})"
-                future = self._submit(fetched)  # killed from outside, perhaps: once more, in a new worker
-            except Exception as exc:  # noqa: BLE001 - the per-document boundary (a result that cannot be pickled)
-                return f"unexpected {type(exc).__name__}: {exc}"
-        raise AssertionError("unreachable")  # pragma: no cover
-
-
-def _death(exc: ProcessExpired) -> str:
-    """How a worker ended: a signal by name (SIGKILL: often the kernel, out of memory), or its exit code."""
-    code = exc.exitcode
-    if code is not None and code < 0:
-        with contextlib.suppress(ValueError):
-            return f"{signal.Signals(-code).name}"
-    return f"exit code {code}"
+    def _reason(self, result: Document | Prepared | str | Stopped | Died) -> Document | Prepared | str:
+        """A worker's result, with what the pool says of a stopped or dead one as the document's reason."""
+        if isinstance(result, Stopped):
+            how = f"longer than {result.seconds:g} s ([extract] time_budget_seconds)" if result.seconds else "abandoned"
+            return f"extraction took {how}, and was stopped"
+        if isinstance(result, Died):
+            return f"the extraction process died twice on it ({result.how})"
+        return result

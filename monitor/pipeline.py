@@ -543,11 +543,8 @@ def scan(
 
             async def consume(items: list[WebItem]) -> None:
                 """Extract fetched articles (the poll goes on meanwhile) and ingest them."""
-                import asyncio
-
                 pending: list[_Pending] = []
-                for item, got in zip(items, await asyncio.to_thread(extractor.run, [i.fetched for i in items]),
-                                     strict=True):
+                for item, got in zip(items, await extractor.extract([i.fetched for i in items]), strict=True):
                     if isinstance(got, str):
                         failed.append((item, f"{item.fetched.locator}: {got}"))
                         _web_failed(item, failed[-1][1], deps, now)

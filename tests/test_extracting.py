@@ -3,6 +3,8 @@ process itself, in order; a bad document is one reason; a dead worker loses noth
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import hashlib
 import multiprocessing
 import os
@@ -237,3 +239,37 @@ def test_only_small_documents_are_extracted_in_the_process() -> None:
         got = extractor.run([*small, big])
         assert extractor._pool is not None
     assert all(isinstance(g, Document) for g in got)
+
+
+def test_extraction_awaited_gives_what_it_gives_called() -> None:
+    """The poll's way (awaited in its event loop) gives the same results, in order, as a scan's."""
+    batch = [_fetched(p) for p in PAGES[:PARALLEL_FROM]]
+    with Extractor(workers=2) as extractor:
+        awaited = asyncio.run(extractor.extract(batch))
+        called = extractor.run(batch)
+    assert [g.text if isinstance(g, Document) else g for g in awaited] == [
+        g.text if isinstance(g, Document) else g for g in called
+    ]
+
+
+def test_an_abandoned_extraction_stops_its_worker() -> None:
+    """A poll abandoned (the service stopping) while a worker extracts a slow page: the worker is stopped, not left
+    to finish the page."""
+    with Extractor(workers=1, budget=300) as extractor:
+
+        async def abandoned() -> set[int]:
+            task = asyncio.ensure_future(extractor.extract([_paragraphs(45_000)]))
+            await asyncio.sleep(1.5)  # the worker has started on it
+            working = {child.pid for child in multiprocessing.active_children()}
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+            return working
+
+        working = asyncio.run(abandoned())
+        assert working
+        for _ in range(100):
+            if not working & {child.pid for child in multiprocessing.active_children()}:
+                break
+            time.sleep(0.05)
+        assert not working & {child.pid for child in multiprocessing.active_children()}
