@@ -379,6 +379,32 @@ def test_the_learnt_transport_refuses_a_loopback_address_before_sending_anything
     assert hits == ["/page"]
 
 
+@pytest.mark.parametrize(
+    ("host", "said"),
+    [
+        ("2130706433", "2130706433 - is not a canonical IPv4 address"),  # aiohttp's own refusal
+        ("127.1", "127.1 - is not a canonical IPv4 address"),
+        ("0177.0.0.1", "Invalid IPv4 address: '0177.0.0.1'"),  # httpx's
+    ],
+)
+def test_an_address_spelt_in_a_way_no_client_reads_fails_for_good_at_once(host: str, said: str) -> None:
+    """Some spellings of 127.0.0.1 pass URL normalization and reach neither address check: aiohttp or httpx will not
+    read them. Such a URL is not fetched, and fails at once, for good (a feed entry is settled, not tried every
+    poll), trusted or learnt."""
+    hits: list[str] = []
+
+    async def main() -> None:
+        async with local_server(hits) as port, production(POLICY) as fetcher:
+            url = f"http://{host}:{port}/page"
+            for learnt in (False, True):
+                with pytest.raises(FetchError) as caught:
+                    await fetcher.fetch(url, learnt=learnt)
+                assert str(caught.value) == f"{url}: not a usable URL: {said}" and caught.value.permanent
+
+    asyncio.run(main())
+    assert hits == []
+
+
 def test_a_public_name_that_resolves_to_a_private_address_is_refused_on_the_address_connected_to() -> None:
     """``news.example`` resolves to 127.0.0.1 here, as a name whose DNS answers a private address would: fetched as a
     configured URL it reaches the server (the name does lead there); learnt, it is refused, naming the address."""

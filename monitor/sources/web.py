@@ -339,12 +339,17 @@ class Fetcher:
             return FetchError(url, f"TLS failed: {cause}")  # no retry now: a certificate does not mend in seconds
         if isinstance(cause, TimeoutError | httpx.TimeoutException):
             return _Transient(f"timed out after {self.policy.timeout_seconds:g} s")
+        if isinstance(cause, aiohttp.InvalidURL):  # e.g. a host aiohttp will not read as an address: 127.1
+            return FetchError(url, f"not a usable URL: {cause}", permanent=True)
         return _Transient(f"connection failed: {cause or type(cause).__name__}")
 
     async def _send(self, url: str, headers: Mapping[str, str], learnt: bool) -> tuple[httpx.Response, str]:
         """GET ``url`` through the transport its trust calls for, following redirects (each through the learnt
         transport); the response (unread) and its URL."""
-        target = _parsed(url)
+        try:
+            target = _parsed(url)
+        except httpx.InvalidURL as exc:  # a host no parser agrees on (0177.0.0.1) passes URL normalization
+            raise FetchError(url, f"not a usable URL: {exc}", permanent=True) from None
         http = self.learnt if learnt else self.http
         for hop in range(self.policy.max_redirects + 1):
             request = httpx.Request("GET", target, headers=[*self._headers, *headers.items()], extensions=self._timeout)
