@@ -283,6 +283,7 @@ TABLES: dict[str, dict[str, Option]] = {
         "backoff_seconds": Option(number(0, 600), 1.0),
         "max_retry_after_seconds": Option(number(0, 86400), 60.0),
         "respect_robots": Option(flag, True),
+        "allow_private_addresses": Option(flag, False),
     },
     "topic": {"keywords": Option(strings, DEFAULT_KEYWORDS)},
     "schedule": {
@@ -491,7 +492,8 @@ def describe(settings: Settings) -> list[str]:
         f"{http.concurrency} at once, {http.per_host_concurrency} per host, {http.per_host_delay_seconds:g}s "
         f"between requests to a host, timeout {http.timeout_seconds:g}s, {http.deadline_seconds:g}s in all, "
         f"at most {http.max_bytes:,} bytes, "
-        f"{http.retries} retries, robots.txt {'respected' if http.respect_robots else 'IGNORED'}"
+        f"{http.retries} retries, robots.txt {'respected' if http.respect_robots else 'IGNORED'}, URLs from feeds and "
+        f"redirects {'may reach ANY address' if http.allow_private_addresses else 'reach public addresses only'}"
     )
     lines.append(f"topic: {', '.join(settings.topic_keywords)} (for sources with topic_filter on)")
     schedule = settings.schedule

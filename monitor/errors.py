@@ -7,6 +7,7 @@
     ├── LocatedError(locator)    about one document                        -> a warning, run goes on
     │   ├── SourceError          a document could not be read or decoded
     │   │   └── FetchError(url)  a URL could not be fetched (dead, refused, disallowed)
+    │   │       └── PrivateAddressError  a URL from a feed or a redirect leads to an address that is not public
     │   └── ExtractError         bytes that are not a document we can use
     ├── StoreError               the SQLite store failed                   -> exit status 1
     └── DeliveryError            the digest could not be written or sent   -> exit status 1
@@ -54,6 +55,11 @@ class FetchError(SourceError):
         self.permanent = permanent
         #: the HTTP status that ended the fetch, if it came to one
         self.status = status
+
+
+class PrivateAddressError(FetchError):
+    """A URL learnt from a feed entry or a redirect would connect to an address that is not public (loopback,
+    private, link-local, ...), and ``[http] allow_private_addresses`` is off: nothing was sent to it."""
 
 
 class ExtractError(LocatedError):

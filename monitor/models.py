@@ -61,6 +61,9 @@ class HttpPolicy:
     #: a Retry-After longer than this is not waited for: the fetch fails and is tried next run
     max_retry_after_seconds: float = 60.0
     respect_robots: bool = True
+    #: URLs learnt from feed entries and redirects may connect to loopback, private, link-local and other
+    #: addresses that are not public (the URLs the user configured always may)
+    allow_private_addresses: bool = False
 
 
 @dataclass(frozen=True)

@@ -80,8 +80,9 @@ class Deps:
 
     The costly ones (OpenCC's converter, the NumPy signer, Jinja2's templates) are built on first
     use, from ``opencc`` and ``novelty``, unless given. ``transport`` builds the HTTP transport for
-    web sources (tests inject one; default: aiohttp's). ``stop``, once set, ends a scan early and
-    cleanly: what was committed stays, the rest is found again next time."""
+    web sources (tests inject one, which carries every request; default: aiohttp's, with a second one for
+    URLs learnt from feeds and redirects, which reaches only public addresses). ``stop``, once set, ends a
+    scan early and cleanly: what was committed stays, the rest is found again next time."""
 
     def __init__(
         self,

@@ -149,9 +149,10 @@ def poll(
     stop: threading.Event | None = None,
 ) -> dict[str, SourceOutcome]:
     """Poll the web sources, handing the articles fetched to ``consume`` as they come; an outcome per source.
-    ``transport`` builds the HTTP transport (default: aiohttp's). Once ``stop`` is set the poll is abandoned: its
-    requests are cancelled, and the articles not yet consumed are dropped (nothing was stored for them, so the next
-    poll fetches them again)."""
+    ``transport`` builds the HTTP transport (default: aiohttp's, and for URLs learnt from feeds and redirects one
+    that reaches only public addresses; an injected one carries both). Once ``stop`` is set the poll is abandoned:
+    its requests are cancelled, and the articles not yet consumed are dropped (nothing was stored for them, so the
+    next poll fetches them again)."""
     return run(_poll(sources, policy, store, now, consume, transport, stop))
 
 
@@ -165,8 +166,13 @@ async def _poll(
     stop: threading.Event | None,
 ) -> dict[str, SourceOutcome]:
     robots = store.robots_since(now - ROBOTS_TTL) if policy.respect_robots else {}
-    async with transport() if transport else web.transport(policy) as http:
-        fetcher = web.Fetcher(http, policy, robots=robots)
+    async with contextlib.AsyncExitStack() as stack:
+        http = await stack.enter_async_context(transport() if transport else web.transport(policy))
+        # URLs learnt from feeds and redirects: a transport (and pool) of their own that reaches only public
+        # addresses, unless they may reach any; an injected transport (tests) carries everything
+        guarded = not (transport or policy.allow_private_addresses)
+        learnt = await stack.enter_async_context(web.transport(policy, learnt=True)) if guarded else http
+        fetcher = web.Fetcher(http, policy, learnt=learnt, robots=robots)
         pages = [s for s in sources if isinstance(s, PageSource)]
         stream = _Stream(policy.concurrency, consume)
         poller = _Poller(fetcher, store, now, stream, {s.url for s in pages})
@@ -298,7 +304,7 @@ class _Poller:
             return
         async with self.stream.slot() as put:
             try:
-                response = await self.fetcher.fetch(url, None, headers=source.headers)
+                response = await self.fetcher.fetch(url, None, headers=source.headers, learnt=True)
                 item = self._article(response, source.name, None, tally)
             except (FetchError, SourceError) as exc:
                 tally.skipped.append(str(exc))  # one dead article: the feed itself is fine

@@ -161,6 +161,8 @@ def test_every_kind_of_problem_is_reported_together(tmp_path: Path) -> None:
         username = "monitor"
         password_env = "MISSING_PASSWORD"
         timeout_seconds = 0
+        [http]
+        allow_private_addresses = "yes"
         """,
     )
     found = problems(path, tmp_path)
@@ -187,6 +189,7 @@ def test_every_kind_of_problem_is_reported_together(tmp_path: Path) -> None:
         "smtp.security: expected one of 'starttls', 'tls', 'none', got 'ssl'",
         "smtp.timeout_seconds: expected a number greater than 0, got 0",
         "smtp.password_env: environment variable MISSING_PASSWORD is not set (or is empty)",
+        "http.allow_private_addresses: expected true or false, got 'yes'",
     ]
     assert all(problem.startswith(f"{path}: ") for problem in found)
     for wanted in expected:
@@ -306,7 +309,8 @@ def test_describe_lists_sources_store_and_outbox(tmp_path: Path) -> None:
         "config: no file, defaults",
         f"source folder:seeds: folder, path={tmp_path / 'seeds'}, settle_seconds=5.0, follow_symlinks=False",
         "http: User-Agent 'corpus-monitor/0.1.0', 20 at once, 2 per host, 1s between requests to a host, "
-        "timeout 20s, 30s in all, at most 5,000,000 bytes, 2 retries, robots.txt respected",
+        "timeout 20s, 30s in all, at most 5,000,000 bytes, 2 retries, robots.txt respected, URLs from feeds and "
+        "redirects reach public addresses only",
         "topic: 黄仁勋, 扎克伯格, 祖克柏, SIGGRAPH, Jensen Huang, Zuckerberg (for sources with topic_filter on)",
         "schedule (corpus-monitor run): poll every 900s, digest at '0 8 * * *', time zone UTC; log text",
         f"store: {tmp_path / 'var' / 'monitor.sqlite3'}",
@@ -414,3 +418,12 @@ def test_the_digest_language_is_one_with_a_catalogue(tmp_path: Path) -> None:
     bad = write(tmp_path / "bad.toml", '[digest]\nlanguage = "fr"\n')
     (problem,) = problems(bad, tmp_path)
     assert "digest.language" in problem and "zh-Hans" in problem
+
+
+def test_urls_from_feeds_and_redirects_may_reach_private_addresses_only_when_the_config_says_so(tmp_path: Path) -> None:
+    assert config.load(None, cwd=tmp_path, environ={}).http.allow_private_addresses is False
+    path = write(tmp_path / "corpus-monitor.toml", "[http]\nallow_private_addresses = true\n")
+    settings = config.load(path, cwd=tmp_path, environ={})
+    assert settings.http.allow_private_addresses is True
+    (line,) = [line for line in config.describe(settings) if line.startswith("http: ")]
+    assert line.endswith("URLs from feeds and redirects may reach ANY address")

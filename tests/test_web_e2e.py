@@ -4,9 +4,11 @@ Each test has its own temp dir (config, store, outbox) and its own server (``web
 of two dev-set articles (one in GBK with no charset declared anywhere) and two dev-set pages. The config
 polls a folder copy of the seeds (the known coverage) and those web sources, with no politeness delay and
 no retry backoff, and has no [smtp] table (digests go to the outbox as .eml files) unless the test brings
-the SMTP server. The seeds are copied once per session and digested once on their own; a test that wants
-them as already reported coverage starts from a copy of that store (``Site.seeds_reported``). Assertions
-use the dev set's labels, the CLI's output and exit status, the messages and the server's request log.
+the SMTP server. The server is on 127.0.0.1, so the config says ``allow_private_addresses = true``: the
+feed's entries, and redirects, lead there, and would be refused otherwise (the last tests show it). The seeds
+are copied once per session and digested once on their own; a test that wants them as already reported
+coverage starts from a copy of that store (``Site.seeds_reported``). Assertions use the dev set's labels, the
+CLI's output and exit status, the messages and the server's request log.
 """
 
 from __future__ import annotations
@@ -94,13 +96,15 @@ def run_cli(work: Path, *args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-def write_config(work: Path, seeds: Path, sources: str = "", extra: str = "") -> None:
-    """corpus-monitor.toml in ``work``: store and outbox under var/, the folder ``seeds``, then ``sources``."""
+def write_config(work: Path, seeds: Path, sources: str = "", extra: str = "", *, allow_private: bool = True) -> None:
+    """corpus-monitor.toml in ``work``: store and outbox under var/, the folder ``seeds``, then ``sources``; URLs
+    learnt from feeds and redirects may reach 127.0.0.1 unless ``allow_private`` is False."""
     (work / "corpus-monitor.toml").write_text(
         '[store]\npath = "var/monitor.sqlite3"\n'
         '[digest]\noutbox = "var/outbox"\nfrom = "monitor@example.org"\nto = ["reader@example.org"]\n'
         "[http]\nper_host_delay_seconds = 0\nbackoff_seconds = 0\ntimeout_seconds = 10\n"
-        f'[[sources]]\nkind = "folder"\nname = "seeds"\npath = {json.dumps(str(seeds))}\n' + sources + extra,
+        + ("allow_private_addresses = true\n" if allow_private else "")
+        + f'[[sources]]\nkind = "folder"\nname = "seeds"\npath = {json.dumps(str(seeds))}\n' + sources + extra,
         encoding="utf-8",
     )
 
@@ -131,9 +135,10 @@ class Site:
     def cli(self, *args: str) -> subprocess.CompletedProcess[str]:
         return run_cli(self.work, *args)
 
-    def configure(self, sources: str = "", *, extra: str = "") -> None:
-        """Write the config: the seeds folder, then ``sources`` (TOML [[sources]] tables), then ``extra``."""
-        write_config(self.work, self.template / "seeds", sources, extra)
+    def configure(self, sources: str = "", *, extra: str = "", allow_private: bool = True) -> None:
+        """Write the config: the seeds folder, then ``sources`` (TOML [[sources]] tables), then ``extra``; with
+        ``allow_private`` False, feed entries and redirects may not reach the server (on 127.0.0.1)."""
+        write_config(self.work, self.template / "seeds", sources, extra, allow_private=allow_private)
 
     def emls(self) -> list[Path]:
         return sorted((self.work / "var" / "outbox").glob("*.eml"))
@@ -563,3 +568,62 @@ def test_a_feed_of_many_articles_is_extracted_on_every_core_with_a_bad_one_among
     again = site.cli("scan")
     assert again.returncode == 0 and "warning" not in again.stderr
     assert all(len(site.server.gets(link)) == 1 for link in [*links, "/many/junk.html"])
+
+
+# -- addresses only the monitor's host can reach ----------------------------------------------------------------
+
+
+def test_a_feed_entry_at_a_private_address_is_refused_by_default_and_fetched_once_allowed(site: Site) -> None:
+    """The feed is configured, so trusted; its entry is learnt from the feed, and both are on 127.0.0.1. By default
+    the entry is refused before anything is sent to it: one warning naming it and the setting, nothing of it
+    stored, the feed healthy and the run exiting 0, as with any article that could not be fetched. It stays
+    pending, so the run after the setting allows private addresses fetches and reports it."""
+    site.seeds_reported()
+    site.server.set(FEED, rss(site.server, [HARBOUR]), content_type="application/rss+xml; charset=utf-8")
+    site.configure(web_sources(site.server), allow_private=False)
+    res = site.cli("digest", "--format", "json")
+    assert res.returncode == 0, res.stderr
+    (warning,) = [line for line in res.stderr.splitlines() if line.startswith("corpus-monitor: warning")]
+    assert "1 failed with a warning" in res.stderr  # the summary, on stderr beside --format json
+    assert site.server.url(HARBOUR) in warning and "127.0.0.1 is a loopback address" in warning
+    assert "set [http] allow_private_addresses = true" in warning
+    assert site.server.gets(HARBOUR) == []
+    for path in (FEED, DIGIPULSE, XINCHAO):  # the configured URLs, on the same address, are fetched
+        assert len(site.server.gets(path)) == 1, path
+    title = LABELS[FILES[HARBOUR]]["title"]
+    assert title not in [doc["title"] for doc in json.loads(res.stdout)["documents"]]
+    assert json.loads(site.cli("status", "--format", "json").stdout)["documents"] == 5 + 2  # seeds and pages
+    assert site.status()["tech-feed"]["failures_in_a_row"] == 0
+
+    site.configure(web_sources(site.server))
+    again = site.cli("digest", "--format", "json")
+    assert again.returncode == 0, again.stderr
+    assert "warning" not in again.stderr
+    assert len(site.server.gets(HARBOUR)) == 1
+    claims = [claim["text"] for claim in json.loads(again.stdout)["claims"]]
+    assert sentences(HARBOUR, "novel")[0] in claims
+
+
+def test_a_configured_page_redirecting_to_a_private_address_is_refused_by_default(site: Site) -> None:
+    """A configured page is trusted, where it redirects is not: a redirect to a loopback URL is not followed (the
+    page fails, once, with no retry, and one warning names it, the target and the setting); allowed, it is."""
+    site.seeds_reported()
+    moved, target = site.server.url("/moved.html"), site.server.url(DIGIPULSE)
+    site.server.set("/moved.html", "", status=302, headers={"Location": target})
+    page = f'[[sources]]\nkind = "page"\nname = "moved"\nurl = "{moved}"\n'
+    site.configure(page, allow_private=False)
+    res = site.cli("digest")
+    assert res.returncode == 0, res.stderr
+    (warning,) = [line for line in res.stderr.splitlines() if "warning" in line]
+    assert warning.startswith(f"corpus-monitor: warning: {moved}: redirected to {target}, not followed: ")
+    assert "127.0.0.1 is a loopback address" in warning and "set [http] allow_private_addresses = true" in warning
+    assert len(site.server.gets("/moved.html")) == 1 and site.server.gets(DIGIPULSE) == []
+    assert "Nothing new to report" in res.stdout
+    assert site.status()["moved"]["failures_in_a_row"] == 1
+
+    site.configure(page)
+    again = site.cli("digest")
+    assert again.returncode == 0, again.stderr
+    assert "warning" not in again.stderr and "Digest of" in again.stdout
+    assert len(site.server.gets(DIGIPULSE)) == 1
+    assert site.status()["moved"]["failures_in_a_row"] == 0

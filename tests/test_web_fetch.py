@@ -79,13 +79,14 @@ def run(
     robots: dict[str, RobotsFile] | None = None,
     wall_clock: Callable[[], float] | None = None,
 ) -> T:
-    """Run ``use`` with a Fetcher on the respx-patchable httpx transport, in a fresh event loop."""
+    """Run ``use`` with a Fetcher on the respx-patchable httpx transport (for trusted and learnt URLs alike), in a
+    fresh event loop."""
     clock = clock or Clock()
 
     async def main() -> T:
         async with httpx.AsyncHTTPTransport(verify=_TLS) as http:
-            fetcher = web.Fetcher(http, policy, robots=robots, sleep=clock.sleep, monotonic=clock.monotonic,
-                                  wall_clock=wall_clock or (lambda: 0.0))
+            fetcher = web.Fetcher(http, policy, learnt=http, robots=robots, sleep=clock.sleep,
+                                  monotonic=clock.monotonic, wall_clock=wall_clock or (lambda: 0.0))
             return await use(fetcher)
 
     return asyncio.run(main())
@@ -394,7 +395,7 @@ def test_a_redirect_to_ftp_fails_on_the_production_client() -> None:
         async with local_site("/moved", redirect) as base:
             url = f"{base}/moved"
             async with web.transport(POLICY) as http:
-                fetcher = web.Fetcher(http, POLICY, sleep=Clock().sleep)
+                fetcher = web.Fetcher(http, POLICY, learnt=http, sleep=Clock().sleep)
                 with pytest.raises(FetchError) as caught:
                     await fetcher.fetch(url)
             assert url in str(caught.value) and "ftp://" in str(caught.value)
@@ -415,10 +416,10 @@ def test_the_production_transport_verifies_certificates(tls: TlsPair) -> None:
             policy = replace(POLICY, retries=0)
             async with web.transport(policy) as http:
                 with pytest.raises(FetchError) as caught:
-                    await web.Fetcher(http, policy).fetch(url)
+                    await web.Fetcher(http, policy, learnt=http).fetch(url)
             assert url in str(caught.value) and "certificate" in str(caught.value).lower()
             async with httpx.AsyncHTTPTransport(verify=tls.client) as trusting:
-                assert (await web.Fetcher(trusting, policy).fetch(url)).data == b"<p>ok</p>"
+                assert (await web.Fetcher(trusting, policy, learnt=trusting).fetch(url)).data == b"<p>ok</p>"
 
     asyncio.run(main())
 
@@ -604,7 +605,7 @@ def test_a_clock_that_stands_still_makes_waits_add_up(router: respx.MockRouter) 
     async def main() -> None:
         policy = replace(POLICY, per_host_delay_seconds=1.0)
         async with httpx.AsyncHTTPTransport(verify=_TLS) as http:
-            fetcher = web.Fetcher(http, policy, sleep=record, monotonic=lambda: 50.0)
+            fetcher = web.Fetcher(http, policy, learnt=http, sleep=record, monotonic=lambda: 50.0)
             for i in range(3):
                 await fetcher.fetch(f"{SITE}/a/{i}")
 

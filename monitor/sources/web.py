@@ -18,6 +18,14 @@ crawler's should. Around each request:
 - retries with exponential backoff (tenacity) for connection errors, timeouts, 408, 429 and 5xx,
   honouring ``Retry-After``; a 4xx is final at once.
 
+Trust is decided per request. The URLs the user configured (page sources, feeds) are trusted; a URL learnt
+from a feed entry (``fetch(..., learnt=True)``), and the target of every redirect, even from a trusted URL, is
+not. Learnt requests go through a transport of their own: in production ``transport(policy, learnt=True)``,
+with a pool of its own, which connects only to public addresses, judged on the address each socket is made
+for, before anything is sent (see :mod:`monitor.sources.addresses`); with ``[http] allow_private_addresses``
+the one transport carries both. robots.txt is fetched with the trust of the URL it is fetched for. A refused
+URL fails at once, not retried, as :class:`~monitor.errors.PrivateAddressError` naming it and the setting.
+
 Every failure leaves as :class:`~monitor.errors.FetchError` naming the URL.
 """
 
@@ -31,15 +39,17 @@ import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import aiohttp
+import aiohttp.abc
 import httpx
 from httpx_aiohttp import AiohttpTransport
 from protego import Protego
 
-from monitor.errors import FetchError
+from monitor.errors import FetchError, PrivateAddressError
 from monitor.models import HttpPolicy, RobotsFile, Validators, WebResponse
+from monitor.sources.addresses import PublicResolver, behind, public_socket
 from monitor.sources.urls import origin
 
 if TYPE_CHECKING:
@@ -70,6 +80,9 @@ class _Rules:
     parser: Protego | None = None
     #: why nothing may be fetched (robots.txt unreachable), else None
     blocked: str | None = None
+    #: why no learnt URL of the site may be fetched (its robots.txt is at an address they may not reach), else
+    #: None; this says nothing to a trusted URL, which fetches robots.txt again for itself
+    refused: str | None = None
 
     def allows(self, url: str, agent: str) -> bool:
         return self.blocked is None and (self.parser is None or bool(self.parser.can_fetch(url, agent)))
@@ -89,6 +102,8 @@ class _Host:
         self.last_start: float | None = None
         self.rules: _Rules | None = None
         self.rules_ready: asyncio.Future[_Rules] | None = None
+        #: the load made for trusted URLs when the first, for a learnt URL, was refused the site's address
+        self.trusted_ready: asyncio.Future[_Rules] | None = None
 
 
 @functools.lru_cache(maxsize=65536)
@@ -97,16 +112,27 @@ def _parsed(url: str) -> httpx.URL:
     return httpx.URL(url)
 
 
-def transport(policy: HttpPolicy) -> httpx.AsyncBaseTransport:
-    """The production transport: aiohttp's, through httpx-aiohttp, with its pool sized by ``policy``.
+def transport(
+    policy: HttpPolicy, *, learnt: bool = False, resolver: Callable[[], aiohttp.abc.AbstractResolver] | None = None
+) -> httpx.AsyncBaseTransport:
+    """The production transport: aiohttp's, through httpx-aiohttp, with its pool sized by ``policy``. With
+    ``learnt``, the transport for URLs learnt from feeds and redirects: it connects only to public addresses.
+    ``resolver`` makes the DNS resolver (default: aiohttp's); tests map names with it.
 
     httpx's own transport spends most of a conditional request in its pool bookkeeping; aiohttp's is
     several times faster on a poll of unchanged pages (``benchmarks/poll.py``)."""
 
     def session() -> aiohttp.ClientSession:
+        names = resolver() if resolver is not None else None
+        guard: dict[str, Any] = {}
+        if learnt:  # every address is checked as the socket is made for it, names' addresses as they resolve too
+            guard = {"resolver": PublicResolver(names or aiohttp.DefaultResolver()), "socket_factory": public_socket}
+        elif names is not None:
+            guard = {"resolver": names}
         # ssl=True: certificates are verified with aiohttp's default context, made once at its import
         connector = aiohttp.TCPConnector(
-            limit=policy.concurrency, limit_per_host=policy.per_host_concurrency, ssl=True, ttl_dns_cache=300
+            limit=policy.concurrency, limit_per_host=policy.per_host_concurrency, ssl=True, ttl_dns_cache=300,
+            **guard,
         )
         # no cookies are kept (see Fetcher): aiohttp's jar would only add work
         return aiohttp.ClientSession(connector=connector, cookie_jar=aiohttp.DummyCookieJar())
@@ -154,8 +180,11 @@ def _failure(state: RetryCallState) -> BaseException | None:
 class Fetcher:
     """Fetches URLs under one :class:`~monitor.models.HttpPolicy`; one instance per poll, inside its event loop.
 
-    ``robots`` are robots.txt files already known (the store keeps them a day); the ones fetched by this
-    instance are in :attr:`robots_fetched` afterwards, for the caller to keep.
+    ``http`` carries the requests for the URLs the user configured, ``learnt`` those for URLs learnt from feeds
+    and redirects: ``transport(policy, learnt=True)``, unless the policy allows private addresses; only then may
+    it be left out, and ``http`` carries both. ``robots`` are robots.txt files already known (the store keeps
+    them a day); the ones fetched by this instance are in :attr:`robots_fetched` afterwards, for the caller to
+    keep.
     """
 
     def __init__(
@@ -163,12 +192,15 @@ class Fetcher:
         http: httpx.AsyncBaseTransport,
         policy: HttpPolicy,
         *,
+        learnt: httpx.AsyncBaseTransport | None = None,
         robots: Mapping[str, RobotsFile] | None = None,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         monotonic: Callable[[], float] = time.monotonic,
         wall_clock: Callable[[], float] = time.time,
     ) -> None:
-        self.http, self.policy = http, policy
+        if learnt is None and not policy.allow_private_addresses:
+            raise ValueError("URLs learnt from feeds and redirects need a transport of their own (learnt=)")
+        self.http, self.learnt, self.policy = http, learnt or http, policy
         self._sleep, self._monotonic, self._wall_clock = sleep, monotonic, wall_clock
         self._slots = asyncio.Semaphore(policy.concurrency)
         self._hosts: dict[str, _Host] = {}
@@ -189,11 +221,15 @@ class Fetcher:
         *,
         accept: str = ACCEPT_HTML,
         headers: Mapping[str, str] | None = None,
+        learnt: bool = False,
     ) -> WebResponse:
-        """GET ``url`` (conditionally, given validators) with extra ``headers``; raise FetchError on any failure."""
+        """GET ``url`` (conditionally, given validators) with extra ``headers``; raise FetchError on any failure.
+        ``learnt``: the URL comes from a feed entry, not from the user (see the module's docstring)."""
         host = self._host(url)
         if self.policy.respect_robots:
-            rules = await self._rules(host, host.origin)
+            rules = await self._rules(host, learnt)
+            if rules.refused:
+                raise PrivateAddressError(url, rules.refused)
             if rules.blocked:
                 raise FetchError(url, rules.blocked)
             if not rules.allows(url, self._agent):
@@ -203,7 +239,7 @@ class Fetcher:
             headers["If-None-Match"] = validators.etag
         if validators is not None and validators.last_modified:
             headers["If-Modified-Since"] = validators.last_modified
-        return await self._with_retries(url, host, headers, self.policy.max_bytes)
+        return await self._with_retries(url, host, headers, self.policy.max_bytes, learnt)
 
     def _host(self, url: str) -> _Host:
         key = origin(url)
@@ -212,10 +248,12 @@ class Fetcher:
             host = self._hosts[key] = _Host(key, self.policy.per_host_concurrency)
         return host
 
-    async def _with_retries(self, url: str, host: _Host, headers: dict[str, str], max_bytes: int) -> WebResponse:
+    async def _with_retries(
+        self, url: str, host: _Host, headers: dict[str, str], max_bytes: int, learnt: bool
+    ) -> WebResponse:
         attempts = self.policy.retries + 1
         try:  # the first attempt outside tenacity: most requests succeed, and its machinery costs ~30 us
-            return await self._attempt(url, host, headers, max_bytes)
+            return await self._attempt(url, host, headers, max_bytes, learnt)
         except _Transient as exc:
             if attempts == 1:
                 raise FetchError(url, exc.reason) from None
@@ -233,7 +271,7 @@ class Fetcher:
         try:
             async for attempt in retrying:
                 with attempt:
-                    return await self._attempt(url, host, headers, max_bytes)
+                    return await self._attempt(url, host, headers, max_bytes, learnt)
         except _Transient as exc:
             raise FetchError(url, f"{exc.reason} (gave up after {attempts} attempts)") from None
         raise AssertionError("unreachable: tenacity returns or raises")  # pragma: no cover
@@ -254,7 +292,9 @@ class Fetcher:
         if start > now:
             await self._sleep(start - now)
 
-    async def _attempt(self, url: str, host: _Host, headers: dict[str, str], max_bytes: int) -> WebResponse:
+    async def _attempt(
+        self, url: str, host: _Host, headers: dict[str, str], max_bytes: int, learnt: bool
+    ) -> WebResponse:
         async with host.slots:
             await self._turn(host)
             async with self._slots:
@@ -262,7 +302,7 @@ class Fetcher:
                 try:
                     async with asyncio.timeout(deadline):  # the whole request, however the server drips
                         try:
-                            response, final_url = await self._send(url, headers)
+                            response, final_url = await self._send(url, headers, learnt)
                             try:
                                 data, truncated = await self._body(response, max_bytes)
                             finally:
@@ -299,18 +339,36 @@ class Fetcher:
             return FetchError(url, f"TLS failed: {cause}")  # no retry now: a certificate does not mend in seconds
         if isinstance(cause, TimeoutError | httpx.TimeoutException):
             return _Transient(f"timed out after {self.policy.timeout_seconds:g} s")
+        if isinstance(cause, aiohttp.InvalidURL):  # e.g. a host aiohttp will not read as an address: 127.1
+            return FetchError(url, f"not a usable URL: {cause}", permanent=True)
         return _Transient(f"connection failed: {cause or type(cause).__name__}")
 
-    async def _send(self, url: str, headers: Mapping[str, str]) -> tuple[httpx.Response, str]:
-        """GET ``url`` through the transport, following redirects; the response (unread) and its URL."""
-        target = _parsed(url)
+    async def _send(self, url: str, headers: Mapping[str, str], learnt: bool) -> tuple[httpx.Response, str]:
+        """GET ``url`` through the transport its trust calls for, following redirects (each through the learnt
+        transport); the response (unread) and its URL."""
+        try:
+            target = _parsed(url)
+        except httpx.InvalidURL as exc:  # a host no parser agrees on (0177.0.0.1) passes URL normalization
+            raise FetchError(url, f"not a usable URL: {exc}", permanent=True) from None
+        http = self.learnt if learnt else self.http
         for hop in range(self.policy.max_redirects + 1):
             request = httpx.Request("GET", target, headers=[*self._headers, *headers.items()], extensions=self._timeout)
-            response = await self.http.handle_async_request(request)
+            try:
+                response = await http.handle_async_request(request)
+            except (httpx.TransportError, aiohttp.ClientError, OSError) as exc:
+                refused = behind(exc)
+                if refused is None:
+                    raise
+                where = "not fetched" if hop == 0 else f"redirected to {target}, not followed"
+                raise PrivateAddressError(
+                    url, f"{where}: {refused}, and a URL learnt from a feed or a redirect may reach only public "
+                    "addresses; set [http] allow_private_addresses = true to allow it"
+                ) from None
             location = response.headers.get("Location") if response.status_code in REDIRECTS else None
             if location is None:
                 return response, str(target)
             await response.aclose()
+            http = self.learnt
             try:
                 target = target.join(location.strip()).copy_with(fragment=None)
             except httpx.InvalidURL as exc:
@@ -336,23 +394,35 @@ class Fetcher:
             size += len(chunk)
         return b"".join(chunks), False
 
-    async def _rules(self, host: _Host, site: str) -> _Rules:
-        """robots.txt of ``site``, fetched at most once per Fetcher (concurrent callers share the fetch)."""
-        if host.rules is not None:
-            return host.rules
-        if host.rules_ready is None:
-            host.rules_ready = asyncio.ensure_future(self._load_rules(host, site))
-        host.rules = await asyncio.shield(host.rules_ready)
+    async def _rules(self, host: _Host, learnt: bool) -> _Rules:
+        """robots.txt of the host's site, fetched at most once per Fetcher (concurrent callers share the fetch),
+        with the trust of the URL that asks first; if that was a learnt URL refused its address, a trusted URL
+        fetches it again for itself."""
+        while host.rules is None or (host.rules.refused is not None and not learnt):
+            if host.rules is None:  # the first load, with the trust of the URL that asks first
+                if host.rules_ready is None:
+                    host.rules_ready = asyncio.ensure_future(self._load_rules(host, learnt))
+                ready = host.rules_ready
+            else:  # refused to a learnt URL: says nothing to a trusted one, which loads them for itself
+                if host.trusted_ready is None:
+                    host.trusted_ready = asyncio.ensure_future(self._load_rules(host, False))
+                ready = host.trusted_ready
+            loaded = await asyncio.shield(ready)
+            if host.rules is None or host.rules.refused is not None:
+                host.rules = loaded
         return host.rules
 
-    async def _load_rules(self, host: _Host, site: str) -> _Rules:
+    async def _load_rules(self, host: _Host, learnt: bool) -> _Rules:
+        site = host.origin
         known = self._known_robots.get(site)
         if known is None:
             url = f"{site}/robots.txt"
             try:
-                response = await self._with_retries(url, host, {"Accept": "text/plain"}, ROBOTS_MAX_BYTES)
+                response = await self._with_retries(url, host, {"Accept": "text/plain"}, ROBOTS_MAX_BYTES, learnt)
                 known = RobotsFile(site, response.status, response.data.decode("utf-8", errors="replace"))
             except FetchError as exc:
+                if learnt and isinstance(exc, PrivateAddressError):
+                    return _Rules(refused=exc.reason)
                 if exc.status is None or exc.status >= 500:  # RFC 9309 2.3.1.4: unreachable means disallow all
                     return _Rules(blocked=f"robots.txt could not be fetched ({exc.reason}): not fetching the site")
                 known = RobotsFile(site, exc.status)
