@@ -248,7 +248,23 @@ def _source(kind: str, url: str) -> str:
 
 def _private_allowed() -> dict[str, str]:
     """The articles of a feed on 127.0.0.1 are on a private address: allowed, saying so."""
-    return {}
+    return {"http": "allow_private_addresses = true\n"}
+
+
+def private_entry(work: Path, server: WebServer, scale: Scale) -> Setup:
+    """10: a feed (configured: trusted) whose entry links to an address only this host reaches."""
+    server.set("/internal/secret.html", _page(SECRET))
+    server.set("/entries.xml", _feed(server, ["/internal/secret.html"]), content_type="application/rss+xml")
+    return Setup(sources=_source("feed", server.url("/entries.xml")), forbidden=(SECRET,),
+                 warnings=(r"secret\.html: not fetched: 127\.0\.0\.1 is a loopback address.*allow_private_addresses",))
+
+
+def private_redirect(work: Path, server: WebServer, scale: Scale) -> Setup:
+    """10: a configured page redirecting to an address only this host reaches."""
+    server.set("/internal/secret.html", _page(SECRET))
+    server.set("/moved.html", b"", status=302, headers={"Location": server.url("/internal/secret.html")})
+    return Setup(sources=_source("page", server.url("/moved.html")), forbidden=(SECRET,),
+                 warnings=(r"moved\.html: .*127\.0\.0\.1 is a loopback address.*allow_private_addresses",))
 
 
 # --- checks -------------------------------------------------------------------------------------------------------
@@ -279,6 +295,8 @@ CASES = (
     Case("slow page (under the tag limit)", "7", slow_page),
     Case("server dripping a byte at a time", "8", drip, web=True),
     Case("feed of many large articles", "9", big_feed, web=True),
+    Case("feed entry at a private address", "10", private_entry, web=True),
+    Case("redirect to a private address", "10", private_redirect, web=True),
     Case("links out of the folder", "11", outside_link),
     Case("charset label naming a codec (header)", "1", web_codec_label, web=True),
     Case("malformed feed", "low", malformed_feed, web=True),
