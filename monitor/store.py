@@ -8,6 +8,7 @@ savepoints, so a dry run can wrap a whole run in one transaction and roll it bac
 from __future__ import annotations
 
 import contextlib
+import os
 import sqlite3
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -19,7 +20,7 @@ from operator import itemgetter
 from pathlib import Path
 from urllib.parse import quote
 
-from monitor.errors import StoreError
+from monitor.errors import StoreError, StoreGoneError
 from monitor.models import (
     Claim,
     Digest,
@@ -144,6 +145,8 @@ class Store(WebTables, DeliveryTables):
                 self._open(any_thread)
         except (sqlite3.Error, OSError) as exc:
             raise StoreError(f"{path}: cannot open the store: {exc}") from exc
+        #: the open file, as (device, inode): the path must still lead to it (see :meth:`check_file`)
+        self._file = _identity(path)
         self._depth = 0
         #: index rows read in the open transaction, with its own claims added: code -> its row (a document's
         #: lookups read the rows of all its shingles at once; dropped when the transaction ends)
@@ -214,10 +217,22 @@ class Store(WebTables, DeliveryTables):
         finally:
             self._db.execute("PRAGMA foreign_keys=ON")
 
+    def check_file(self) -> None:
+        """Raise StoreGoneError unless the store's path still leads to the file opened: a store deleted (or
+        replaced) under a running process would take its writes into a file no one reads again. Checked as
+        each transaction begins, and by the service as each job does."""
+        if _identity(self.path) != self._file:
+            raise StoreGoneError(
+                f"{self.path}: the store file was deleted or replaced while this process had it open; nothing"
+                " more is written to it (what was committed before is in the file that was deleted)"
+            )
+
     @contextmanager
     def transaction(self) -> Iterator[None]:
-        """A transaction, or a savepoint inside the one already open."""
+        """A transaction, or a savepoint inside the one already open (the store's file checked first)."""
         name = f"sp{self._depth}"
+        if self._depth == 0:
+            self.check_file()
         try:
             self._write_rows()  # what is pending belongs to the savepoint around this one
             self._db.execute(f"SAVEPOINT {name}")
@@ -285,6 +300,7 @@ class Store(WebTables, DeliveryTables):
     @contextmanager
     def rolled_back(self) -> Iterator[None]:
         """Everything done inside is undone at the end (for dry runs)."""
+        self.check_file()
         with self._guard():
             self._db.execute("BEGIN IMMEDIATE")
         try:
@@ -704,6 +720,17 @@ class Store(WebTables, DeliveryTables):
                 " LIMIT 1) FROM deliveries WHERE state = 'refused'"
             ).fetchone()
         return Status(documents, claims, unreported, *(last or (None, None, None)), *pending, *refused)
+
+
+def _identity(path: Path) -> tuple[int, int] | None:
+    """(device, inode) of the file at ``path``; None when there is none."""
+    try:
+        found = os.stat(path)
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        raise StoreError(f"{path}: cannot look at the store file: {exc.strerror or exc}") from exc
+    return found.st_dev, found.st_ino
 
 
 def copy_store(source: Path, target: Path) -> None:
