@@ -135,8 +135,16 @@ def test_outbox_writes_an_eml_that_parses_back(rendered: Rendered, tmp_path: Pat
     parsed = parse(path.read_bytes())
     assert parsed["Subject"] == rendered.subject
     assert TRADITIONAL in bodies(parsed)[0]
-    second = OutboxMailer(outbox).deliver(message)
-    assert second != where and len(list(outbox.iterdir())) == 2
+    # named by its Date and Message-ID: written again (a resend), it replaces its own file; another message is
+    # another file
+    date = datetime(2024, 7, 30, 6, 28, 18, tzinfo=UTC)
+    dated = build_message(rendered, sender=SENDER, recipients=RECIPIENTS, date=date, message_id="<a@example.org>")
+    once = OutboxMailer(outbox).deliver(dated)
+    assert Path(once).name.startswith("20240730T062818Z-") and Path(once).suffix == ".eml"
+    assert OutboxMailer(outbox).deliver(dated) == once
+    other = build_message(rendered, sender=SENDER, recipients=RECIPIENTS, date=date, message_id="<b@example.org>")
+    assert OutboxMailer(outbox).deliver(other) not in (once, where)
+    assert len(list(outbox.iterdir())) == 3 and Path(once).read_bytes() == dated.as_bytes()
 
 
 def test_outbox_unwritable_directory(rendered: Rendered, tmp_path: Path) -> None:

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from conftest import SmtpServer
 from helpers import drop, seed_claims
-from test_cli import cli, novel_sentences
+from test_cli import cli, eml_files, novel_sentences, parse
 
 from monitor.normalize import Normalizer
 
@@ -124,6 +124,44 @@ def test_killed_after_the_server_accepted_and_before_commit_resends_with_the_sam
     assert resent.get_body(("plain",)).get_content() == first.get_body(("plain",)).get_content()  # type: ignore[union-attr]
     assert claim_states(work) == (0, 0, pending)
     assert "Nothing new" in cli("digest", cwd=work).stdout and len(smtp_server.messages) == 2
+
+
+#: `corpus-monitor digest` that dies (as if killed) the moment the outbox has the message, before the delivery is
+#: recorded
+DIES_BEFORE_THE_COMMIT = """
+import os, sys
+from monitor import cli
+from monitor.store import Store
+
+def killed(*args, **kwargs):
+    os._exit(9)
+
+Store.delivery_sent = killed
+sys.exit(cli.main(["digest"]))
+"""
+
+
+def test_killed_between_writing_the_eml_and_the_commit_leaves_one_file_per_message_id(work: Path) -> None:
+    crashed = subprocess.run([sys.executable, "-c", DIES_BEFORE_THE_COMMIT], cwd=work, capture_output=True,
+                             text=True, timeout=300)
+    assert crashed.returncode == 9, crashed.stderr
+    (written,) = eml_files(work)
+    first = written.read_bytes()
+    (message_id,) = stored_message_ids(work)
+    assert parse(written)["Message-ID"] == message_id
+    unassigned, pending, reported = claim_states(work)
+    assert (unassigned, reported) == (0, 0) and pending > 0  # recorded before it was written: resent next run
+
+    again = cli("digest", cwd=work)
+    assert again.returncode == 0, again.stderr
+    assert f"Delivered an earlier digest that had failed, {message_id}, to {written}" in again.stdout
+    assert eml_files(work) == [written] and written.read_bytes() == first  # the same file, the same bytes
+    assert claim_states(work) == (0, 0, pending)
+    # the next digest is another message, in a file of its own
+    add_document(work, "later.txt", novel_sentences(2))
+    assert cli("digest", cwd=work).returncode == 0
+    files = eml_files(work)
+    assert len(files) == 2 and len({parse(f)["Message-ID"] for f in files}) == 2
 
 
 # --- a refusal for good never blocks later digests ----------------------------------------------------------
