@@ -26,7 +26,7 @@ from monitor.logs import printable
 from monitor.models import Digest, Fetched, RunReport
 from monitor.pipeline import Deps, run_once, select
 from monitor.sources.folder import KINDS
-from monitor.store import Store
+from monitor.store import Store, copy_store
 
 if TYPE_CHECKING:
     from monitor.delivery import Mailer
@@ -299,7 +299,7 @@ def _health(settings: config.Settings) -> int:
     if not settings.store_path.exists():
         print(f"unhealthy: no store at {settings.store_path}")
         return 1
-    with Store(settings.store_path) as store:
+    with Store(settings.store_path, read_only=True) as store:
         healthy, why = health(store, datetime.now(UTC))
     print(why if healthy else f"unhealthy: {why}")
     return 0 if healthy else 1
@@ -309,7 +309,7 @@ def _status(settings: config.Settings, fmt: str) -> int:
     if not settings.store_path.exists():
         print(f"No store yet at {settings.store_path}: nothing has been scanned.")
         return 0
-    with Store(settings.store_path) as store:
+    with Store(settings.store_path, read_only=True) as store:
         st = store.status()
         health = store.health()
     # the sources of the config, and those the store has polled that the config no longer names
@@ -360,7 +360,7 @@ def _digests(settings: config.Settings, args: argparse.Namespace) -> int:
         if not settings.store_path.exists():
             print("No store yet: no digests.")
             return 0
-        with Store(settings.store_path) as store:
+        with Store(settings.store_path, read_only=True) as store:
             queued = store.queued_digests()
         if args.format == "json":
             print(json.dumps([dataclasses.asdict(q) for q in queued], ensure_ascii=False, indent=2))
@@ -406,12 +406,13 @@ def _digests(settings: config.Settings, args: argparse.Namespace) -> int:
 
 @contextlib.contextmanager
 def _snapshot(settings: config.Settings) -> Iterator[Store]:
-    """A throwaway copy of the store (an empty one if there is none yet): work on it is never kept."""
+    """A throwaway copy of the store (an empty one if there is none yet): work on it is never kept. The store is
+    only read, so a store that cannot be written (a read-only file system) is copied the same; the copy is
+    migrated if the store's schema is older."""
     with tempfile.TemporaryDirectory(prefix="corpus-monitor-copy-") as scratch:
         copy = Path(scratch) / settings.store_path.name
         if settings.store_path.exists():
-            with Store(settings.store_path) as store:
-                store.snapshot(copy)
+            copy_store(settings.store_path, copy)
         with Store(copy) as store:
             yield store
 

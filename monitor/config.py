@@ -168,6 +168,9 @@ class Settings:
     first_run: str = "digest"
     #: the language of the digest's labels: "en", "zh-Hans" or "zh-Hant"
     language: str = "en"
+    #: how long the store keeps a delivered digest's message, in seconds ([digest] keep_sent_messages); 0: it
+    #: goes as the delivery is recorded (the digest's rows, Message-ID, recipients, times and claims stay)
+    keep_sent_seconds: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -268,6 +271,7 @@ TABLES: dict[str, dict[str, Option]] = {
         "archive_url": Option(_web_url, None),
         "first_run": Option(choice("digest", "baseline"), "digest"),
         "language": Option(choice("en", "zh-Hans", "zh-Hant"), "en"),
+        "keep_sent_messages": Option(_pause, 0.0),
     },
     "http": {
         "user_agent": Option(text, None),
@@ -458,6 +462,7 @@ def load(
         archive_url=digest["archive_url"],
         first_run=digest["first_run"],
         language=digest["language"],
+        keep_sent_seconds=digest["keep_sent_messages"],
     )
 
 
@@ -471,6 +476,14 @@ def _schedule(values: dict[str, Any]) -> ScheduleSettings:
         quiet_seconds=values["quiet"],
         min_interval_seconds=values["min_interval"],
     )
+
+
+def _as_duration(seconds: float) -> str:
+    """Seconds as the config writes a duration, in the largest unit that counts them whole ("30d", "90m")."""
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds % size == 0:
+            return f"{seconds / size:g}{unit}"
+    return f"{seconds:g}s"
 
 
 def describe(settings: Settings) -> list[str]:
@@ -516,6 +529,8 @@ def describe(settings: Settings) -> list[str]:
         f"digest layout: {settings.layout.highlights} highlights, at most {settings.layout.max_documents} documents "
         f"and {settings.layout.max_claims_per_document} claims each; the whole digest archived in {settings.archive}"
         + (f" (served at {settings.archive_url})" if settings.archive_url else ""),
+        "digest messages: kept in the store until delivered"
+        + (f", and {_as_duration(settings.keep_sent_seconds)} after" if settings.keep_sent_seconds else ""),
     ]
     if smtp is None:
         lines.append(f"delivery: .eml files in the outbox {settings.outbox}")

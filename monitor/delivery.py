@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import email.policy
+import hashlib
 import logging
 import secrets
 import smtplib
@@ -17,7 +18,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from email.errors import HeaderParseError
 from email.message import EmailMessage
-from email.utils import format_datetime, make_msgid, parseaddr
+from email.utils import format_datetime, make_msgid, parseaddr, parsedate_to_datetime
 from pathlib import Path
 from typing import Protocol
 
@@ -83,7 +84,9 @@ class Mailer(Protocol):
 
 
 class OutboxMailer:
-    """Writes each message as `<UTC timestamp>-<short id>.eml` into a folder, created if missing.
+    """Writes each message as `<UTC timestamp>-<short id>.eml` into a folder, created if missing: the time of its
+    Date header and a hash of its Message-ID, so that a message written again (a digest resent after a crash
+    between writing it and recording its delivery) replaces its own file: one file per Message-ID.
 
     The write is atomic (a temporary file in the same folder, fsync, os.replace), so a reader of the outbox never
     sees half a message.
@@ -96,15 +99,28 @@ class OutboxMailer:
         return f"OutboxMailer({str(self.directory)!r})"
 
     def deliver(self, message: EmailMessage) -> str:
-        """Write the message; return the new file's path."""
-        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-        target = self.directory / f"{stamp}-{secrets.token_hex(4)}.eml"
+        """Write the message (replacing the file of the same Message-ID); return the file's path."""
+        target = self.directory / _file_name(message)
         try:
             self.directory.mkdir(parents=True, exist_ok=True)
             write_atomically(target, message.as_bytes())
         except OSError as exc:
             raise DeliveryError(f"cannot write {target}: {exc.strerror or exc}") from exc
         return str(target)
+
+
+def _file_name(message: EmailMessage) -> str:
+    """`<UTC timestamp>-<short id>.eml` of a message: its Date (now, if it has none that parses) and the first
+    12 hex digits of the SHA-256 of its Message-ID (random, if it has none)."""
+    try:
+        moment = parsedate_to_datetime(str(message["Date"])) if message["Date"] else None
+    except (TypeError, ValueError):
+        moment = None
+    if moment is None or moment.tzinfo is None:
+        moment = datetime.now(UTC)
+    message_id = str(message["Message-ID"] or "").strip()
+    short = hashlib.sha256(message_id.encode()).hexdigest()[:12] if message_id else secrets.token_hex(6)
+    return f"{moment.astimezone(UTC):%Y%m%dT%H%M%SZ}-{short}.eml"
 
 
 class SmtpMailer:

@@ -10,6 +10,7 @@
     │   │       └── PrivateAddressError  a URL from a feed or a redirect leads to an address that is not public
     │   └── ExtractError         bytes that are not a document we can use
     ├── StoreError               the SQLite store failed                   -> exit status 1
+    │   └── StoreGoneError       its file was deleted or replaced while open: the service stops
     └── DeliveryError            the digest could not be written or sent   -> exit status 1
 
 Foreign exceptions are translated where they cross into our code, with ``raise ... from exc``.
@@ -68,6 +69,11 @@ class ExtractError(LocatedError):
 
 class StoreError(MonitorError):
     """The store (SQLite) failed."""
+
+
+class StoreGoneError(StoreError):
+    """The store's file was deleted, or another file put in its place, while it was open: what is written goes to
+    a file no one will read again, so nothing more is."""
 
 
 class DeliveryError(MonitorError):

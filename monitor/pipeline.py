@@ -101,8 +101,11 @@ class Deps:
         progress: Callable[[str, int, int], None] | None = None,
         workers: int | None = None,
         budget: float = BUDGET,
+        keep_sent: timedelta = timedelta(0),
     ) -> None:
         self.store, self.mailer, self.clock, self.transport = store, mailer, clock, transport
+        #: how long a delivered digest's message stays in the store ([digest] keep_sent_messages)
+        self.keep_sent = keep_sent
         #: set by the service on SIGTERM: a poll is abandoned, ingestion stops after the batch in hand
         self.stop = stop
         self._opencc, self._novelty, self._aliases = opencc, novelty or NoveltySettings(), aliases
@@ -127,7 +130,8 @@ class Deps:
     def of(cls, store: Store, settings: Settings, **given: Any) -> Deps:
         """The Deps for ``settings`` (OpenCC configuration, novelty settings, alias file); ``given`` as in __init__."""
         return cls(store, opencc=settings.opencc, novelty=settings.novelty, aliases=settings.aliases,
-                   language=settings.language, budget=settings.extract_budget, **given)
+                   language=settings.language, budget=settings.extract_budget,
+                   keep_sent=timedelta(seconds=settings.keep_sent_seconds), **given)
 
     @cached_property
     def normalizer(self) -> Normalizer:
@@ -787,5 +791,5 @@ def _deliver(deps: Deps, delivery: int, data: bytes, *, attempts: int) -> tuple[
         wait = min(RETRY_FIRST * 2**attempts, RETRY_MAX)
         deps.store.delivery_failed(delivery, str(exc), deps.clock() + wait)
         return None, _Failure(str(exc), refused=False)
-    deps.store.delivery_sent(delivery, destination, deps.clock())
+    deps.store.delivery_sent(delivery, destination, deps.clock(), keep=deps.keep_sent)
     return destination, None

@@ -18,7 +18,9 @@ poll that runs long never stacks up. The jobs:
 
 Signals: SIGTERM and SIGINT stop the service: no new job starts, the one running is told to stop (a
 poll is abandoned, ingestion stops after its batch; everything committed stays, the rest is found
-again next time), and the process exits 0 within ``STOP_GRACE`` seconds. SIGHUP reloads the config
+again next time), and the process exits 0 within ``STOP_GRACE`` seconds. A store whose file is deleted
+or replaced while the service runs is noticed as the next job (or transaction) begins: one error naming
+it, and the service stops the same way, with exit status 1. SIGHUP reloads the config
 file (in the worker thread, between jobs); a config with errors is refused and the old one kept.
 Only one service works on a store at a time (``monitor.lock``).
 """
@@ -44,7 +46,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 
 from monitor.config import FolderSource, Settings
 from monitor.delivery import Mailer
-from monitor.errors import ConfigError, MonitorError
+from monitor.errors import ConfigError, MonitorError, StoreGoneError
 from monitor.lock import store_lock
 from monitor.logs import fields
 from monitor.pipeline import Deps, digest_now, record_baseline, retry_deliveries, scan
@@ -93,14 +95,23 @@ class _Either:
 
 
 def _job(name: str) -> Callable[[Callable[[Service], None]], Callable[[Service], None]]:
-    """A job's error boundary: a failure is logged, and the service goes on."""
+    """A job's error boundary: a failure is logged, and the service goes on; but a store whose file is gone
+    (deleted or replaced under the service) stops it, with exit status 1. The file is checked as the job
+    begins."""
 
     def wrap(body: Callable[[Service], None]) -> Callable[[Service], None]:
         def job(self: Service) -> None:
             if self.stop.is_set():
                 return
             try:
+                if self._deps is not None:
+                    self._deps.store.check_file()
                 body(self)
+            except StoreGoneError as exc:
+                log.error("store gone; stopping", extra=fields(store=str(self.settings.store_path), job=name,
+                                                              error=str(exc)))
+                self.status = 1
+                self.stop.set()
             except MonitorError as exc:
                 log.error(f"{name} failed", extra=fields(error=str(exc)))
             except Exception:  # noqa: BLE001 - the job boundary: the service outlives one bad job
@@ -129,6 +140,8 @@ class Service:
         self._burst_began: datetime | None = None
         self._last_sent: datetime | None = None
         self._first_scan = True
+        #: the exit status :meth:`run` returns: 1 once the store's file is gone
+        self.status = 0
 
     # -- the main thread ---------------------------------------------------------------------------
 
@@ -172,11 +185,12 @@ class Service:
 
         threading.Thread(target=wait_for_jobs, name="shutdown", daemon=True).start()
         if done.wait(STOP_GRACE):
-            log.info("stopped")
-            return 0
+            log.info("stopped", extra=fields(status=self.status))
+            return self.status
         log.warning("stopped, abandoning the job in progress", extra=fields(after_seconds=STOP_GRACE))
         logging.shutdown()
-        os._exit(0)  # the worker thread's open transaction is rolled back by SQLite; nothing half-written stays
+        # the worker thread's open transaction is rolled back by SQLite; nothing half-written stays
+        os._exit(self.status)
 
     # -- jobs (all in the one worker thread) -------------------------------------------------------
 

@@ -239,4 +239,38 @@ MIGRATIONS: tuple[str, ...] = (
     DROP TABLE shingles;
     DROP TABLE shingle_counts;
     """,
+    # 9: a delivered digest's message may go. The delivery guarantee (recorded before it is sent; a digest
+    # resent after a crash carries its first Message-ID) needs the message only until the server accepts it;
+    # the digest row, its Message-ID, recipients, times and the claims it reported stay. [digest]
+    # keep_sent_messages says how long a delivered message is kept (Store.delivery_sent drops it). The table is
+    # rebuilt, the message column nullable (SQLite cannot drop a NOT NULL in place); a message not delivered
+    # never goes.
+    """
+    CREATE TABLE deliveries_new (
+        id              INTEGER PRIMARY KEY,
+        message_id      TEXT NOT NULL UNIQUE,
+        subject         TEXT NOT NULL,
+        message         BLOB,                    -- the message as built: every attempt sends these bytes; NULL
+                                                 -- once delivered and kept as long as keep_sent_messages says
+        sender          TEXT NOT NULL,
+        recipients      TEXT NOT NULL,           -- JSON list
+        claim_count     INTEGER NOT NULL,
+        created_at      TEXT NOT NULL,
+        state           TEXT NOT NULL CHECK (state IN ('pending', 'sent', 'refused', 'dropped')),
+        attempts        INTEGER NOT NULL DEFAULT 0,
+        next_attempt_at TEXT NOT NULL,
+        last_error      TEXT,
+        digest_id       INTEGER REFERENCES digests(id),  -- the record of its delivery, once accepted
+        claims          TEXT,                    -- JSON list of its claim ids, kept when it gives them up
+        closed_at       TEXT,                    -- when it was refused or dropped
+        CHECK (message IS NOT NULL OR state = 'sent')
+    );
+    INSERT INTO deliveries_new (id, message_id, subject, message, sender, recipients, claim_count, created_at,
+        state, attempts, next_attempt_at, last_error, digest_id, claims, closed_at)
+        SELECT id, message_id, subject, message, sender, recipients, claim_count, created_at,
+        state, attempts, next_attempt_at, last_error, digest_id, claims, closed_at FROM deliveries;
+    DROP TABLE deliveries;
+    ALTER TABLE deliveries_new RENAME TO deliveries;
+    CREATE INDEX deliveries_pending ON deliveries(next_attempt_at) WHERE state = 'pending';
+    """,
 )

@@ -8,6 +8,7 @@ savepoints, so a dry run can wrap a whole run in one transaction and roll it bac
 from __future__ import annotations
 
 import contextlib
+import os
 import sqlite3
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -17,8 +18,9 @@ from datetime import datetime
 from functools import cache
 from operator import itemgetter
 from pathlib import Path
+from urllib.parse import quote
 
-from monitor.errors import StoreError
+from monitor.errors import StoreError, StoreGoneError
 from monitor.models import (
     Claim,
     Digest,
@@ -121,20 +123,30 @@ def _ts(moment: datetime) -> str:
 class Store(WebTables, DeliveryTables):
     """A connection to one store file; use as a context manager or call :meth:`close`."""
 
-    def __init__(self, path: Path, *, any_thread: bool = False) -> None:
+    def __init__(self, path: Path, *, any_thread: bool = False, read_only: bool = False) -> None:
         """Open (creating or migrating) the store. ``any_thread``: the connection may be used from another
-        thread than this one (the service opens it in its main thread, its one worker thread uses it)."""
+        thread than this one (the service opens it in its main thread, its one worker thread uses it).
+
+        ``read_only``, for commands that only read (``status``, the copy a dry run works on): the store must
+        exist, and nothing is written to its folder, so a store on a read-only file system, or in a folder
+        this user may not write, opens. One of an older schema is migrated first, which needs write access."""
         self.path = path
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            self._db = sqlite3.connect(path, isolation_level=None, timeout=30, check_same_thread=not any_thread)
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA foreign_keys=ON")
-            self._db.execute("PRAGMA synchronous=NORMAL")
-            self._db.execute(f"PRAGMA mmap_size={MMAP_BYTES}")  # index lookups read mapped pages, no copies
-            self._migrate()
+            if read_only:
+                self._db = _open_read_only(path, any_thread)
+                (version,) = self._db.execute("PRAGMA user_version").fetchone()
+                if version > len(MIGRATIONS):
+                    self._db.close()
+                    raise StoreError(f"{path}: store schema version {version} is newer than this program")
+                if version < len(MIGRATIONS):
+                    self._db.close()
+                    self._open_to_migrate(version, any_thread)
+            else:
+                self._open(any_thread)
         except (sqlite3.Error, OSError) as exc:
             raise StoreError(f"{path}: cannot open the store: {exc}") from exc
+        #: the open file, as (device, inode): the path must still lead to it (see :meth:`check_file`)
+        self._file = _identity(path)
         self._depth = 0
         #: index rows read in the open transaction, with its own claims added: code -> its row (a document's
         #: lookups read the rows of all its shingles at once; dropped when the transaction ends)
@@ -151,6 +163,26 @@ class Store(WebTables, DeliveryTables):
         #: the open transaction's new claims, not yet written (their ids given out here, from the largest stored)
         self._new_claims: list[tuple[int, int, str, str, str | None, int, int, str]] = []
         self._next_claim_id: int | None = None
+
+    def _open(self, any_thread: bool) -> None:
+        """Open for writing: the folder and the file are made if missing; the schema is brought up to date."""
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._db = sqlite3.connect(self.path, isolation_level=None, timeout=30, check_same_thread=not any_thread)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA foreign_keys=ON")
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db.execute(f"PRAGMA mmap_size={MMAP_BYTES}")  # index lookups read mapped pages, no copies
+        self._migrate()
+
+    def _open_to_migrate(self, version: int, any_thread: bool) -> None:
+        """A store to be read that has an older schema: opened for writing, and migrated."""
+        try:
+            self._open(any_thread)
+        except (sqlite3.Error, OSError) as exc:
+            raise StoreError(
+                f"{self.path}: cannot open the store: its schema (version {version}) must first be migrated to"
+                f" version {len(MIGRATIONS)}, which needs write access to the store and its folder: {exc}"
+            ) from exc
 
     def __enter__(self) -> Store:
         return self
@@ -185,10 +217,22 @@ class Store(WebTables, DeliveryTables):
         finally:
             self._db.execute("PRAGMA foreign_keys=ON")
 
+    def check_file(self) -> None:
+        """Raise StoreGoneError unless the store's path still leads to the file opened: a store deleted (or
+        replaced) under a running process would take its writes into a file no one reads again. Checked as
+        each transaction begins, and by the service as each job does."""
+        if _identity(self.path) != self._file:
+            raise StoreGoneError(
+                f"{self.path}: the store file was deleted or replaced while this process had it open; nothing"
+                " more is written to it (what was committed before is in the file that was deleted)"
+            )
+
     @contextmanager
     def transaction(self) -> Iterator[None]:
-        """A transaction, or a savepoint inside the one already open."""
+        """A transaction, or a savepoint inside the one already open (the store's file checked first)."""
         name = f"sp{self._depth}"
+        if self._depth == 0:
+            self.check_file()
         try:
             self._write_rows()  # what is pending belongs to the savepoint around this one
             self._db.execute(f"SAVEPOINT {name}")
@@ -256,6 +300,7 @@ class Store(WebTables, DeliveryTables):
     @contextmanager
     def rolled_back(self) -> Iterator[None]:
         """Everything done inside is undone at the end (for dry runs)."""
+        self.check_file()
         with self._guard():
             self._db.execute("BEGIN IMMEDIATE")
         try:
@@ -317,11 +362,6 @@ class Store(WebTables, DeliveryTables):
     def set_meta(self, key: str, value: str) -> None:
         with self._guard():
             self._db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (key, value))
-
-    def snapshot(self, target: Path) -> None:
-        """Copy the store, consistently, to ``target`` (SQLite's backup: writers are not held up)."""
-        with self._guard(), contextlib.closing(sqlite3.connect(target)) as copy:
-            self._db.backup(copy)
 
     # -- documents -------------------------------------------------------------------------------
 
@@ -680,6 +720,55 @@ class Store(WebTables, DeliveryTables):
                 " LIMIT 1) FROM deliveries WHERE state = 'refused'"
             ).fetchone()
         return Status(documents, claims, unreported, *(last or (None, None, None)), *pending, *refused)
+
+
+def _identity(path: Path) -> tuple[int, int] | None:
+    """(device, inode) of the file at ``path``; None when there is none."""
+    try:
+        found = os.stat(path)
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        raise StoreError(f"{path}: cannot look at the store file: {exc.strerror or exc}") from exc
+    return found.st_dev, found.st_ino
+
+
+def copy_store(source: Path, target: Path) -> None:
+    """Copy a store, consistently, to ``target`` (SQLite's backup: writers are not held up), only reading it: a
+    store that cannot be written is copied the same, whatever its schema (open the copy to migrate it)."""
+    try:
+        with contextlib.closing(_open_read_only(source, False)) as db, \
+                contextlib.closing(sqlite3.connect(target)) as copy:
+            db.backup(copy)
+    except (sqlite3.Error, OSError) as exc:
+        raise StoreError(f"{source}: cannot copy the store: {exc}") from exc
+
+
+def _open_read_only(path: Path, any_thread: bool) -> sqlite3.Connection:
+    """A connection that writes nothing, to an existing store.
+
+    A reader of a WAL database needs its shared-memory index (``-shm``), which SQLite makes beside the file when
+    none is there (as any reader does, where the folder can be written). Where the folder cannot be written
+    (a read-only file system: SQLITE_CANTOPEN; no permission: SQLITE_READONLY_DIRECTORY) opening fails; if
+    there is no ``-wal`` file either, no process has the store open and everything is in the file itself,
+    which is then read as immutable (SQLite takes no locks and reads no log). A writer that started while
+    such a reader reads would not be seen: the reader lives as long as one command that only reads."""
+    if not path.is_file():
+        raise StoreError(f"{path}: cannot open the store: no such file")
+    uri = f"file:{quote(str(path.absolute()))}?mode=ro"
+    db = sqlite3.connect(uri, uri=True, isolation_level=None, timeout=30, check_same_thread=not any_thread)
+    try:
+        db.execute("PRAGMA user_version").fetchone()
+    except sqlite3.OperationalError as exc:
+        db.close()
+        log = path.with_name(path.name + "-wal")
+        unwritable = exc.sqlite_errorcode in (sqlite3.SQLITE_CANTOPEN, sqlite3.SQLITE_READONLY_DIRECTORY)
+        if not unwritable or (log.exists() and log.stat().st_size):
+            raise
+        db = sqlite3.connect(f"{uri}&immutable=1", uri=True, isolation_level=None, check_same_thread=not any_thread)
+    db.execute("PRAGMA foreign_keys=ON")
+    db.execute(f"PRAGMA mmap_size={MMAP_BYTES}")
+    return db
 
 
 def _rarest(codes: Sequence[int], rows: Mapping[int, _Posting]) -> list[int]:

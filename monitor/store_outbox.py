@@ -9,6 +9,10 @@ written and the claims marked reported in one transaction; when it fails, the ro
 and is tried again, byte for byte the same, so a resend after a crash between the server's "250" and
 our commit carries the same Message-ID.
 
+Once delivered, a digest's message is no longer needed: it is kept as long as ``keep`` says (``[digest]
+keep_sent_messages``; by default it goes in the transaction that records the delivery), while the digest's
+rows, its Message-ID, recipients, times and claims stay. A digest not delivered always keeps its message.
+
 A digest the server refuses for good (a 5xx, or over its size limit) becomes *refused*, and one the user
 drops *dropped*: either gives its claims back (unassigned again, so the next digest, built anew, carries
 them) and keeps their ids, so that a refused digest can still be sent as it was if none of them has gone
@@ -19,15 +23,17 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from monitor.models import Digest, PendingDelivery, QueuedDigest
 from monitor.store_part import StorePart
 
+#: keep no delivered message
+_NONE = timedelta(0)
+
 
 class DeliveryTables(StorePart):
     """Methods over ``deliveries``; mixed into Store, which provides the connection and the guard."""
-
 
     def queue_digest(
         self, digest: Digest, *, subject: str, message_id: str, message: bytes, sender: str,
@@ -69,8 +75,9 @@ class DeliveryTables(StorePart):
             (count,) = self._db.execute("SELECT count(*) FROM deliveries WHERE state = 'pending'").fetchone()
         return int(count)
 
-    def delivery_sent(self, delivery_id: int, destination: str, now: datetime) -> int:
-        """The server accepted the message: record the digest and mark its claims reported, in one transaction."""
+    def delivery_sent(self, delivery_id: int, destination: str, now: datetime, *, keep: timedelta = _NONE) -> int:
+        """The server accepted the message: record the digest and mark its claims reported, in one transaction.
+        The messages of digests delivered ``keep`` or longer ago (this one's too, with ``keep`` 0) go in it."""
         with self.transaction(), self._guard():
             cur = self._db.execute(
                 "INSERT INTO digests (created_at, delivered_at, subject, message_id, sender, recipients, destination,"
@@ -88,6 +95,10 @@ class DeliveryTables(StorePart):
                 "UPDATE deliveries SET state = 'sent', digest_id = ?, attempts = attempts + 1, last_error = NULL"
                 " WHERE id = ?",
                 (digest_id, delivery_id),
+            )
+            self._db.execute(
+                "UPDATE deliveries SET message = NULL WHERE state = 'sent' AND message IS NOT NULL"
+                " AND digest_id IN (SELECT id FROM digests WHERE delivered_at <= ?)", ((now - keep).isoformat(),),
             )
         return digest_id
 
@@ -165,7 +176,7 @@ class DeliveryTables(StorePart):
         with self._guard():
             rows = self._db.execute(
                 "SELECT id, state, message_id, subject, created_at, claim_count, attempts, last_error, closed_at,"
-                f" length(message) FROM deliveries WHERE state IN ({marks}) ORDER BY id", list(states),
+                f" coalesce(length(message), 0) FROM deliveries WHERE state IN ({marks}) ORDER BY id", list(states),
             ).fetchall()
         return [QueuedDigest(*row) for row in rows]
 

@@ -320,6 +320,7 @@ def test_describe_lists_sources_store_and_outbox(tmp_path: Path) -> None:
         "digest: from corpus-monitor@localhost to corpus-monitor@localhost",
         "digest layout: 5 highlights, at most 25 documents and 8 claims each; the whole digest archived in "
         f"{tmp_path / 'var' / 'archive'}",
+        "digest messages: kept in the store until delivered",
         f"delivery: .eml files in the outbox {tmp_path / 'var' / 'outbox'}",
     ]
 
@@ -427,3 +428,18 @@ def test_urls_from_feeds_and_redirects_may_reach_private_addresses_only_when_the
     assert settings.http.allow_private_addresses is True
     (line,) = [line for line in config.describe(settings) if line.startswith("http: ")]
     assert line.endswith("URLs from feeds and redirects may reach ANY address")
+
+
+def test_keep_sent_messages_is_a_duration_of_at_most_a_year_or_none(tmp_path: Path) -> None:
+    assert config.load(None, cwd=tmp_path, environ={}).keep_sent_seconds == 0
+    for written, seconds in [('"30d"', 30 * 86400.0), ('"0"', 0.0), ("0", 0.0), ('"366d"', 366 * 86400.0)]:
+        path = write(tmp_path / "c.toml", f"[digest]\nkeep_sent_messages = {written}\n")
+        settings = config.load(path, cwd=tmp_path, environ={})
+        assert settings.keep_sent_seconds == seconds, written
+    path = write(tmp_path / "c.toml", '[digest]\nkeep_sent_messages = "30d"\n')
+    lines = config.describe(config.load(path, cwd=tmp_path, environ={}))
+    assert "digest messages: kept in the store until delivered, and 30d after" in lines
+    for bad in ('"367d"', '"forever"', "true", "-1"):
+        path = write(tmp_path / "bad.toml", f"[digest]\nkeep_sent_messages = {bad}\n")
+        (problem,) = problems(path, tmp_path, environ={})
+        assert problem.startswith(f"{path}: digest.keep_sent_messages: expected a duration like"), problem

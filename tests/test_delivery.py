@@ -13,7 +13,7 @@ import pytest
 
 from monitor.delivery import OutboxMailer, SmtpMailer, build_message
 from monitor.digest import environment, render
-from monitor.errors import ConfigError, DeliveryError
+from monitor.errors import ConfigError, DeliveryError, StoreError
 from monitor.models import Digest, DigestClaim, DigestDocument, Rendered
 
 if TYPE_CHECKING:
@@ -135,8 +135,16 @@ def test_outbox_writes_an_eml_that_parses_back(rendered: Rendered, tmp_path: Pat
     parsed = parse(path.read_bytes())
     assert parsed["Subject"] == rendered.subject
     assert TRADITIONAL in bodies(parsed)[0]
-    second = OutboxMailer(outbox).deliver(message)
-    assert second != where and len(list(outbox.iterdir())) == 2
+    # named by its Date and Message-ID: written again (a resend), it replaces its own file; another message is
+    # another file
+    date = datetime(2024, 7, 30, 6, 28, 18, tzinfo=UTC)
+    dated = build_message(rendered, sender=SENDER, recipients=RECIPIENTS, date=date, message_id="<a@example.org>")
+    once = OutboxMailer(outbox).deliver(dated)
+    assert Path(once).name.startswith("20240730T062818Z-") and Path(once).suffix == ".eml"
+    assert OutboxMailer(outbox).deliver(dated) == once
+    other = build_message(rendered, sender=SENDER, recipients=RECIPIENTS, date=date, message_id="<b@example.org>")
+    assert OutboxMailer(outbox).deliver(other) not in (once, where)
+    assert len(list(outbox.iterdir())) == 3 and Path(once).read_bytes() == dated.as_bytes()
 
 
 def test_outbox_unwritable_directory(rendered: Rendered, tmp_path: Path) -> None:
@@ -289,3 +297,59 @@ def test_a_store_with_a_pending_digest_migrates_to_refusable_deliveries(tmp_path
     assert check.execute("PRAGMA foreign_key_check").fetchall() == []
     assert check.execute("SELECT delivery_id FROM claims WHERE id = 3").fetchone() == (None,)
     assert check.execute("PRAGMA user_version").fetchone()[0] >= 5
+
+
+def test_a_store_with_delivered_messages_migrates_and_lets_them_go(tmp_path: Path, rendered: Rendered) -> None:
+    """Migration 9 makes a delivered digest's message optional (``deliveries`` rebuilt under the claims that point
+    at it): a schema-8 store with a delivered digest and a pending one keeps both whole; the pending one is sent
+    as it was built, and as its delivery is recorded both messages go; a message not delivered cannot."""
+    import sqlite3
+
+    from monitor.schema import MIGRATIONS
+    from monitor.store import Store, _statements
+
+    path = tmp_path / "old.sqlite3"
+    db = sqlite3.connect(path, isolation_level=None)
+    for script in MIGRATIONS[:8]:
+        for statement in _statements(script):
+            db.execute(statement)
+    db.execute("PRAGMA user_version = 8")
+    now = "2024-07-30T06:28:18+00:00"
+    sent = build_message(rendered, sender=SENDER, recipients=RECIPIENTS, message_id="<sent@example.org>").as_bytes()
+    waiting = build_message(rendered, sender=SENDER, recipients=RECIPIENTS, message_id="<wait@example.org>")
+    db.execute("INSERT INTO documents (id, locator, source, content_hash, first_seen, last_changed)"
+               " VALUES (1, '/seeds/a.txt', 'seeds', 'h', ?, ?)", (now, now))
+    db.execute("INSERT INTO digests (id, created_at, delivered_at, subject, message_id, sender, recipients,"
+               " destination, claim_count) VALUES (5, ?, ?, 's', '<sent@example.org>', ?, '[]', 'smtp://x:25', 1)",
+               (now, now, SENDER))
+    for delivery_id, message_id, message, state, digest_id in [
+        (6, "<sent@example.org>", sent, "sent", 5), (7, "<wait@example.org>", waiting.as_bytes(), "pending", None),
+    ]:
+        db.execute("INSERT INTO deliveries (id, message_id, subject, message, sender, recipients, claim_count,"
+                   " created_at, state, next_attempt_at, digest_id) VALUES (?, ?, 's', ?, ?, '[]', 1, ?, ?, ?, ?)",
+                   (delivery_id, message_id, message, SENDER, now, state, now, digest_id))
+    db.execute("INSERT INTO claims (id, fingerprint, normalized, text, document_id, position, first_seen, digest_id)"
+               " VALUES (3, 42, 'n', 't', 1, 0, ?, 5)", (now,))
+    db.execute("INSERT INTO claims (id, fingerprint, normalized, text, document_id, position, first_seen,"
+               " delivery_id) VALUES (4, 43, 'm', 'u', 1, 1, ?, 7)", (now,))
+    db.close()
+    outbox = tmp_path / "outbox"
+    with Store(path) as store:
+        assert store._db.execute("SELECT id, message FROM deliveries ORDER BY id").fetchall() == [
+            (6, sent), (7, waiting.as_bytes())]
+        with pytest.raises(StoreError), store.transaction(), store._guard():  # the schema keeps it
+            store._db.execute("UPDATE deliveries SET message = NULL WHERE id = 7")
+        (pending,) = store.pending_deliveries()
+        assert pending.message == waiting.as_bytes()
+        again = email.message_from_bytes(pending.message, policy=email.policy.SMTP)  # as the pipeline reads it
+        assert isinstance(again, EmailMessage)
+        where = OutboxMailer(outbox).deliver(again)
+        assert store.delivery_sent(pending.id, where, datetime(2024, 7, 31, tzinfo=UTC)) > 0
+        assert store.status().last_digest_to == where and store.status().last_digest_claims == 1
+    check = sqlite3.connect(path)
+    assert check.execute("PRAGMA user_version").fetchone() == (len(MIGRATIONS),)
+    assert check.execute("PRAGMA foreign_key_check").fetchall() == []
+    assert check.execute("SELECT id, state, message FROM deliveries ORDER BY id").fetchall() == [
+        (6, "sent", None), (7, "sent", None)]
+    assert check.execute("SELECT id, digest_id IS NOT NULL FROM claims ORDER BY id").fetchall() == [(3, 1), (4, 1)]
+    assert Path(where).read_bytes() == waiting.as_bytes()

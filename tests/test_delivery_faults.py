@@ -10,11 +10,12 @@ import signal
 import sqlite3
 import subprocess
 import sys
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from conftest import SmtpServer
 from helpers import drop, seed_claims
-from test_cli import cli, novel_sentences
+from test_cli import cli, eml_files, novel_sentences, parse
 
 from monitor.normalize import Normalizer
 
@@ -124,6 +125,86 @@ def test_killed_after_the_server_accepted_and_before_commit_resends_with_the_sam
     assert resent.get_body(("plain",)).get_content() == first.get_body(("plain",)).get_content()  # type: ignore[union-attr]
     assert claim_states(work) == (0, 0, pending)
     assert "Nothing new" in cli("digest", cwd=work).stdout and len(smtp_server.messages) == 2
+
+
+#: `corpus-monitor digest` that dies (as if killed) the moment the outbox has the message, before the delivery is
+#: recorded
+DIES_BEFORE_THE_COMMIT = """
+import os, sys
+from monitor import cli
+from monitor.store import Store
+
+def killed(*args, **kwargs):
+    os._exit(9)
+
+Store.delivery_sent = killed
+sys.exit(cli.main(["digest"]))
+"""
+
+
+def test_killed_between_writing_the_eml_and_the_commit_leaves_one_file_per_message_id(work: Path) -> None:
+    crashed = subprocess.run([sys.executable, "-c", DIES_BEFORE_THE_COMMIT], cwd=work, capture_output=True,
+                             text=True, timeout=300)
+    assert crashed.returncode == 9, crashed.stderr
+    (written,) = eml_files(work)
+    first = written.read_bytes()
+    (message_id,) = stored_message_ids(work)
+    assert parse(written)["Message-ID"] == message_id
+    unassigned, pending, reported = claim_states(work)
+    assert (unassigned, reported) == (0, 0) and pending > 0  # recorded before it was written: resent next run
+
+    again = cli("digest", cwd=work)
+    assert again.returncode == 0, again.stderr
+    assert f"Delivered an earlier digest that had failed, {message_id}, to {written}" in again.stdout
+    assert eml_files(work) == [written] and written.read_bytes() == first  # the same file, the same bytes
+    assert claim_states(work) == (0, 0, pending)
+    # the next digest is another message, in a file of its own
+    add_document(work, "later.txt", novel_sentences(2))
+    assert cli("digest", cwd=work).returncode == 0
+    files = eml_files(work)
+    assert len(files) == 2 and len({parse(f)["Message-ID"] for f in files}) == 2
+
+
+# --- what the store keeps of a delivered digest -------------------------------------------------------------
+
+def deliveries(work: Path) -> list[tuple[str, str, bytes | None]]:
+    """(Message-ID, state, message) of every recorded digest, oldest first."""
+    with store(work) as db:
+        return db.execute("SELECT message_id, state, message FROM deliveries ORDER BY id").fetchall()
+
+
+def test_a_delivered_digest_keeps_its_record_and_not_its_message(work: Path) -> None:
+    """The guarantee needs the message until the server (here the outbox) has it; then the digest's record, its
+    Message-ID, recipients, times and claims stay, and its message goes in the same transaction."""
+    assert cli("digest", cwd=work).returncode == 0
+    (eml,) = eml_files(work)
+    message_id = parse(eml)["Message-ID"]
+    assert deliveries(work) == [(message_id, "sent", None)]
+    with store(work) as db:
+        (row,) = db.execute("SELECT message_id, recipients, destination, claim_count, created_at, delivered_at"
+                            " FROM digests").fetchall()
+        (reported,) = db.execute("SELECT count(*) FROM claims AS c JOIN digests AS d ON d.id = c.digest_id"
+                                 " WHERE d.message_id = ?", (message_id,)).fetchone()
+    assert row[:4] == (message_id, '["corpus-monitor@localhost"]', str(eml), seed_claims()) and row[4] and row[5]
+    assert reported == seed_claims()
+    status = cli("status", cwd=work)
+    assert f"{seed_claims()} claims, to {eml}" in status.stdout and "(0 not yet reported)" in status.stdout
+    assert "Nothing new" in cli("digest", cwd=work).stdout and eml_files(work) == [eml]  # never sent again
+
+
+def test_keep_sent_messages_keeps_a_delivered_message_that_long(work: Path) -> None:
+    (work / "corpus-monitor.toml").write_text('[digest]\nkeep_sent_messages = "30d"\n', encoding="utf-8")
+    assert cli("digest", cwd=work).returncode == 0
+    (first,) = eml_files(work)
+    ((first_id, _, kept),) = deliveries(work)
+    assert kept == first.read_bytes()  # the message as built and sent
+    # 31 days on, the next delivery lets the first one's message go and keeps its own
+    with store(work) as db:
+        db.execute("UPDATE digests SET delivered_at = ?", ((datetime.now(UTC) - timedelta(days=31)).isoformat(),))
+    add_document(work, "later.txt", novel_sentences(2))
+    assert cli("digest", cwd=work).returncode == 0
+    second = next(path for path in eml_files(work) if path != first)
+    assert deliveries(work) == [(first_id, "sent", None), (parse(second)["Message-ID"], "sent", second.read_bytes())]
 
 
 # --- a refusal for good never blocks later digests ----------------------------------------------------------

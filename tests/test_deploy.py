@@ -59,6 +59,17 @@ HARDENING = {
 }
 
 
+#: what both services must set, each exactly once, to exactly this value: the bounds on memory and tasks
+RESOURCES = {"MemoryHigh": "1536M", "MemoryMax": "2G", "MemorySwapMax": "0", "TasksMax": "256"}
+
+
+def size(text: str) -> int:
+    """A size as systemd and Docker write it ("1536M", "2g", "0"), in bytes (their units are powers of 1024)."""
+    match = re.fullmatch(r"(\d+)([kmgt]?)", text.strip().lower())
+    assert match, text
+    return int(match[1]) * 1024 ** " kmgt".index(match[2] or " ")
+
+
 # -- systemd ------------------------------------------------------------------------------------------------------
 
 
@@ -91,6 +102,21 @@ def test_services_are_hardened_with_a_dynamic_user_state_and_credential(path: Pa
     (exec_start,) = service["ExecStart"]
     command = "run" if path == SERVICE else "digest"
     assert exec_start == f"{EXECUTABLE} {command} --config {CONFIG_PATH}"
+
+
+@pytest.mark.parametrize("path", [SERVICE, DIGEST_SERVICE], ids=lambda p: p.name)
+def test_services_are_bounded_in_memory_and_tasks(path: Path) -> None:
+    """A runaway (a hostile input, a leak) is killed at MemoryMax, not left to take the machine's memory, and the
+    bounds leave a scan room: it peaks well under 1 GB, in the main process and at most MAX_WORKERS workers."""
+    from monitor.extracting import MAX_WORKERS
+
+    service = unit(path)["Service"]
+    for key, value in RESOURCES.items():
+        assert service.get(key) == [value], key
+    assert 1024**3 < size(RESOURCES["MemoryHigh"]) < size(RESOURCES["MemoryMax"])
+    assert int(RESOURCES["TasksMax"]) >= 32 * (MAX_WORKERS + 1)
+    notes = SERVICE.read_text("utf-8")  # the reasons, written beside the values
+    assert f"at most {MAX_WORKERS} extraction worker processes" in notes and "TasksMax counts threads" in notes
 
 
 def test_the_service_runs_reloads_restarts_and_stops_in_time() -> None:
@@ -362,6 +388,10 @@ def test_compose_runs_the_image_beside_mailpit() -> None:
     assert "data:/data" in mounts and "./inbox:/data/inbox:ro" in mounts
     assert (COMPOSE.parent / "inbox").is_dir()
     assert re.search(r"^\s+stop_grace_period: 45s$", monitor, re.M)
+    # the systemd units' bounds: memory (no swap beyond it), and processes and threads
+    limits = dict(re.findall(r"^    (mem_limit|memswap_limit|pids_limit): (\S+)$", monitor, re.M))
+    assert size(limits["mem_limit"]) == size(limits["memswap_limit"]) == size(RESOURCES["MemoryMax"]), limits
+    assert limits["pids_limit"] == RESOURCES["TasksMax"]
     mailpit = services["mailpit"]
     assert re.search(r"^\s+image: axllent/mailpit$", mailpit, re.M)
     assert re.search(r'^\s+- "(127\.0\.0\.1:)?8025:8025"$', mailpit, re.M)
@@ -413,3 +443,5 @@ def test_the_readmes_describe_each_way_with_files_that_exist() -> None:
         for path in re.findall(r"\bdeploy/[\w./*-]*[\w*]", text):  # a glob such as corpus-monitor*.service too
             assert any(ROOT.glob(path)), path
     assert "statically" in section and "statically" in deploy  # no Docker engine checked them here
+    for key in [*RESOURCES, "mem_limit", "memswap_limit", "pids_limit"]:
+        assert f"`{key}" in deploy, key

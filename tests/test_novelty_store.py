@@ -17,7 +17,7 @@ from monitor import config
 from monitor import store as store_module
 from monitor.claims import split
 from monitor.digest import environment
-from monitor.errors import StoreError
+from monitor.errors import StoreError, StoreGoneError
 from monitor.extract import extract
 from monitor.figures import read as figures
 from monitor.models import Candidate, Claim, Document, Fetched, Sketch
@@ -59,6 +59,27 @@ def test_a_newer_schema_is_refused(tmp_path: Path) -> None:
     db.close()
     with pytest.raises(StoreError, match="newer"):
         Store(path)
+
+
+@pytest.mark.parametrize("how", ["deleted", "replaced"])
+def test_a_store_whose_file_goes_while_open_writes_nothing_more(tmp_path: Path, how: str) -> None:
+    """Deleted, or another file renamed into its place: the next transaction is refused, naming the store."""
+    path = tmp_path / "store.sqlite3"
+    with Store(path) as store:
+        store.check_file()
+        with store.transaction():
+            store.set_meta("before", "1")
+        if how == "deleted":
+            path.unlink()
+        else:
+            Store(tmp_path / "other.sqlite3").close()
+            (tmp_path / "other.sqlite3").replace(path)
+        with pytest.raises(StoreGoneError, match=f"^{path}: the store file was deleted or replaced"), \
+                store.transaction():
+            store.set_meta("after", "1")
+    if how == "replaced":
+        with Store(path) as other:
+            assert other.get_meta("after") is None
 
 
 def test_a_file_that_is_not_sqlite_gives_a_store_error(tmp_path: Path) -> None:

@@ -264,6 +264,33 @@ def test_a_second_service_on_the_same_store_is_refused_while_status_and_dry_run_
     assert never.stdout.startswith("unhealthy") and "no service has polled" in never.stdout
 
 
+def test_a_store_deleted_under_the_service_stops_it_with_one_error_naming_the_store(
+    work: Path, smtp_server: SmtpServer
+) -> None:
+    """Deleted under the service, the store would take every later write (claims, digests recorded as sent) into
+    a file no one reads again. The next job notices (a new file's scan here; the retry job runs every minute),
+    logs one error naming the store, and the service stops with exit status 1, having mailed nothing more."""
+    write_config(work, smtp_server.port)
+    store = work / STORE
+    with service(work) as svc:
+        svc.wait_event("digest delivered", 30)
+        for path in (store, store.with_name(store.name + "-wal"), store.with_name(store.name + "-shm")):
+            path.unlink(missing_ok=True)  # rm var/monitor.sqlite3*, but for the lock file
+        add_document(work, "after-deletion.txt", novel_sentences(2))
+        try:
+            status = svc.process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            raise AssertionError(f"still running 30 s after its store was deleted\n{svc.log()}") from None
+        svc.reader.join(timeout=5)
+        assert status == 1, svc.log()
+        (error,) = [event for event in svc.events() if event["level"] not in ("info", "debug")]
+        assert error["event"] == "store gone; stopping" and error["store"] == str(store), error
+        assert error["error"].startswith(f"{store}: the store file was deleted or replaced"), error
+        assert svc.events()[-1]["event"] == "stopped" and svc.events()[-1]["status"] == 1
+    assert len(smtp_server.messages) == 1  # the seeds' digest; the new file was never ingested nor mailed
+    assert not store.exists()
+
+
 SLOW_PAGE = "/news/slow-article.html"
 
 
