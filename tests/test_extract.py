@@ -203,7 +203,9 @@ def test_gbk_pages_decode_and_match_their_reference_text(name: str) -> None:
     doc = extract_file(path)
     gold = (CWCED / "gold" / f"{name}.txt").read_text("utf-8")
     assert doc.encoding == "gb18030"
-    assert "\ufffd" not in doc.text
+    # each broken sequence is a replacement character where the page lost a character (b70f455d: a character cut
+    # before each of twelve &quot;), never dropped without a trace
+    assert doc.text.count("\ufffd") == (12 if name.startswith("b70f455d") else 0)
     assert f1(doc.text, gold) > 0.9
     page = html.unescape(path.read_bytes().decode("gb18030", "replace"))
     # the title as the page writes it, less user-defined (private use) characters
