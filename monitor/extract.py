@@ -85,13 +85,18 @@ _UTF8_EVIDENCE = 4
 _LEGACY_LOSSY_CHARS = 500
 
 
+#: labels of the Encoding Standard that name no text: "replacement" (its name for "do not decode this") and
+#: x-user-defined (bytes as private-use characters, for binary data; no Python codec knows it)
+_NOT_TEXT = frozenset({"replacement", "x-user-defined"})
+
+
 def _codecs_for(label: str) -> tuple[str, ...]:
     """The codecs to try for a declared charset label, supersets first: a label of the WHATWG Encoding Standard,
     read as browsers read it (``webencodings``); () for any other label. Python's codec registry also knows
-    codecs that are no charset (rot13, base64, zlib, hex, undefined): a page naming one is read as if it
-    declared nothing."""
+    codecs that are no charset (rot13, base64, zlib, hex, undefined): a page naming one, or a label of the standard
+    that names no text (``_NOT_TEXT``), is read as if it declared nothing."""
     found = webencodings.lookup(label)
-    if found is None or found.name == "replacement":  # the standard's name for "do not decode this"
+    if found is None or found.name in _NOT_TEXT:
         return ()
     name = codecs.lookup(found.codec_info.name).name
     return _SUPERSETS.get(name, (name,))

@@ -249,7 +249,9 @@ def test_a_charset_hint_wins_when_it_decodes_and_is_skipped_when_not() -> None:
 
 
 @pytest.mark.parametrize("label", ["rot13", "zlib", "base64", "hex", "bz2", "uu", "quopri", "undefined",
-                                   "unicode_escape", "idna", "no-such-charset"])
+                                   "unicode_escape", "idna", "no-such-charset",
+                                   # labels of the standard that name no text (x-user-defined: a LookupError before)
+                                   "x-user-defined", "replacement"])
 def test_a_charset_label_that_names_no_charset_is_an_unknown_label(label: str) -> None:
     """Python's codec registry knows codecs that are no charset (rot13, zlib, ...): a page or a server naming one,
     in <meta> or in Content-Type, is read as if it declared nothing: its real charset is found, never an error."""
