@@ -129,6 +129,9 @@ def _main(args: argparse.Namespace) -> int:
         overrides = config.Overrides(folder=args.folder, store=args.store, outbox=args.outbox)
         settings = config.load(path, cwd=cwd, overrides=overrides)
         settle_collector()  # what is loaded by now lives as long as the process
+        if args.command in ("check-config", "digest") or (args.command == "digests" and args.action == "retry"):
+            for caution in config.cautions(settings):  # the service logs its own, at its start and each reload
+                _say("warning", caution)
         if args.command == "check-config":
             print("\n".join(config.describe(settings)))
             return 0

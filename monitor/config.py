@@ -11,6 +11,7 @@ Secrets never come from the file: the SMTP password is read from the environment
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import os
 import re
 import tomllib
@@ -55,7 +56,7 @@ from monitor.normalize import OPENCC_CONFIGS
 __all__ = [
     "SOURCE_KINDS", "FeedSource", "FolderSource", "PageSource", "Source", "SourceKind", "WebSource",
     "Settings", "SmtpSettings", "ScheduleSettings", "NoveltySettings", "Secret", "Overrides", "TABLES",
-    "REFUSED", "DEFAULT_KEYWORDS", "SECURITY_PORTS", "load", "describe",
+    "REFUSED", "DEFAULT_KEYWORDS", "SECURITY_PORTS", "load", "describe", "cautions",
 ]
 
 #: the file ``load`` looks for in the working directory when given no path
@@ -539,3 +540,31 @@ def describe(settings: Settings) -> list[str]:
         timeout = f"timeout {smtp.timeout_seconds:g}s"
         lines.append(f"delivery: SMTP {smtp.host}:{smtp.port}, {smtp.security}, {login}, {timeout}")
     return lines
+
+
+def _loopback(host: str) -> bool:
+    """True for a host that is this machine by its name alone, with no lookup: ``localhost`` (and any name under
+    it, RFC 6761), 127.0.0.0/8 and ::1."""
+    name = host.strip("[]").rstrip(".").lower()
+    if name == "localhost" or name.endswith(".localhost"):
+        return True
+    try:
+        address = ipaddress.ip_address(name)
+    except ValueError:
+        return False
+    mapped = getattr(address, "ipv4_mapped", None)
+    return address.is_loopback or bool(mapped and mapped.is_loopback)
+
+
+def cautions(settings: Settings) -> list[str]:
+    """What the configuration allows but a user seldom means, one line each naming the file and keys: ``check-config``
+    shows them, and so do the commands that would act on them (``digest``, ``digests retry``, ``run``).
+
+    A login with ``security = "none"`` sends the username and password in clear to the SMTP host, for anyone on the
+    way to read; not to a host on this machine (a local relay, a tunnel's end), where they never reach a network."""
+    smtp, found = settings.smtp, []
+    if smtp is not None and smtp.username is not None and smtp.security == "none" and not _loopback(smtp.host):
+        found.append(f"{settings.config_path}: smtp.username, smtp.security: the login {smtp.username!r} and its "
+                     f'password go to {smtp.host}:{smtp.port} in clear (security = "none"); set security = '
+                     f'"starttls" or "tls", or send through a relay on this machine')
+    return found

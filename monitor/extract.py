@@ -13,6 +13,7 @@ import contextlib
 import datetime
 import itertools
 import re
+from dataclasses import dataclass
 
 import charset_normalizer
 import trafilatura
@@ -66,17 +67,36 @@ _DECLARED_WINDOW = 2048
 _MOJIBAKE_RUN = re.compile(r"[\u0080-\u00ff]{3,}")
 _MOJIBAKE_SHARE = 0.3
 _CONTROLS = bytes(b for b in range(0x20) if b not in b"\t\n\r\f\x1b")
-#: at most this share of a near-clean decode may be invalid byte sequences (then dropped)
-_LOSSY_MAX = 0.002
+#: where a decoder met bytes it cannot decode: one U+FFFD for each maximal subpart of an invalid sequence
+#: (as the WHATWG decoders write them), so one damaged byte can give up to three in a row; a run is one damaged place
+_REPLACED = re.compile("\ufffd+")
+#: a damaged UTF-8 file (its charset known from its byte order mark, or from its valid multi-byte sequences) is
+#: decoded with replacement when it has at most one damaged place in this many characters: one bad byte a KB
+#: of Chinese is one in 340 characters (one in 170 when the byte breaks a character in two places)
+_LOSSY_CHARS = 100
+#: ... and UTF-8 is the charset only when it decodes at least this many non-ASCII characters for each damaged
+#: place: a legacy page read as UTF-8 has about as many damaged places as characters it decodes
+_UTF8_EVIDENCE = 4
+#: a legacy charset (declared or guessed) with invalid byte sequences is taken when they give at most one U+FFFD
+#: in this many characters, as before damaged places were counted (and so is UTF-8 that does not look it, a
+#: mostly English page with few non-ASCII characters to tell): there invalid sequences are weak evidence of
+#: the charset (GBK bytes read as Big5 or Korean have as few as one in 1,250 characters), and counting damaged
+#: places instead turned three real GBK pages with a stale big5 or euc-kr declaration into mojibake
+_LEGACY_LOSSY_CHARS = 500
+
+
+#: labels of the Encoding Standard that name no text: "replacement" (its name for "do not decode this") and
+#: x-user-defined (bytes as private-use characters, for binary data; no Python codec knows it)
+_NOT_TEXT = frozenset({"replacement", "x-user-defined"})
 
 
 def _codecs_for(label: str) -> tuple[str, ...]:
     """The codecs to try for a declared charset label, supersets first: a label of the WHATWG Encoding Standard,
     read as browsers read it (``webencodings``); () for any other label. Python's codec registry also knows
-    codecs that are no charset (rot13, base64, zlib, hex, undefined): a page naming one is read as if it
-    declared nothing."""
+    codecs that are no charset (rot13, base64, zlib, hex, undefined): a page naming one, or a label of the standard
+    that names no text (``_NOT_TEXT``), is read as if it declared nothing."""
     found = webencodings.lookup(label)
-    if found is None or found.name == "replacement":  # the standard's name for "do not decode this"
+    if found is None or found.name in _NOT_TEXT:
         return ()
     name = codecs.lookup(found.codec_info.name).name
     return _SUPERSETS.get(name, (name,))
@@ -122,36 +142,85 @@ def _clean(data: bytes, candidates: list[str]) -> tuple[str, str] | None:
     return None
 
 
+@dataclass(frozen=True)
+class _Lossy:
+    """Bytes decoded with one codec, each invalid byte sequence replaced."""
+
+    codec: str
+    #: the text, U+FFFD for each maximal subpart of an invalid sequence
+    text: str
+    #: the damaged places: maximal runs of bytes the codec cannot decode (a run of U+FFFD is one)
+    damaged: int
+
+    @property
+    def replaced(self) -> int:
+        """How many U+FFFD the decoder wrote."""
+        return self.text.count("\ufffd")
+
+    def describe(self) -> str:
+        return f"{self.damaged} invalid byte sequences in {len(self.text)} characters"
+
+
+def _lossy(data: bytes, codec: str) -> _Lossy:
+    """data decoded with codec, invalid sequences replaced, and its damaged places counted."""
+    text = data.decode(codec, errors="replace")
+    return _Lossy(codec, text, sum(1 for _ in _REPLACED.finditer(text)))
+
+
+def _tolerable(lossy: _Lossy) -> bool:
+    """At most one damaged place in ``_LOSSY_CHARS`` characters (UTF-8, or a charset named by a byte order mark)."""
+    return lossy.damaged * _LOSSY_CHARS <= len(lossy.text)
+
+
+def _looks_utf8(lossy: _Lossy) -> bool:
+    """True when a UTF-8 decode with invalid sequences is damaged UTF-8, not other bytes read as UTF-8: many
+    valid multi-byte characters for each damaged place (legacy CJK or Western bytes seldom form one)."""
+    wide = len(lossy.text) - len(lossy.text.encode("ascii", "ignore")) - lossy.replaced
+    return lossy.damaged * _UTF8_EVIDENCE <= wide
+
+
 def _near_clean(data: bytes, candidates: list[str]) -> tuple[str, str] | None:
-    """The candidate with the fewest invalid sequences, those dropped, if they are rare (a page
-    cut mid-character here and there) and the rest is not mojibake."""
-    if not candidates:
+    """The candidate with the fewest U+FFFD, each invalid sequence replaced, if they are at most one in
+    ``_LEGACY_LOSSY_CHARS`` characters (a page cut mid-character here and there) and the rest is not mojibake.
+    (UTF-8 with too few non-ASCII characters to tell it by them, a mostly English page, comes here too.)"""
+    decodes = [_lossy(data, codec) for codec in candidates]
+    if not decodes:
         return None
-    text, codec = min(((data.decode(c, errors="replace"), c) for c in candidates), key=lambda p: p[0].count("\ufffd"))
-    if text.count("\ufffd") > _LOSSY_MAX * len(text) or _looks_garbled(text):
+    best = min(decodes, key=lambda lossy: lossy.replaced)
+    if best.replaced * _LEGACY_LOSSY_CHARS > len(best.text) or _looks_garbled(best.text):
         return None
-    return text.replace("\ufffd", ""), codec
+    return best.text, best.codec
 
 
 def decode(data: bytes, *, hint: str | None = None, html: bool = True) -> tuple[str, str]:
     """Bytes -> (text, encoding name).
 
-    Order: a byte order mark; strict UTF-8 when there are non-ASCII bytes (legacy CJK text is
-    never valid UTF-8, so this also overrides a stale declaration); the hint (an HTTP header
-    charset); for HTML a charset/encoding declaration in the first 2 KB; ASCII; a declared
-    charset with a few invalid sequences, dropped; charset-normalizer's guesses. gb2312/gbk are
-    decoded as gb18030, big5 as big5hkscs or cp950. Never Latin-1 mojibake: raises ExtractError
-    (empty locator; the caller adds it) for binary data or when nothing decodes cleanly.
+    Order: a byte order mark; UTF-8 when there are non-ASCII bytes, strict or with a few damaged places
+    (legacy CJK text is never valid UTF-8, nor nearly, so this also overrides a stale declaration); the hint
+    (an HTTP header charset); for HTML a charset/encoding declaration in the first 2 KB; ASCII; a declared
+    charset with a few invalid sequences; charset-normalizer's guesses. gb2312/gbk are decoded as gb18030,
+    big5 as big5hkscs or cp950. Invalid byte sequences, where tolerated, come out as U+FFFD, one for each
+    maximal subpart as browsers write them; the tolerance counts damaged places (runs of invalid bytes), not
+    bytes. Never Latin-1 mojibake: raises ExtractError (empty locator; the caller adds it) for binary data or
+    when nothing decodes cleanly enough.
     """
     for bom, codec in _BOMS:
         if data.startswith(bom):
-            if (text := _strict(data, codec)) is None:
-                raise ExtractError("", f"invalid {codec} after its byte order mark")
-            return text.lstrip("\ufeff"), "utf-8" if codec == "utf-8-sig" else codec
+            lossy = _lossy(data, codec)
+            if not _tolerable(lossy):
+                raise ExtractError("", f"invalid {codec} after its byte order mark: {lossy.describe()}, "
+                                       f"more than one in {_LOSSY_CHARS}")
+            return lossy.text.lstrip("\ufeff"), "utf-8" if codec == "utf-8-sig" else codec
     if _is_binary(data):
         raise ExtractError("", "binary data, not a document")
-    if not data.isascii() and (text := _strict(data, "utf-8")) is not None:
-        return text, "utf-8"
+    if not data.isascii():
+        if (text := _strict(data, "utf-8")) is not None:
+            return text, "utf-8"
+        if _looks_utf8(utf8 := _lossy(data, "utf-8")):
+            # damaged UTF-8: any other charset would read its characters as mojibake
+            if not _tolerable(utf8):
+                raise ExtractError("", f"damaged UTF-8: {utf8.describe()}, more than one in {_LOSSY_CHARS}")
+            return utf8.text, "utf-8"
     labels = [hint] if hint else []
     if html:
         labels += [m.group(1).decode("ascii") for m in _DECLARED.finditer(data[:_DECLARED_WINDOW])]

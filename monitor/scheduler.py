@@ -44,7 +44,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
-from monitor.config import FolderSource, Settings
+from monitor.config import FolderSource, Settings, cautions
 from monitor.delivery import Mailer
 from monitor.errors import ConfigError, MonitorError, StoreGoneError
 from monitor.lock import store_lock
@@ -159,6 +159,7 @@ class Service:
             self._watch_folders()
             log.info("service started", extra=fields(pid=os.getpid(), store=str(self.settings.store_path),
                                                       **self._describe(self.settings)))
+            self._caution(self.settings)
             try:
                 while not self.stop.wait(0.5):
                     pass
@@ -320,6 +321,13 @@ class Service:
         self._schedule(settings)
         self._watch_folders()
         log.info("config reloaded", extra=fields(**self._describe(settings)))
+        self._caution(settings)
+
+    @staticmethod
+    def _caution(settings: Settings) -> None:
+        """What the config allows but is seldom meant (a login sent in clear), as warnings."""
+        for caution in cautions(settings):
+            log.warning("config warning", extra=fields(warning=caution))
 
     def _heartbeat(self) -> None:
         assert self._deps is not None

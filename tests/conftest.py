@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import email
 import email.policy
+import os
 import shutil
 import socket
 import ssl
@@ -19,7 +20,15 @@ import trustme
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
 from helpers import SEEDS
+from hypothesis import settings
 from webserver import WebServer, serving
+
+# Property tests (hypothesis) try the same examples on every run, here and in CI, and write no example database
+# into the worktree. HYPOTHESIS_PROFILE=explore looks further: new random examples each run, failures remembered
+# in .hypothesis/ (keep what it finds as an @example).
+settings.register_profile("deterministic", derandomize=True, print_blob=True)
+settings.register_profile("explore", derandomize=False)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "deterministic"))
 
 
 def free_port() -> int:

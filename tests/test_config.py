@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import dataclasses
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -443,3 +446,61 @@ def test_keep_sent_messages_is_a_duration_of_at_most_a_year_or_none(tmp_path: Pa
         path = write(tmp_path / "bad.toml", f"[digest]\nkeep_sent_messages = {bad}\n")
         (problem,) = problems(path, tmp_path, environ={})
         assert problem.startswith(f"{path}: digest.keep_sent_messages: expected a duration like"), problem
+
+
+LOGIN = 'username = "monitor"\npassword_env = "CORPUS_MONITOR_SMTP_PASSWORD"\n'
+
+
+@pytest.mark.parametrize(("host", "security", "login", "cautioned"), [
+    ("smtp.example.com", "none", True, True),
+    ("10.0.0.25", "none", True, True),
+    ("localhost.example.com", "none", True, True),  # a name that only starts like this machine's
+    ("smtp.example.com", "starttls", True, False),
+    ("smtp.example.com", "tls", True, False),
+    ("smtp.example.com", "none", False, False),  # no login: nothing secret goes out
+    # this machine, named by itself: a local relay or a tunnel's end; the login never reaches a network
+    ("localhost", "none", True, False),
+    ("LocalHost.", "none", True, False),
+    ("mail.localhost", "none", True, False),
+    ("127.0.0.1", "none", True, False),
+    ("127.0.1.1", "none", True, False),
+    ("::1", "none", True, False),
+    ("[::1]", "none", True, False),
+    ("::ffff:127.0.0.1", "none", True, False),
+])
+def test_a_login_sent_in_clear_is_a_caution_unless_the_host_is_this_machine(
+    tmp_path: Path, host: str, security: str, login: bool, cautioned: bool
+) -> None:
+    extra = f"security = {security!r}\n" + (LOGIN if login else "")
+    path = write(tmp_path / "smtp.toml", SMTP.replace("smtp.example.com", host).format(extra=extra))
+    settings = config.load(path, cwd=tmp_path, environ=ENV)
+    assert settings.smtp is not None
+    port = config.SECURITY_PORTS[security]
+    expected = [f"{path}: smtp.username, smtp.security: the login 'monitor' and its password go to {host}:{port} in "
+                f'clear (security = "none"); set security = "starttls" or "tls", or send through a relay on this '
+                f"machine"]
+    assert config.cautions(settings) == (expected if cautioned else [])
+    assert "hunter2" not in "".join(config.cautions(settings))
+
+
+def test_check_config_and_digest_warn_of_a_login_in_clear_on_stderr(tmp_path: Path) -> None:
+    """Through the command line: one line naming the file and the keys; check-config still succeeds, and the digest
+    (a dry run here: nothing is sent) goes on."""
+    clear = SMTP.replace("smtp.example.com", "mail.example.net").format(extra='security = "none"\n' + LOGIN)
+    write(tmp_path / "corpus-monitor.toml", clear)
+    (tmp_path / "seeds").mkdir()
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "monitor", *args], cwd=tmp_path, capture_output=True, text=True,
+                              timeout=120, env={**os.environ, **ENV})
+
+    for args in (("check-config",), ("digest", "--dry-run")):
+        res = run(*args)
+        assert res.returncode == 0, res.stderr
+        (warning,) = [line for line in res.stderr.splitlines() if line.startswith("corpus-monitor: warning:")]
+        assert warning.startswith(f"corpus-monitor: warning: {tmp_path / 'corpus-monitor.toml'}: smtp.username, "
+                                  "smtp.security: the login 'monitor' and its password go to mail.example.net:25 in "
+                                  "clear")
+    assert "delivery: SMTP mail.example.net:25, none, login monitor" in run("check-config").stdout
+    write(tmp_path / "corpus-monitor.toml", clear.replace("mail.example.net", "127.0.0.1"))
+    assert "warning" not in run("check-config").stderr

@@ -203,7 +203,9 @@ def test_gbk_pages_decode_and_match_their_reference_text(name: str) -> None:
     doc = extract_file(path)
     gold = (CWCED / "gold" / f"{name}.txt").read_text("utf-8")
     assert doc.encoding == "gb18030"
-    assert "\ufffd" not in doc.text
+    # each broken sequence is a replacement character where the page lost a character (b70f455d: a character cut
+    # before each of twelve &quot;), never dropped without a trace
+    assert doc.text.count("\ufffd") == (12 if name.startswith("b70f455d") else 0)
     assert f1(doc.text, gold) > 0.9
     page = html.unescape(path.read_bytes().decode("gb18030", "replace"))
     # the title as the page writes it, less user-defined (private use) characters
@@ -247,7 +249,9 @@ def test_a_charset_hint_wins_when_it_decodes_and_is_skipped_when_not() -> None:
 
 
 @pytest.mark.parametrize("label", ["rot13", "zlib", "base64", "hex", "bz2", "uu", "quopri", "undefined",
-                                   "unicode_escape", "idna", "no-such-charset"])
+                                   "unicode_escape", "idna", "no-such-charset",
+                                   # labels of the standard that name no text (x-user-defined: a LookupError before)
+                                   "x-user-defined", "replacement"])
 def test_a_charset_label_that_names_no_charset_is_an_unknown_label(label: str) -> None:
     """Python's codec registry knows codecs that are no charset (rot13, zlib, ...): a page or a server naming one,
     in <meta> or in Content-Type, is read as if it declared nothing: its real charset is found, never an error."""

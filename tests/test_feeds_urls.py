@@ -297,6 +297,26 @@ def test_a_feed_in_gb2312_declared_in_its_prolog_decodes(content_type: str | Non
     assert entry.title == "黄仁勋对谈扎克伯格：开源路线再获力挺"
 
 
+@pytest.mark.parametrize("label", ["undefined", "punycode", "unicode_escape", "rot13", "x-user-defined", "utf-7",
+                                   "utf-16", "no-such-charset"])
+def test_a_feed_naming_no_charset_is_read_as_if_it_named_none(label: str) -> None:
+    """feedparser decodes with any codec Python knows: "undefined" and "punycode" raised past it, "unicode_escape" made
+    mojibake of UTF-8, and a "utf-16" declaration readable as ASCII lost the feed. Only a charset of the Encoding
+    Standard counts, in the prolog as in the Content-Type; a GB2312 feed still decodes."""
+    utf8 = GB2312_RSS.decode("gb2312").replace('encoding="gb2312"', f'encoding="{label}"').encode("utf-8")
+    for data, content_type in ((utf8, None), (utf8, f"application/rss+xml; charset={label}"),
+                               (GB2312_RSS, f'text/xml; charset="{label}"')):
+        (entry,) = feeds.parse(data, FEED_URL, content_type)
+        assert entry.title == "黄仁勋对谈扎克伯格：开源路线再获力挺", (label, content_type)
+
+
+def test_after_a_byte_order_mark_the_mark_says_the_charset() -> None:
+    text = GB2312_RSS.decode("gb2312").replace('encoding="gb2312"', 'encoding="gbk"')
+    for codec in ("utf-16", "utf-8-sig"):
+        (entry,) = feeds.parse(text.encode(codec), FEED_URL)
+        assert entry.title == "黄仁勋对谈扎克伯格：开源路线再获力挺"
+
+
 def _laughs(levels: int) -> bytes:
     entities = ['<!ENTITY lol0 "lol">'] + [
         f'<!ENTITY lol{i} "{f"&lol{i - 1};" * 10}">' for i in range(1, levels + 1)

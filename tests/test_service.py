@@ -352,6 +352,33 @@ def test_sighup_reloads_the_config_and_refuses_a_broken_one(work: Path, smtp_ser
         assert svc.events()[-1]["event"] == "stopped"
 
 
+def test_a_login_in_clear_is_a_warning_at_the_start_and_at_a_reload(work: Path, smtp_server: SmtpServer) -> None:
+    """Not to this machine (the test server, 127.0.0.1): there the login never reaches a network. To 192.0.2.25 (a
+    documentation address; the digest is due on New Year's Day only, so nothing is sent), one warning naming the
+    keys, when the service starts and again when a reload keeps it so; a reload that fixes it says nothing more."""
+    (work / "pw").write_text("s3cret\n", encoding="utf-8")
+    login = 'username = "monitor"\npassword_file = "pw"\n'
+    write_config(work, smtp_server.port, digest="0 0 1 1 *", extra=login)
+    config = work / "corpus-monitor.toml"
+    config.write_text(config.read_text("utf-8").replace("127.0.0.1", "192.0.2.25"), encoding="utf-8")
+    with service(work) as svc:
+        svc.wait_event("service started", 30)
+        warning = svc.wait_event("config warning", 5)
+        assert warning["level"] == "warning" and warning["warning"].startswith(
+            f"{config}: smtp.username, smtp.security: the login 'monitor' and its password go to 192.0.2.25:"
+            f"{smtp_server.port} in clear")
+        assert "s3cret" not in svc.log()
+        svc.wait_event("poll", 30)
+        svc.process.send_signal(signal.SIGHUP)
+        svc.wait_event("config reloaded", 10)
+        wait_for(lambda: len(svc.named("config warning")) == 2, 5, "the warning again after the reload")
+        write_config(work, smtp_server.port, digest="0 0 1 1 *", extra=login)
+        svc.process.send_signal(signal.SIGHUP)
+        wait_for(lambda: len(svc.named("config reloaded")) == 2, 10, "the second reload")
+        assert svc.stop(30) == 0
+        assert len(svc.named("config warning")) == 2
+
+
 def test_a_failed_delivery_is_retried_by_the_service_and_arrives_once(work: Path, smtp_server: SmtpServer) -> None:
     """The retry job proper runs every minute on a backoff starting at a minute: too slow for a test. A digest
     the service sends also first resends every failed one, whatever its backoff: a new file here brings it."""
