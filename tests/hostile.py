@@ -190,7 +190,7 @@ def bad_bytes(work: Path, server: WebServer, scale: Scale) -> Setup:
     page = work / "seeds" / "bad-bytes.txt"
     page.write_bytes(b"".join(text[i : i + 1023] + b"\xff" for i in range(0, len(text), 1023)))
     settled(page)
-    return Setup()
+    return Setup(check=_has_document(str(page.resolve())))
 
 
 # --- the web ------------------------------------------------------------------------------------------------------
