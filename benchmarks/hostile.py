@@ -23,6 +23,7 @@ Run
     .venv/bin/python benchmarks/hostile.py               # every case, full size (~3 min)
     .venv/bin/python benchmarks/hostile.py --scale ci    # the sizes the test suite uses
     .venv/bin/python benchmarks/hostile.py --case drip --case big_feed
+    .venv/bin/python benchmarks/hostile.py --case big_feed --entries 400   # the 7.17 GB feed
 
 An on-demand measurement (``make bench``), not a test: it asserts nothing about time or memory (the fault suite,
 ``tests/test_faults.py``, checks the outcomes).
@@ -31,6 +32,7 @@ An on-demand measurement (``make bench``), not a test: it asserts nothing about 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 import tempfile
 from pathlib import Path
@@ -54,8 +56,11 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--scale", choices=("full", "ci"), default="full")
     parser.add_argument("--case", action="append", default=[], help="a case's builder name (default: all)")
+    parser.add_argument("--entries", type=int, help="articles in the big feed (default: the scale's)")
     args = parser.parse_args()
     scale = FULL if args.scale == "full" else CI
+    if args.entries is not None:
+        scale = dataclasses.replace(scale, entries=args.entries)
     cases = [c for c in CASES if not args.case or c.build.__name__ in args.case]
     if not cases:
         parser.error(f"no such case; known: {', '.join(c.build.__name__ for c in CASES)}")
