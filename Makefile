@@ -38,6 +38,7 @@ bench: $(STAMP)
 	$(VENV)/bin/python benchmarks/dates.py
 	$(VENV)/bin/python benchmarks/novelty.py
 	$(VENV)/bin/python benchmarks/poll.py --urlwatch --httpx-transport
+	$(VENV)/bin/python benchmarks/faults.py --trials 6 --pages 16
 
 clean:
 	rm -rf $(VENV) var
