@@ -39,6 +39,7 @@ bench: $(STAMP)
 	$(VENV)/bin/python benchmarks/novelty.py
 	$(VENV)/bin/python benchmarks/poll.py --urlwatch --httpx-transport
 	$(VENV)/bin/python benchmarks/hostile.py
+	$(VENV)/bin/python benchmarks/faults.py --trials 6 --pages 16
 
 clean:
 	rm -rf $(VENV) var
