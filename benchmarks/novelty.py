@@ -85,8 +85,8 @@ claims are is measured and printed first, next to the real claims of the seeds a
 of distinct claims (canonical keys, bigrams). The synthetic claims are longer on average (about 50 characters
 against 35), which is printed too.
 
-Rows go into the real schema (``monitor.schema``, created by opening a ``monitor.store.Store``), made by the
-pipeline's own functions: ``novelty.fingerprint`` of the key, ``Deps.sketch`` (canonical text and shingle codes,
+Rows go into the real schema (``monitor.store.sqlite.schema``, created by opening a ``monitor.store.Store``), made
+by the pipeline's own functions: ``novelty.fingerprint`` of the key, ``Deps.sketch`` (canonical text and shingle codes,
 default ``NoveltySettings``), ``store.rarest``. One document row per 40 claims, one claims, canonical and
 occurrences row per claim, and the index exactly as the pipeline leaves it: claims in id order, each listed under
 ``rarest(codes, have)`` with ``have`` the shingle counts of the claims before it (as ``Store.add_claim`` and
@@ -173,7 +173,6 @@ from typing import Any, cast
 import numpy as np
 
 from monitor import figures as figs
-from monitor import store as store_mod
 from monitor.canon import Canon
 from monitor.config import NoveltySettings
 from monitor.extracting import settle_collector
@@ -182,8 +181,10 @@ from monitor.models import Candidate, Claim, Document, Fetched, Match, Sketch
 from monitor.normalize import Normalizer
 from monitor.novelty import clear_caches, codes, decide, fingerprint, jaccard, shingles
 from monitor.pipeline import Deps
-from monitor.schema import MIGRATIONS
-from monitor.store import Store, rarest
+from monitor.store import Store
+from monitor.store.sqlite import store as store_mod
+from monitor.store.sqlite.schema import MIGRATIONS
+from monitor.store.sqlite.store import rarest
 
 ROOT = Path(__file__).resolve().parents[1]
 SEEDS = sorted((ROOT / "seeds").glob("*.txt"))

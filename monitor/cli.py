@@ -26,7 +26,8 @@ from monitor.logs import printable
 from monitor.models import Digest, Fetched, RunReport
 from monitor.pipeline import Deps, run_once, select
 from monitor.sources.folder import KINDS
-from monitor.store import Store, copy_store
+from monitor.store import Store
+from monitor.store.sqlite import copy_store
 
 if TYPE_CHECKING:
     from monitor.delivery import Mailer

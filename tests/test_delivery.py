@@ -270,8 +270,9 @@ def test_a_store_with_a_pending_digest_migrates_to_refusable_deliveries(tmp_path
     """Migration 5 rebuilds ``deliveries`` (new states) under claims that point at it: nothing is lost."""
     import sqlite3
 
-    from monitor.schema import MIGRATIONS
-    from monitor.store import Store, _statements
+    from monitor.store import Store
+    from monitor.store.sqlite.schema import MIGRATIONS
+    from monitor.store.sqlite.store import _statements
 
     path = tmp_path / "old.sqlite3"
     db = sqlite3.connect(path, isolation_level=None)
@@ -305,8 +306,9 @@ def test_a_store_with_delivered_messages_migrates_and_lets_them_go(tmp_path: Pat
     as it was built, and as its delivery is recorded both messages go; a message not delivered cannot."""
     import sqlite3
 
-    from monitor.schema import MIGRATIONS
-    from monitor.store import Store, _statements
+    from monitor.store import Store
+    from monitor.store.sqlite.schema import MIGRATIONS
+    from monitor.store.sqlite.store import _statements
 
     path = tmp_path / "old.sqlite3"
     db = sqlite3.connect(path, isolation_level=None)

@@ -14,7 +14,6 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from monitor import config
-from monitor import store as store_module
 from monitor.claims import split
 from monitor.digest import environment
 from monitor.errors import StoreError, StoreGoneError
@@ -24,8 +23,10 @@ from monitor.models import Candidate, Claim, Document, Fetched, Sketch
 from monitor.normalize import Normalizer, key_of
 from monitor.novelty import codes, decide, jaccard, shingles
 from monitor.pipeline import Deps, ingest
-from monitor.schema import MIGRATIONS
-from monitor.store import LIST_READ, LISTED_SHINGLES, MAX_CANDIDATES, Store
+from monitor.store import Store
+from monitor.store.sqlite import store as store_module
+from monitor.store.sqlite.schema import MIGRATIONS
+from monitor.store.sqlite.store import LIST_READ, LISTED_SHINGLES, MAX_CANDIDATES
 
 NORM = Normalizer("t2s")
 NOW = datetime(2024, 7, 30, 12, 0, tzinfo=UTC)
@@ -297,7 +298,7 @@ def test_a_store_from_before_the_shingle_index_migrates_and_matches(tmp_path: Pa
     """A schema-6 store (MinHash LSH tables) opens, drops them, and rebuilds the shingle index on first use."""
     path = tmp_path / "old.sqlite3"
     db = sqlite3.connect(path)
-    from monitor.store import _statements
+    from monitor.store.sqlite.store import _statements
 
     for number, script in enumerate(MIGRATIONS[:6], start=1):
         for statement in _statements(script):

@@ -29,8 +29,8 @@ from test_cli import cli, novel_sentences
 from test_delivery_faults import add_document
 
 from monitor.normalize import Normalizer
-from monitor.schema import MIGRATIONS
-from monitor.store import _statements
+from monitor.store.sqlite.schema import MIGRATIONS
+from monitor.store.sqlite.store import _statements
 
 NORM = Normalizer("t2s")
 #: prctl(2) option, and capabilities(7) numbers

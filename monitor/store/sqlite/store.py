@@ -1,7 +1,7 @@
-"""The store: one SQLite file (WAL) holding documents, claims, occurrences, the near-duplicate index and digests.
+"""The SQLite store: one file (WAL) holding documents, claims, occurrences, the near-duplicate index and digests.
 
-SQLite only; every ``sqlite3.Error`` leaves as :class:`~monitor.errors.StoreError`. The schema lives in
-:mod:`monitor.schema` as numbered migrations under ``PRAGMA user_version``. Transactions nest as
+Every ``sqlite3.Error`` leaves as :class:`~monitor.errors.StoreError`. The schema lives in
+:mod:`monitor.store.sqlite.schema` as numbered migrations under ``PRAGMA user_version``. Transactions nest as
 savepoints, so a dry run can wrap a whole run in one transaction and roll it back at the end.
 """
 
@@ -33,9 +33,10 @@ from monitor.models import (
     Match,
     Sketch,
 )
-from monitor.schema import MIGRATIONS
-from monitor.store_outbox import DeliveryTables
-from monitor.store_web import WebTables
+from monitor.store.records import DocState, Origin, Status
+from monitor.store.sqlite.outbox import DeliveryTables
+from monitor.store.sqlite.schema import MIGRATIONS
+from monitor.store.sqlite.web import WebTables
 
 #: a claim is listed in the index under this many of its shingles: those fewest stored claims had when it was
 #: added. A near-duplicate at the threshold shares about half its shingles with the claim it repeats, so one of
@@ -46,7 +47,7 @@ LISTED_SHINGLES = 12
 #: entries in all
 READ_BUDGET = 400
 #: a list keeps (and a lookup reads) only its first this many entries, the oldest claims listed under it
-#: (migration 8 of monitor.schema has the same number)
+#: (migration 8 of monitor.store.sqlite.schema has the same number)
 LIST_READ = 256
 #: at most this many candidates, those on the most of the lists read, get the exact comparison
 MAX_CANDIDATES = 8
@@ -75,43 +76,6 @@ class _Posting:
         self.listed += listed
         if head:
             self.head = f"{self.head},{head}" if self.head else head
-
-
-@dataclass(frozen=True)
-class DocState:
-    """What the store remembers of a document for change detection."""
-
-    id: int
-    content_hash: str
-    size: int | None
-    mtime_ns: int | None
-
-
-@dataclass(frozen=True)
-class Origin:
-    """Where a stored claim comes from."""
-
-    text: str
-    document: int
-    title: str | None
-    locator: str
-
-
-@dataclass(frozen=True)
-class Status:
-    documents: int
-    claims: int
-    unreported: int
-    last_digest_at: str | None
-    last_digest_to: str | None
-    last_digest_claims: int | None
-    #: digests recorded but not yet delivered, and the last error of the oldest of them
-    pending_digests: int = 0
-    pending_error: str | None = None
-    #: digests the mail server refused for good (their claims went back into the next digest), and the
-    #: server's answer to the latest of them
-    refused_digests: int = 0
-    refused_error: str | None = None
 
 
 def _ts(moment: datetime) -> str:

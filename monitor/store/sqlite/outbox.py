@@ -26,7 +26,7 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 
 from monitor.models import Digest, PendingDelivery, QueuedDigest
-from monitor.store_part import StorePart
+from monitor.store.sqlite.part import StorePart
 
 #: keep no delivered message
 _NONE = timedelta(0)

@@ -1,4 +1,4 @@
-"""The store's tables for web sources and source health (part of :class:`monitor.store.Store`).
+"""The store's tables for web sources and source health (part of :class:`monitor.store.sqlite.Store`).
 
 ``http_cache`` holds each URL's validators, ``feed_entries`` every article a feed linked to and what
 became of it, ``robots`` the robots.txt files of a day, ``source_health`` each source's last poll.
@@ -7,35 +7,11 @@ became of it, ``robots`` the robots.txt files of a day, ``source_health`` each s
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
 from datetime import datetime
 
 from monitor.models import FeedEntry, RobotsFile, Validators
-from monitor.store_part import StorePart
-
-
-@dataclass(frozen=True)
-class SourceHealth:
-    """How a source's polls went."""
-
-    source: str
-    last_attempt: str
-    last_success: str | None
-    last_error: str | None
-    last_error_at: str | None
-    #: failed polls in a row (0 after a poll that worked)
-    failures: int
-
-
-@dataclass(frozen=True)
-class PendingEntry:
-    """A feed entry whose article is still to be fetched and ingested."""
-
-    url: str
-    feed: str
-    title: str | None
-    published: str | None
-    attempts: int
+from monitor.store.records import PendingEntry, SourceHealth
+from monitor.store.sqlite.part import StorePart
 
 
 class WebTables(StorePart):
