@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import email
 import email.policy
+import sqlite3
 from datetime import UTC, datetime, timedelta, timezone
 from email.message import EmailMessage
 from pathlib import Path
@@ -266,20 +267,25 @@ def test_smtp_plain_connection_to_a_starttls_only_server_fails_clearly(
     assert starttls_server.messages == []
 
 
-def test_a_store_with_a_pending_digest_migrates_to_refusable_deliveries(tmp_path: Path) -> None:
-    """Migration 5 rebuilds ``deliveries`` (new states) under claims that point at it: nothing is lost."""
-    import sqlite3
-
-    from monitor.store import Store
+def _store_at_version(path: Path, version: int) -> sqlite3.Connection:
+    """A real store file made by the first ``version`` migrations, as an older release left it (autocommit)."""
     from monitor.store.sqlite.schema import MIGRATIONS
     from monitor.store.sqlite.store import _statements
 
-    path = tmp_path / "old.sqlite3"
     db = sqlite3.connect(path, isolation_level=None)
-    for script in MIGRATIONS[:4]:
+    for script in MIGRATIONS[:version]:
         for statement in _statements(script):
             db.execute(statement)
-    db.execute("PRAGMA user_version = 4")
+    db.execute(f"PRAGMA user_version = {version}")
+    return db
+
+
+def test_a_store_with_a_pending_digest_migrates_to_refusable_deliveries(tmp_path: Path) -> None:
+    """Migration 5 rebuilds ``deliveries`` (new states) under claims that point at it: nothing is lost."""
+    from monitor.store import Store
+
+    path = tmp_path / "old.sqlite3"
+    db = _store_at_version(path, 4)
     now = "2024-07-30T06:28:18+00:00"
     db.execute("INSERT INTO documents (id, locator, source, content_hash, first_seen, last_changed)"
                " VALUES (1, '/seeds/a.txt', 'seeds', 'h', ?, ?)", (now, now))
@@ -304,18 +310,10 @@ def test_a_store_with_delivered_messages_migrates_and_lets_them_go(tmp_path: Pat
     """Migration 9 makes a delivered digest's message optional (``deliveries`` rebuilt under the claims that point
     at it): a schema-8 store with a delivered digest and a pending one keeps both whole; the pending one is sent
     as it was built, and as its delivery is recorded both messages go; a message not delivered cannot."""
-    import sqlite3
-
     from monitor.store import Store
-    from monitor.store.sqlite.schema import MIGRATIONS
-    from monitor.store.sqlite.store import _statements
 
     path = tmp_path / "old.sqlite3"
-    db = sqlite3.connect(path, isolation_level=None)
-    for script in MIGRATIONS[:8]:
-        for statement in _statements(script):
-            db.execute(statement)
-    db.execute("PRAGMA user_version = 8")
+    db = _store_at_version(path, 8)
     now = "2024-07-30T06:28:18+00:00"
     sent = build_message(rendered, sender=SENDER, recipients=RECIPIENTS, message_id="<sent@example.org>").as_bytes()
     waiting = build_message(rendered, sender=SENDER, recipients=RECIPIENTS, message_id="<wait@example.org>")
@@ -349,6 +347,8 @@ def test_a_store_with_delivered_messages_migrates_and_lets_them_go(tmp_path: Pat
         assert store.delivery_sent(pending.id, where, datetime(2024, 7, 31, tzinfo=UTC)) > 0
         assert store.status().last_digest_to == where and store.status().last_digest_claims == 1
     check = sqlite3.connect(path)
+    from monitor.store.sqlite.schema import MIGRATIONS
+
     assert check.execute("PRAGMA user_version").fetchone() == (len(MIGRATIONS),)
     assert check.execute("PRAGMA foreign_key_check").fetchall() == []
     assert check.execute("SELECT id, state, message FROM deliveries ORDER BY id").fetchall() == [
