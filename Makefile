@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 STAMP := $(VENV)/.installed
 
-.PHONY: run test setup browser bench clean
+.PHONY: run test setup browser postgres bench clean
 
 $(STAMP): pyproject.toml
 	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
@@ -25,7 +25,16 @@ browser:
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-noto-cjk >/dev/null; \
 	  else echo "chromium is missing (apt-get install chromium fonts-noto-cjk): the browser test will be skipped"; fi; }
 
-test: $(STAMP) browser
+# Debian's PostgreSQL server, which the tests of the shared store start on 127.0.0.1 (initdb into a temporary
+# folder): installed when missing and this user may (root, as in CI); elsewhere those tests are skipped, saying so.
+postgres:
+	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    echo "installing Debian's postgresql"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null; \
+	  else echo "PostgreSQL is missing (apt-get install postgresql): the tests of the shared store will be skipped"; fi; }
+
+test: $(STAMP) browser postgres
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy
 	$(VENV)/bin/lint-imports --no-cache

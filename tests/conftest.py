@@ -15,6 +15,7 @@ from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
 
+import pgserver
 import pytest
 import trustme
 from aiosmtpd.controller import Controller
@@ -197,3 +198,13 @@ def small_smtp_server() -> Iterator[SmtpServer]:
         yield state
     finally:
         controller.stop()
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[pgserver.Server]:
+    """A real PostgreSQL server the suite starts itself (Debian's, on 127.0.0.1), for the session; skipped, saying
+    why, where Debian's PostgreSQL is not installed (``make test`` installs it where it may)."""
+    if pgserver.binaries() is None:
+        pytest.skip(f"no PostgreSQL server under {pgserver.DEBIAN} (apt-get install postgresql)")
+    with pgserver.running() as server:
+        yield server
