@@ -551,8 +551,9 @@ def scan(
                 pending: list[_Pending] = []
                 for item, got in zip(items, await extractor.extract([i.fetched for i in items]), strict=True):
                     if isinstance(got, str):
-                        failed.append((item, f"{item.fetched.locator}: {got}"))
-                        _web_failed(item, failed[-1][1], deps, now)
+                        error = f"{item.fetched.locator}: {got}"
+                        failed.append((item, error))
+                        _web_failed(item, error, deps, now)
                         continue
                     document, prepared = _unpacked(got)
                     if document.url is None:  # no canonical link: the URL it was fetched from is where readers are

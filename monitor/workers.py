@@ -96,7 +96,7 @@ class Pool:
         self._size, self._function, self._budget = max(1, size), function, budget
         self._warm, self._warm_argument = warm, warm_argument
         self._context = get_context("spawn")
-        self._incoming: queue.SimpleQueue[_Task | None] = queue.SimpleQueue()
+        self._incoming: queue.SimpleQueue[_Task] = queue.SimpleQueue()
         self._wake_read, self._wake_write = socket.socketpair()  # closed, a socket refuses; a bare fd could be reused
         self._wake_write.setblocking(False)  # a full buffer already wakes the thread
         self._closed = False
@@ -136,11 +136,9 @@ class Pool:
             while not self._closed:
                 while True:  # what came in
                     try:
-                        task = self._incoming.get_nowait()
+                        waiting.append(self._incoming.get_nowait())
                     except queue.Empty:
                         break
-                    if task is not None:
-                        waiting.append(task)
                 for task in [t for t in waiting if t.future.cancelled()]:
                     waiting.remove(task)
                 for worker in [w for w in workers if w.task is not None and w.task.future.cancelled()]:
@@ -151,7 +149,7 @@ class Pool:
                 busy = sum(1 for w in workers if w.task is not None)
                 while waiting and len(workers) < min(self._size, busy + len(waiting)):
                     workers.append(self._start())
-                for worker in workers:  # hand out tasks
+                for worker in list(workers):  # hand out tasks (a worker found dead on the way is dropped)
                     if worker.ready and worker.task is None and waiting:
                         self._hand(worker, waiting.popleft(), workers, waiting)
                 now = time.monotonic()
@@ -190,11 +188,9 @@ class Pool:
                 _settle(waiting.popleft(), Stopped(None))
             while True:
                 try:
-                    task = self._incoming.get_nowait()
+                    _settle(self._incoming.get_nowait(), Stopped(None))
                 except queue.Empty:
                     break
-                if task is not None:
-                    _settle(task, Stopped(None))
 
     def _start(self) -> _Worker:
         parent, child = self._context.Pipe()

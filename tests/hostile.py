@@ -322,7 +322,7 @@ class Outcome:
 
     @property
     def summary(self) -> str:
-        """The command's last line, and its warnings about the hostile thing."""
+        """The first line of the command's summary (what it scanned)."""
         lines = self.stdout.strip().splitlines()
         return lines[0] if lines else ""
 
