@@ -182,9 +182,9 @@ from monitor.normalize import Normalizer
 from monitor.novelty import clear_caches, codes, decide, fingerprint, jaccard, shingles
 from monitor.pipeline import Deps
 from monitor.store import Store
-from monitor.store.sqlite import store as store_mod
+from monitor.store import sql as store_mod
 from monitor.store.sqlite.schema import MIGRATIONS
-from monitor.store.sqlite.store import rarest
+from monitor.store.sql import rarest
 
 ROOT = Path(__file__).resolve().parents[1]
 SEEDS = sorted((ROOT / "seeds").glob("*.txt"))

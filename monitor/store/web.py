@@ -10,13 +10,15 @@ from collections.abc import Iterator, Sequence
 from datetime import datetime
 
 from monitor.models import FeedEntry, RobotsFile, Validators
+from monitor.store.part import StorePart
 from monitor.store.records import PendingEntry, SourceHealth
-from monitor.store.sqlite.part import StorePart
 
 
 class WebTables(StorePart):
-    """Methods over the web tables; mixed into Store, which provides the connection and the guard."""
+    """Methods over the web tables; mixed into the store, which provides the connection and the guard."""
 
+    #: the column that orders feed entries first seen at the same moment as they were listed
+    _ENTRY_ORDER = "rowid"
 
     # -- conditional requests ----------------------------------------------------------------------
 
@@ -54,7 +56,8 @@ class WebTables(StorePart):
     def save_robots(self, files: Sequence[RobotsFile], now: datetime) -> None:
         with self.transaction(), self._guard():
             self._db.executemany(
-                "INSERT OR REPLACE INTO robots (origin, status, body, fetched_at) VALUES (?,?,?,?)",
+                "INSERT INTO robots (origin, status, body, fetched_at) VALUES (?,?,?,?) ON CONFLICT (origin) DO UPDATE"
+                " SET status = excluded.status, body = excluded.body, fetched_at = excluded.fetched_at",
                 [(f.origin, f.status, f.body, now.isoformat()) for f in files],
             )
 
@@ -63,13 +66,14 @@ class WebTables(StorePart):
     def add_entries(self, feed: str, entries: Sequence[tuple[str, FeedEntry]], now: datetime) -> int:
         """Remember (normalized url, entry) pairs not seen before, as pending; returns how many were new."""
         with self.transaction(), self._guard():
-            before = self._db.total_changes
-            self._db.executemany(
-                "INSERT OR IGNORE INTO feed_entries (url, feed, title, published, state, first_seen)"
-                " VALUES (?,?,?,?,'pending',?)",
+            if not entries:
+                return 0
+            cur = self._db.executemany(
+                "INSERT INTO feed_entries (url, feed, title, published, state, first_seen)"
+                " VALUES (?,?,?,?,'pending',?) ON CONFLICT DO NOTHING",
                 [(url, feed, e.title, e.published, now.isoformat()) for url, e in entries],
             )
-            return self._db.total_changes - before
+            return max(cur.rowcount, 0)  # rows inserted, over all of them
 
     def pending_entries(self, feeds: Sequence[str]) -> list[PendingEntry]:
         """Entries of these feeds still to be fetched, oldest first."""
@@ -77,7 +81,7 @@ class WebTables(StorePart):
         with self._guard():
             rows = self._db.execute(
                 "SELECT url, feed, title, published, attempts FROM feed_entries"
-                f" WHERE state = 'pending' AND feed IN ({marks}) ORDER BY first_seen, rowid",
+                f" WHERE state = 'pending' AND feed IN ({marks}) ORDER BY first_seen, {self._ENTRY_ORDER}",
                 list(feeds),
             ).fetchall()
         return [PendingEntry(*row) for row in rows]
@@ -106,14 +110,13 @@ class WebTables(StorePart):
         with self.transaction(), self._guard():
             self._db.executemany(
                 "INSERT INTO source_health (source, last_attempt, last_success, last_error, last_error_at, failures)"
-                " VALUES (?1, ?2, CASE WHEN ?3 IS NULL THEN ?2 END, ?3, CASE WHEN ?3 IS NOT NULL THEN ?2 END,"
-                " CASE WHEN ?3 IS NULL THEN 0 ELSE 1 END)"
-                " ON CONFLICT (source) DO UPDATE SET last_attempt = ?2,"
-                " last_success = CASE WHEN ?3 IS NULL THEN ?2 ELSE last_success END,"
-                " last_error = coalesce(?3, last_error),"
-                " last_error_at = CASE WHEN ?3 IS NOT NULL THEN ?2 ELSE last_error_at END,"
-                " failures = CASE WHEN ?3 IS NULL THEN 0 ELSE failures + 1 END",
-                [(name, stamp, error) for name, error in polls],
+                " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (source) DO UPDATE SET last_attempt = excluded.last_attempt,"
+                " last_success = coalesce(excluded.last_success, source_health.last_success),"
+                " last_error = coalesce(excluded.last_error, source_health.last_error),"
+                " last_error_at = coalesce(excluded.last_error_at, source_health.last_error_at),"
+                " failures = CASE WHEN excluded.failures = 0 THEN 0 ELSE source_health.failures + 1 END",
+                [(name, stamp, None if error else stamp, error, stamp if error else None, 1 if error else 0)
+                 for name, error in polls],
             )
 
     def health(self) -> dict[str, SourceHealth]:

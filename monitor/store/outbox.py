@@ -26,14 +26,14 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 
 from monitor.models import Digest, PendingDelivery, QueuedDigest
-from monitor.store.sqlite.part import StorePart
+from monitor.store.part import StorePart
 
 #: keep no delivered message
 _NONE = timedelta(0)
 
 
 class DeliveryTables(StorePart):
-    """Methods over ``deliveries``; mixed into Store, which provides the connection and the guard."""
+    """Methods over ``deliveries``; mixed into the store, which provides the connection and the guard."""
 
     def queue_digest(
         self, digest: Digest, *, subject: str, message_id: str, message: bytes, sender: str,
@@ -43,12 +43,12 @@ class DeliveryTables(StorePart):
         with self.transaction(), self._guard():
             cur = self._db.execute(
                 "INSERT INTO deliveries (message_id, subject, message, sender, recipients, claim_count, created_at,"
-                " state, next_attempt_at, claims) VALUES (?,?,?,?,?,?,?,'pending',?,?)",
+                " state, next_attempt_at, claims) VALUES (?,?,?,?,?,?,?,'pending',?,?) RETURNING id",
                 (message_id, subject, message, sender, json.dumps(list(recipients), ensure_ascii=False),
                  len(digest.claims), digest.generated_at.isoformat(), now.isoformat(),
                  json.dumps([c.id for c in digest.claims])),
             )
-            delivery_id = int(cur.lastrowid or 0)
+            delivery_id = int(cur.fetchone()[0])
             self._db.executemany(
                 "UPDATE claims SET delivery_id = ? WHERE id = ? AND delivery_id IS NULL AND digest_id IS NULL",
                 [(delivery_id, c.id) for c in digest.claims],
@@ -82,12 +82,13 @@ class DeliveryTables(StorePart):
             cur = self._db.execute(
                 "INSERT INTO digests (created_at, delivered_at, subject, message_id, sender, recipients, destination,"
                 " claim_count) SELECT created_at, ?, subject, message_id, sender, recipients, ?, claim_count"
-                " FROM deliveries WHERE id = ? AND state = 'pending'",
+                " FROM deliveries WHERE id = ? AND state = 'pending' RETURNING id",
                 (now.isoformat(), destination, delivery_id),
             )
-            digest_id = int(cur.lastrowid or 0)
-            if not cur.rowcount:
+            row = cur.fetchone()
+            if row is None:
                 return 0  # already recorded (a second attempt of the same delivery)
+            digest_id = int(row[0])
             self._db.execute(
                 "UPDATE claims SET digest_id = ? WHERE delivery_id = ? AND digest_id IS NULL", (digest_id, delivery_id)
             )
@@ -129,8 +130,8 @@ class DeliveryTables(StorePart):
         with self.transaction(), self._guard():
             self._db.execute(
                 "UPDATE deliveries SET state = ?, closed_at = ?, last_error = coalesce(?, last_error),"
-                " attempts = attempts + (? IS NOT NULL) WHERE id = ? AND state IN ('pending', 'refused')",
-                (state, now.isoformat(), error, error, delivery_id),
+                " attempts = attempts + ? WHERE id = ? AND state IN ('pending', 'refused')",
+                (state, now.isoformat(), error, int(error is not None), delivery_id),
             )
             self._db.execute(
                 "UPDATE claims SET delivery_id = NULL WHERE delivery_id = ? AND digest_id IS NULL", (delivery_id,)
@@ -191,11 +192,12 @@ class DeliveryTables(StorePart):
                 return 0
             cur = self._db.execute(
                 "INSERT INTO digests (created_at, delivered_at, subject, message_id, sender, recipients, destination,"
-                " claim_count) VALUES (?, ?, 'baseline: recorded as known, not mailed', ?, '', '[]', 'baseline', ?)",
+                " claim_count) VALUES (?, ?, 'baseline: recorded as known, not mailed', ?, '', '[]', 'baseline', ?)"
+                " RETURNING id",
                 (now.isoformat(), now.isoformat(), f"<baseline-{now:%Y%m%dT%H%M%S%f}@corpus-monitor.invalid>", count),
             )
             self._db.execute(
-                "UPDATE claims SET digest_id = ? WHERE digest_id IS NULL AND delivery_id IS NULL", (cur.lastrowid,)
+                "UPDATE claims SET digest_id = ? WHERE digest_id IS NULL AND delivery_id IS NULL", (cur.fetchone()[0],)
             )
         return int(count)
 
