@@ -14,25 +14,27 @@ import os
 import sys
 import tempfile
 from collections.abc import Callable, Iterator, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from monitor import __version__, config
+from monitor.backends import exclusive, open_store, store_exists, store_shown
 from monitor.errors import ConfigError, ExtractError, MonitorError, SourceError
 from monitor.extracting import settle_collector
-from monitor.lock import store_lock
 from monitor.logs import printable
 from monitor.models import Digest, Fetched, RunReport
 from monitor.pipeline import Deps, run_once, select
 from monitor.sources.folder import KINDS
-from monitor.store import Store
+from monitor.store import StoreInterface
 from monitor.store.sqlite import copy_store
 
 if TYPE_CHECKING:
     from monitor.delivery import Mailer
 
 FORMATS = ("text", "html", "json", "email")
+#: ``status`` lists the workers seen this recently (and those holding a lease)
+WORKERS_SEEN = timedelta(hours=1)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -41,7 +43,9 @@ def _parser() -> argparse.ArgumentParser:
                         help="TOML config file (default: ./corpus-monitor.toml if present)")
     paths = argparse.ArgumentParser(add_help=False)
     paths.add_argument("--folder", type=Path, help="watch this folder instead of the configured sources")
-    paths.add_argument("--store", type=Path, help="SQLite store file")
+    paths.add_argument("--store", metavar="PATH_OR_URL",
+                       help="SQLite store file, or a PostgreSQL store's postgresql:// URL (password from PGPASSWORD or"
+                       " ~/.pgpass)")
     paths.add_argument("--outbox", type=Path, help="outbox folder for .eml files (when no SMTP is set)")
     only = argparse.ArgumentParser(add_help=False)
     only.add_argument("--source", action="append", default=[], metavar="NAME",
@@ -65,11 +69,25 @@ def _parser() -> argparse.ArgumentParser:
                    help="print the digest as text, html, json or the raw email (default: a summary; text in a dry run)")
     sub.add_parser("scan", parents=[common, paths, only], help="ingest new or changed documents; deliver nothing",
                    description="Scan the sources and ingest what is new or changed, without building a digest.")
-    sub.add_parser("run", parents=[common, paths], help="run as a service: poll and send digests on a schedule",
-                   description="Run until stopped (SIGTERM or SIGINT; SIGHUP reloads the config): poll the "
-                   "sources every [schedule] poll_every, scan watched folders as files arrive, send digests at "
-                   "the [schedule] digest times (or as it happens), retry failed deliveries. Logs one line per "
-                   "event on stderr ([log] format: text or json). One service per store.")
+    p = sub.add_parser("run", parents=[common, paths], help="run as a service: poll and send digests on a schedule",
+                       description="Run until stopped (SIGTERM or SIGINT; SIGHUP reloads the config): poll the "
+                       "sources every [schedule] poll_every, scan watched folders as files arrive, send digests at "
+                       "the [schedule] digest times (or as it happens), retry failed deliveries. Logs one line per "
+                       "event on stderr ([log] format: text or json). One service per SQLite store; any number on "
+                       "a PostgreSQL store, sharing the work.")
+    p.add_argument("--worker", metavar="NAME",
+                   help="this service's name among the workers on a shared store (default: host-pid); a worker "
+                   "restarted under its name takes back its leases at once")
+    p = sub.add_parser("store", parents=[common, paths], help="copy the store into PostgreSQL",
+                       description="'store copy --to postgresql://user@host:port/db' copies the SQLite store "
+                       "(documents, claims, occurrences, the index, digests, deliveries, HTTP validators, feed "
+                       "entries, source health) into an empty PostgreSQL store, which is made if it has no tables; "
+                       "then set [store] url. The SQLite store is only read.")
+    p.add_argument("action", choices=("copy",))
+    p.add_argument("--to", required=True, metavar="URL", help="the PostgreSQL store's URL (no password in it)")
+    p.add_argument("--password-env", metavar="VAR", help="the environment variable holding its password (default: "
+                   "libpq's own, PGPASSWORD or ~/.pgpass)")
+    p.add_argument("--password-file", type=Path, metavar="PATH", help="a file holding its password")
     p = sub.add_parser("status", parents=[common, paths], help="show what the store holds",
                        description="Documents, claims, unreported claims, the last digest, and for each "
                        "source its last successful poll, its last error and how many polls failed in a row.")
@@ -139,11 +157,13 @@ def _main(args: argparse.Namespace) -> int:
         if args.command == "status":
             return _health(settings) if args.health else _status(settings, args.format)
         if args.command == "run":
-            return _serve(settings, lambda: config.load(path, cwd=cwd, overrides=overrides))
+            return _serve(settings, lambda: config.load(path, cwd=cwd, overrides=overrides), args.worker)
         if args.command == "explain":
             return _explain(settings, args.file, args.format)
         if args.command == "digests":
             return _digests(settings, args)
+        if args.command == "store":
+            return _store_copy(settings, args)
         return _run(settings, args)
     except ConfigError as exc:
         for problem in exc.problems:
@@ -166,12 +186,12 @@ def _mailer(settings: config.Settings) -> Mailer:
     )
 
 
-def _serve(settings: config.Settings, load: Callable[[], config.Settings]) -> int:
+def _serve(settings: config.Settings, load: Callable[[], config.Settings], worker: str | None) -> int:
     from monitor import logs
     from monitor.scheduler import Service
 
     logs.setup(settings.log_format)
-    return Service(settings, load, _mailer).run()
+    return Service(settings, load, _mailer, worker).run()
 
 
 class _Progress:
@@ -208,7 +228,7 @@ def _run(settings: config.Settings, args: argparse.Namespace) -> int:
             report = run_once(settings, deps, deliver=True, dry_run=True, only=args.source,
                               baseline=getattr(args, "baseline", False))
     else:
-        with store_lock(settings.store_path), Store(settings.store_path) as store:
+        with exclusive(settings), open_store(settings) as store:
             mailer = _mailer(settings) if deliver else None
             deps = Deps.of(store, settings, mailer=mailer, progress=_progress())
             report = run_once(settings, deps, deliver=deliver, dry_run=False, only=args.source,
@@ -300,22 +320,24 @@ def _health(settings: config.Settings) -> int:
     """For container health checks: 0 when a service polls the store on time, else 1; one line either way."""
     from monitor.scheduler import health
 
-    if not settings.store_path.exists():
+    if not store_exists(settings):
         print(f"unhealthy: no store at {settings.store_path}")
         return 1
-    with Store(settings.store_path, read_only=True) as store:
+    with open_store(settings, read_only=True) as store:
         healthy, why = health(store, datetime.now(UTC))
     print(why if healthy else f"unhealthy: {why}")
     return 0 if healthy else 1
 
 
 def _status(settings: config.Settings, fmt: str) -> int:
-    if not settings.store_path.exists():
+    if not store_exists(settings):
         print(f"No store yet at {settings.store_path}: nothing has been scanned.")
         return 0
-    with Store(settings.store_path, read_only=True) as store:
+    now = datetime.now(UTC)
+    with open_store(settings, read_only=True) as store:
         st = store.status()
         health = store.health()
+        workers = store.workers(now - WORKERS_SEEN)
     # the sources of the config, and those the store has polled that the config no longer names
     kinds = {source.name: source.kind for source in settings.sources}
     sources = []
@@ -328,10 +350,11 @@ def _status(settings: config.Settings, fmt: str) -> int:
             "failures_in_a_row": h.failures if h else 0,
         })
     if fmt == "json":
-        payload = {"store": str(settings.store_path), **st.__dict__, "sources": sources}
+        payload = {"store": store_shown(settings), **st.__dict__, "sources": sources,
+                   "workers": [dataclasses.asdict(w) for w in workers]}
         print(json.dumps(payload, ensure_ascii=False, indent=2))
         return 0
-    print(f"Store: {settings.store_path}")
+    print(f"Store: {store_shown(settings)}")
     print(f"Documents: {st.documents}")
     print(f"Claims: {st.claims} ({st.unreported} not yet reported)")
     if st.pending_digests:
@@ -340,9 +363,13 @@ def _status(settings: config.Settings, fmt: str) -> int:
         print(f"Digests refused by the mail server: {st.refused_digests} (their claims went into later digests; "
               f"latest answer: {st.refused_error}). See: corpus-monitor digests")
     if st.last_digest_at:
-        print(f"Last digest: {st.last_digest_at}, {st.last_digest_claims} claims, to {st.last_digest_to}")
+        print(f"Last digest: {st.last_digest_at}, {st.last_digest_claims} claims, to {st.last_digest_to}"
+              f" ({st.delivered_digests} delivered in all)")
     else:
         print("Last digest: none yet")
+    for w in workers:
+        held = f"{len(w.leases)} source{'s' * (len(w.leases) != 1)} leased" if w.leases else "no lease"
+        print(f"Worker {w.name} ({w.host}, pid {w.pid}): last seen {w.last_seen}; {held}")
     for row in sources:
         what = row["kind"] or "not in the config any more"
         if row["last_attempt"] is None:
@@ -361,10 +388,10 @@ def _digests(settings: config.Settings, args: argparse.Namespace) -> int:
     if args.action != "list" and not args.ids:
         raise ConfigError(f"digests {args.action}: name the digests by id (see: corpus-monitor digests list)")
     if args.action == "list":
-        if not settings.store_path.exists():
+        if not store_exists(settings):
             print("No store yet: no digests.")
             return 0
-        with Store(settings.store_path, read_only=True) as store:
+        with open_store(settings, read_only=True) as store:
             queued = store.queued_digests()
         if args.format == "json":
             print(json.dumps([dataclasses.asdict(q) for q in queued], ensure_ascii=False, indent=2))
@@ -378,7 +405,7 @@ def _digests(settings: config.Settings, args: argparse.Namespace) -> int:
         return 0
     now = datetime.now(UTC)
     status = 0
-    with store_lock(settings.store_path), Store(settings.store_path) as store:
+    with exclusive(settings), open_store(settings) as store:
         for digest_id in args.ids:
             if args.action == "drop":
                 before = store.drop_delivery(digest_id, now)
@@ -409,15 +436,20 @@ def _digests(settings: config.Settings, args: argparse.Namespace) -> int:
 
 
 @contextlib.contextmanager
-def _snapshot(settings: config.Settings) -> Iterator[Store]:
+def _snapshot(settings: config.Settings) -> Iterator[StoreInterface]:
     """A throwaway copy of the store (an empty one if there is none yet): work on it is never kept. The store is
     only read, so a store that cannot be written (a read-only file system) is copied the same; the copy is
-    migrated if the store's schema is older."""
+    migrated if the store's schema is older. A PostgreSQL store is not copied: the work is done in one
+    transaction, rolled back at the end."""
+    if settings.store_url is not None:
+        with open_store(settings) as shared, shared.rolled_back():
+            yield shared
+        return
     with tempfile.TemporaryDirectory(prefix="corpus-monitor-copy-") as scratch:
         copy = Path(scratch) / settings.store_path.name
         if settings.store_path.exists():
             copy_store(settings.store_path, copy)
-        with Store(copy) as store:
+        with open_store(dataclasses.replace(settings, store_path=copy)) as store:
             yield store
 
 
@@ -491,3 +523,35 @@ def _extract(args: argparse.Namespace) -> int:
             print(row["text"])
             print()
     return status
+
+
+def _store_copy(settings: config.Settings, args: argparse.Namespace) -> int:
+    """``store copy --to URL``: the SQLite store into an empty PostgreSQL store."""
+    from monitor.store.postgres import copy_into
+
+    problem = config.store_url_problem(args.to)
+    if problem:
+        raise ConfigError([f"--to: {problem}"])
+    if settings.store_url is not None:
+        raise ConfigError([f"store copy: the store to copy from is an SQLite file; the config names a PostgreSQL "
+                           f"store ({store_shown(settings)}): give the file with --store PATH"])
+    if args.password_env and args.password_file:
+        raise ConfigError(["store copy: give the password one way: --password-env or --password-file, not both"])
+    password = None
+    if args.password_env:
+        password = os.environ.get(args.password_env) or None
+        if password is None:
+            raise ConfigError([f"--password-env: environment variable {args.password_env} is not set (or is empty)"])
+    elif args.password_file:
+        try:
+            password = args.password_file.read_text(encoding="utf-8").split("\n", 1)[0].strip() or None
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ConfigError([f"--password-file: cannot read {args.password_file}: {exc}"]) from exc
+    if not settings.store_path.exists():
+        raise ConfigError([f"store copy: no SQLite store at {settings.store_path}"])
+    counts = copy_into(settings.store_path, args.to, password=password, progress=_progress())
+    print(f"Copied {settings.store_path} into {store_shown(dataclasses.replace(settings, store_url=args.to))}: "
+          + ", ".join(f"{n:,} {table}" for table, n in counts.items() if n))
+    print("Set [store] url to it (and password_env or password_file) to work on it; `corpus-monitor status` on "
+          "either shows the same counts.")
+    return 0

@@ -133,7 +133,7 @@ class NoveltySettings:
 class Settings:
     """Everything a run needs to know, checked and resolved."""
 
-    #: the SQLite file
+    #: the SQLite file (when ``store_url`` is None)
     store_path: Path
     sources: tuple[Source, ...]
     #: OpenCC config name, one of OPENCC_CONFIGS
@@ -172,6 +172,13 @@ class Settings:
     #: how long the store keeps a delivered digest's message, in seconds ([digest] keep_sent_messages); 0: it
     #: goes as the delivery is recorded (the digest's rows, Message-ID, recipients, times and claims stay)
     keep_sent_seconds: float = 0.0
+    #: the PostgreSQL store ([store] url), shared by many workers; None: the SQLite file ``store_path``
+    store_url: str | None = None
+    #: its password ([store] password_env or password_file); None: libpq's own (PGPASSWORD, ~/.pgpass)
+    store_password: Secret | None = None
+    #: how long a worker's lease on a due source lasts ([store] lease_seconds): a dead worker's sources are
+    #: polled by another once it has passed
+    lease_seconds: float = 600.0
 
 
 @dataclass(frozen=True)
@@ -180,7 +187,8 @@ class Overrides:
 
     #: replaces every folder source with this one folder
     folder: Path | None = None
-    store: Path | None = None
+    #: an SQLite file, or a postgresql:// URL
+    store: Path | str | None = None
     outbox: Path | None = None
 
 
@@ -253,7 +261,13 @@ def _addresses(value: Any) -> tuple[str, ...]:
 
 #: the tables besides [[sources]]; an absent table takes these defaults, unless it has a required key
 TABLES: dict[str, dict[str, Option]] = {
-    "store": {"path": Option(text, "var/monitor.sqlite3", path=True)},
+    "store": {
+        "path": Option(text, "var/monitor.sqlite3", path=True),
+        "url": Option(text, None),
+        "password_env": Option(_env_name, None),
+        "password_file": Option(text, None),
+        "lease_seconds": Option(number(1, 86400), 600.0),
+    },
     "extract": {"time_budget_seconds": Option(number(1, 3600), 30.0)},
     "normalize": {"opencc": Option(choice(*OPENCC_CONFIGS), "t2s"), "aliases": Option(_alias_file, None, path=True)},
     "novelty": {
@@ -311,8 +325,11 @@ TABLES: dict[str, dict[str, Option]] = {
 }
 #: keys refused with a reason rather than as unknown
 REFUSED = {
-    "smtp.password": "passwords are never read from the config file; set password_env to the name of an "
-    "environment variable holding it, or password_file to a file holding it",
+    **{
+        f"{table}.password": "passwords are never read from the config file; set password_env to the name of an "
+        "environment variable holding it, or password_file to a file holding it"
+        for table in ("smtp", "store")
+    },
     **{
         f"novelty.{key}": "no longer used: near-duplicates are found through an index of shingles, not MinHash "
         "LSH bands (the store rebuilds it by itself); remove this line"
@@ -356,7 +373,7 @@ def _smtp(
         else:
             problems.append(("smtp.password_env", f"environment variable {env} is not set (or is empty)"))
     elif file is not None:
-        password = _password_file(file, environ, base, problems)
+        password = _password_file("smtp.password_file", file, environ, base, problems)
     if len(values) < len(TABLES["smtp"]):
         return None
     port = values["port"] if values["port"] is not None else SECURITY_PORTS[values["security"]]
@@ -368,24 +385,70 @@ _VARIABLE = re.compile(r"\$\{(\w+)\}|\$(\w+)")
 
 
 def _password_file(
-    written: str, environ: Mapping[str, str], base: Path, problems: list[tuple[str, str]]
+    key: str, written: str, environ: Mapping[str, str], base: Path, problems: list[tuple[str, str]]
 ) -> Secret | None:
     """The password in a file (its first line); ``${VAR}`` in the path come from the environment, e.g.
     systemd's ``${CREDENTIALS_DIRECTORY}``."""
     missing = [m[1] or m[2] for m in _VARIABLE.finditer(written) if (m[1] or m[2]) not in environ]
     if missing:
-        problems.append(("smtp.password_file", f"environment variable {missing[0]} is not set (in {written!r})"))
+        problems.append((key, f"environment variable {missing[0]} is not set (in {written!r})"))
         return None
     path = resolve(base, _VARIABLE.sub(lambda m: environ[m[1] or m[2]], written))
     try:
         text = path.read_text(encoding="utf-8").split("\n", 1)[0].strip()
     except (OSError, UnicodeDecodeError) as exc:
-        problems.append(("smtp.password_file", f"cannot read {path}: {getattr(exc, 'strerror', None) or exc}"))
+        problems.append((key, f"cannot read {path}: {getattr(exc, 'strerror', None) or exc}"))
         return None
     if not text:
-        problems.append(("smtp.password_file", f"{path} is empty"))
+        problems.append((key, f"{path} is empty"))
         return None
     return Secret(text)
+
+
+def _store(
+    values: dict[str, Any], written: dict[str, Any], environ: Mapping[str, str], base: Path,
+    problems: list[tuple[str, str]],
+) -> tuple[str | None, Secret | None]:
+    """[store]: the PostgreSQL URL (checked: no password in it) and its password, or (None, None) for the SQLite
+    file ``path``."""
+    url, env, file = values.get("url"), values.get("password_env"), values.get("password_file")
+    if url is None:
+        for key in ("password_env", "password_file"):
+            if key in written:
+                problems.append((f"store.{key}", "a password is for a PostgreSQL store: set url too, or remove it"))
+        return None, None
+    if "path" in written:
+        problems.append(("store.url", "give the store one way: path (an SQLite file) or url (PostgreSQL), not both"))
+    problem = store_url_problem(url)
+    if problem:
+        problems.append(("store.url", problem))
+    if env is not None and file is not None:
+        problems.append(("store.password_file", "give the password one way: password_env or password_file, not both"))
+    elif env is not None:
+        if environ.get(env):
+            return url, Secret(environ[env])
+        problems.append(("store.password_env", f"environment variable {env} is not set (or is empty)"))
+    elif file is not None:
+        return url, _password_file("store.password_file", file, environ, base, problems)
+    return url, None
+
+
+def store_url_problem(url: str) -> str | None:
+    """What is wrong with a PostgreSQL store URL, if anything: it must be a postgresql:// URL that libpq reads,
+    with no password in it (the password comes from password_env or password_file, or libpq's own PGPASSWORD or
+    ~/.pgpass)."""
+    if not url.startswith(("postgresql://", "postgres://")):
+        return f"expected a URL like 'postgresql://user@host:5432/database', got {url!r}"
+    from psycopg import ProgrammingError, conninfo
+
+    try:
+        parts = conninfo.conninfo_to_dict(url)
+    except ProgrammingError as exc:
+        return f"not a PostgreSQL URL libpq can read: {str(exc).strip()}"
+    if "password" in parts:
+        return ("the URL holds a password: passwords are never read from the config file; set password_env or "
+                "password_file")
+    return None
 
 
 def load(
@@ -439,9 +502,22 @@ def load(
     if http["user_agent"] is None:
         contact = f" (+{http['contact']})" if http["contact"] else ""
         http["user_agent"] = f"corpus-monitor/{__version__}{contact}"
-    store_path = resolve(cwd, overrides.store) if overrides.store is not None else tables["store"]["path"]
+    store_path = tables["store"]["path"]
+    store_url, store_password = _store(tables["store"], raw.get("store", {}), environ, checker.base, checker.problems)
+    if isinstance(overrides.store, str) and overrides.store.startswith(("postgresql:", "postgres:")):
+        store_url, store_password = overrides.store, None  # the password from libpq's own: PGPASSWORD, ~/.pgpass
+        problem = store_url_problem(store_url)
+        if problem:
+            checker.problems.append(("--store", problem))
+    elif overrides.store is not None:
+        store_path, store_url, store_password = resolve(cwd, Path(overrides.store)), None, None
+    if checker.problems:
+        raise ConfigError([f"{label}: {where}: {message}" for where, message in checker.problems])
     return Settings(
         store_path=store_path,
+        store_url=store_url,
+        store_password=store_password,
+        lease_seconds=tables["store"]["lease_seconds"],
         sources=tuple(sources),
         opencc=tables["normalize"]["opencc"],
         aliases=tables["normalize"]["aliases"],
@@ -519,7 +595,8 @@ def describe(settings: Settings) -> list[str]:
                  f"log {settings.log_format}")
     novelty, smtp = settings.novelty, settings.smtp
     lines += [
-        f"store: {settings.store_path}",
+        f"store: {store_shown(settings)}"
+        + (f", {settings.lease_seconds:g}s leases on due sources" if settings.store_url else ""),
         f"extract: at most {settings.extract_budget:g}s a document",
         f"normalize: opencc {settings.opencc}; aliases: the shipped table"
         + (f" and {settings.aliases}" if settings.aliases else "")
@@ -540,6 +617,15 @@ def describe(settings: Settings) -> list[str]:
         timeout = f"timeout {smtp.timeout_seconds:g}s"
         lines.append(f"delivery: SMTP {smtp.host}:{smtp.port}, {smtp.security}, {login}, {timeout}")
     return lines
+
+
+def store_shown(settings: Settings) -> str:
+    """The store as messages show it: the SQLite file, or the PostgreSQL URL (never with a password)."""
+    if settings.store_url is None:
+        return str(settings.store_path)
+    from monitor.store.postgres import shown
+
+    return shown(settings.store_url)
 
 
 def _loopback(host: str) -> bool:

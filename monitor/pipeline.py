@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import socket
 import threading
 import time
 from collections import defaultdict, deque
@@ -41,7 +42,7 @@ from monitor.models import (
 )
 from monitor.normalize import key_of
 from monitor.sources import folder
-from monitor.store import Store
+from monitor.store import StoreInterface
 
 if TYPE_CHECKING:  # the costly modules are imported where first used: a poll with nothing new never loads them
     import httpx
@@ -86,7 +87,7 @@ class Deps:
 
     def __init__(
         self,
-        store: Store,
+        store: StoreInterface,
         *,
         opencc: str = "t2s",
         novelty: NoveltySettings | None = None,
@@ -102,8 +103,13 @@ class Deps:
         workers: int | None = None,
         budget: float = BUDGET,
         keep_sent: timedelta = timedelta(0),
+        worker: str | None = None,
+        lease_seconds: float = 600.0,
     ) -> None:
         self.store, self.mailer, self.clock, self.transport = store, mailer, clock, transport
+        #: this process's name among the workers on the store (``run --worker``), and how long its leases last
+        self.worker = worker or f"{socket.gethostname()}-{os.getpid()}"
+        self.lease_seconds = lease_seconds
         #: how long a delivered digest's message stays in the store ([digest] keep_sent_messages)
         self.keep_sent = keep_sent
         #: set by the service on SIGTERM: a poll is abandoned, ingestion stops after the batch in hand
@@ -127,11 +133,12 @@ class Deps:
         self.hinted: dict[int, _Related] = {}
 
     @classmethod
-    def of(cls, store: Store, settings: Settings, **given: Any) -> Deps:
+    def of(cls, store: StoreInterface, settings: Settings, **given: Any) -> Deps:
         """The Deps for ``settings`` (OpenCC configuration, novelty settings, alias file); ``given`` as in __init__."""
         return cls(store, opencc=settings.opencc, novelty=settings.novelty, aliases=settings.aliases,
                    language=settings.language, budget=settings.extract_budget,
-                   keep_sent=timedelta(seconds=settings.keep_sent_seconds), **given)
+                   keep_sent=timedelta(seconds=settings.keep_sent_seconds), lease_seconds=settings.lease_seconds,
+                   **given)
 
     @cached_property
     def normalizer(self) -> Normalizer:
@@ -176,7 +183,8 @@ class Deps:
         if not self._own_normalizer:
             return None
         aliases = str(self._aliases) if self._aliases else None
-        return Recipe(self._opencc, aliases, self._novelty.shingle, str(self.store.path))
+        store = self.store.local_file
+        return Recipe(self._opencc, aliases, self._novelty.shingle, str(store) if store else None)
 
 
 @dataclass(frozen=True)
@@ -503,11 +511,40 @@ def scan(
     now = deps.clock()
     deps.hinted.clear()  # other processes may have changed the known documents since the last scan
     chosen = select(settings, only)
-    last = {n: h.last_attempt for n, h in deps.store.health().items()}
-    due = chosen if only else _due(chosen, last, now, default_every)
+    forced = {s.name for s in chosen} if only else set()
     if folders_due and not only:  # files may have come while no service watched: a folder costs a stat a file
-        picked = {s.name for s in due} | {s.name for s in chosen if isinstance(s, FolderSource)}
-        due = tuple(s for s in chosen if s.name in picked)
+        forced |= {s.name for s in chosen if isinstance(s, FolderSource)}
+    last = {n: h.last_attempt for n, h in deps.store.health().items()}
+    due = [s for s in chosen if s.name in forced or s in _due([s], last, now, default_every)]
+    if deps.store.shared:  # a folder is polled by the workers that have it (see README, "Scaling out")
+        due = [s for s in due if not isinstance(s, FolderSource) or s.path.is_dir()]
+    deps.store.worker_seen(deps.worker, now)
+    # each due source is leased: polled by this worker alone until its polls are recorded (or the lease expires)
+    leased = deps.store.lease_sources(
+        [(s.name, None if s.name in forced else _cutoff(s, now, default_every)) for s in due], deps.worker,
+        deps.lease_seconds,
+    )
+    try:
+        result, new = _scan_leased(settings, deps, chosen, tuple(s for s in due if s.name in set(leased)),
+                                   wait_to_settle, now)
+    except BaseException:
+        with contextlib.suppress(StoreError):  # else they expire: another worker polls them then
+            deps.store.release_sources(leased, deps.worker)
+        raise
+    with deps.store.transaction():
+        if deps.stop is None or not deps.stop.is_set():
+            # a scan cut short by a stop is no poll: its sources stay due, and the next start polls them at once
+            deps.store.record_polls([(o.source, o.errors[0] if o.errors else None) for o in result if o.polled],
+                                    now)
+        deps.store.release_sources(leased, deps.worker)
+    return result, new
+
+
+def _scan_leased(
+    settings: Settings, deps: Deps, chosen: Sequence[Source], due: Sequence[Source], wait_to_settle: bool,
+    now: datetime,
+) -> tuple[tuple[SourceOutcome, ...], int]:
+    """Poll these (due and leased) sources of those ``chosen``; ingest what is new or changed."""
     topic = _Topic(settings.topic_keywords, deps)
     new = 0
     ingested: dict[str, int] = {}
@@ -574,9 +611,6 @@ def scan(
         if s.name in outcomes else SourceOutcome(s.name, polled=False)
         for s in chosen
     )
-    if deps.stop is None or not deps.stop.is_set():
-        # a scan cut short by a stop is no poll: its sources stay due, and the next start polls them at once
-        deps.store.record_polls([(o.source, o.errors[0] if o.errors else None) for o in result if o.polled], now)
     return result, new
 
 
@@ -603,6 +637,14 @@ def _settle(item: _Pending, state: str, deps: Deps, now: datetime) -> None:
         deps.store.save_validators(item.fetched.locator, item.validators, now)
     if item.entry is not None:
         deps.store.settle_entry(item.entry, state, now)
+
+
+def _cutoff(source: Source, now: datetime, default_every: float | None) -> str | None:
+    """A source is due if last polled at or before this time (None: whenever), as :func:`_due` has it."""
+    every = source.every or default_every
+    if every is None:
+        return None
+    return (now - timedelta(seconds=every - min(every / 10, 60.0))).isoformat()
 
 
 def _due(
@@ -667,7 +709,20 @@ def record_baseline(deps: Deps) -> Digest:
 
 def digest_now(settings: Settings, deps: Deps, *, dry_run: bool = False) -> RunReport:
     """Deliver the digests that failed before, then a digest of every claim in none yet (recorded before
-    it is sent). In a dry run, or with no mailer, the digest is built and returned, not recorded or sent."""
+    it is sent). In a dry run, or with no mailer, the digest is built and returned, not recorded or sent.
+
+    Digests are built and sent under the store's digest lock: while another worker holds it, this one sends
+    nothing (the other sends every digest due), and says so in the report's warnings."""
+    if dry_run or deps.mailer is None:
+        return _digest_now(settings, deps, dry_run=dry_run)
+    with deps.store.digest_lock() as mine:
+        if mine:
+            return _digest_now(settings, deps, dry_run=False)
+    return RunReport((), 0, pending=deps.store.pending_count(),
+                     warnings=("another worker is sending digests (it holds the digest lock): this one sends none",))
+
+
+def _digest_now(settings: Settings, deps: Deps, *, dry_run: bool) -> RunReport:
     sending = not dry_run and deps.mailer is not None
     resent, errors = retry_deliveries(deps) if sending else ((), [])
     now = deps.clock()
@@ -746,12 +801,13 @@ def retry_deliveries(deps: Deps, due: datetime | None = None) -> tuple[tuple[tup
     as first built, with its Message-ID. Returns (message id, destination) of those delivered, and the errors."""
     delivered: list[tuple[str, str]] = []
     errors: list[str] = []
-    for pending in deps.store.pending_deliveries(due):
-        destination, error = _deliver(deps, pending.id, pending.message, attempts=pending.attempts)
-        if destination is not None:
-            delivered.append((pending.message_id, destination))
-        if error is not None:
-            errors.append(str(error))
+    with deps.store.digest_lock() as mine:
+        for pending in deps.store.pending_deliveries(due) if mine else ():  # else another worker sends them
+            destination, error = _deliver(deps, pending.id, pending.message, attempts=pending.attempts)
+            if destination is not None:
+                delivered.append((pending.message_id, destination))
+            if error is not None:
+                errors.append(str(error))
     return tuple(delivered), errors
 
 

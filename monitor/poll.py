@@ -33,7 +33,7 @@ from monitor.models import Fetched, HttpPolicy, SourceOutcome, Validators, WebRe
 from monitor.sources import feeds, web
 from monitor.sources.urls import BadUrl
 from monitor.sources.urls import normalize as normalize_url
-from monitor.store import Store
+from monitor.store import StoreInterface
 
 #: robots.txt files are kept this long (RFC 9309 asks for no more than 24 hours)
 ROBOTS_TTL = timedelta(hours=24)
@@ -142,7 +142,7 @@ def run(coroutine: Coroutine[Any, Any, T]) -> T:
 def poll(
     sources: Sequence[WebSource],
     policy: HttpPolicy,
-    store: Store,
+    store: StoreInterface,
     now: datetime,
     consume: Consume,
     transport: Callable[[], httpx.AsyncBaseTransport] | None = None,
@@ -159,7 +159,7 @@ def poll(
 async def _poll(
     sources: Sequence[WebSource],
     policy: HttpPolicy,
-    store: Store,
+    store: StoreInterface,
     now: datetime,
     consume: Consume,
     transport: Callable[[], httpx.AsyncBaseTransport] | None,
@@ -246,7 +246,7 @@ async def _bounded(job: Coroutine[Any, Any, None], tally: _Tally, where: str, *,
 
 
 class _Poller:
-    def __init__(self, fetcher: web.Fetcher, store: Store, now: datetime, stream: _Stream,
+    def __init__(self, fetcher: web.Fetcher, store: StoreInterface, now: datetime, stream: _Stream,
                  pages: Set[str] = frozenset()) -> None:
         self.fetcher, self.store, self.now, self.stream = fetcher, store, now, stream
         #: the URLs of the page sources in this poll

@@ -44,13 +44,13 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
-from monitor.config import FolderSource, Settings, cautions
+from monitor.backends import exclusive, open_store
+from monitor.config import FolderSource, Settings, cautions, store_shown
 from monitor.delivery import Mailer
 from monitor.errors import ConfigError, MonitorError, StoreGoneError
-from monitor.lock import store_lock
 from monitor.logs import fields
 from monitor.pipeline import Deps, digest_now, record_baseline, retry_deliveries, scan
-from monitor.store import Store
+from monitor.store import StoreInterface
 
 log = logging.getLogger("corpus-monitor")
 
@@ -108,7 +108,7 @@ def _job(name: str) -> Callable[[Callable[[Service], None]], Callable[[Service],
                     self._deps.store.check_file()
                 body(self)
             except StoreGoneError as exc:
-                log.error("store gone; stopping", extra=fields(store=str(self.settings.store_path), job=name,
+                log.error("store gone; stopping", extra=fields(store=store_shown(self.settings), job=name,
                                                               error=str(exc)))
                 self.status = 1
                 self.stop.set()
@@ -126,10 +126,13 @@ class Service:
     """One run of the service over one store; :meth:`run` returns the exit status."""
 
     def __init__(
-        self, settings: Settings, load: Callable[[], Settings], mailer: Callable[[Settings], Mailer]
+        self, settings: Settings, load: Callable[[], Settings], mailer: Callable[[Settings], Mailer],
+        worker: str | None = None,
     ) -> None:
         #: the settings in force; replaced on SIGHUP by ``load()``
         self.settings = settings
+        #: this service's name among the workers on the store (``run --worker``; None: host and pid)
+        self.worker = worker
         self._load, self._mailer = load, mailer
         self.stop = threading.Event()
         self._scheduler: BackgroundScheduler | None = None
@@ -146,7 +149,7 @@ class Service:
     # -- the main thread ---------------------------------------------------------------------------
 
     def run(self) -> int:
-        with store_lock(self.settings.store_path), Store(self.settings.store_path, any_thread=True) as store:
+        with exclusive(self.settings), open_store(self.settings, any_thread=True) as store:
             self._deps = self._make_deps(store, self.settings)
             scheduler = self._scheduler = BackgroundScheduler(
                 executors={"default": ThreadPoolExecutor(1)}, job_defaults=_JOB_DEFAULTS,
@@ -157,7 +160,8 @@ class Service:
             previous[signal.SIGHUP] = signal.signal(signal.SIGHUP, self._on_signal)
             scheduler.start()
             self._watch_folders()
-            log.info("service started", extra=fields(pid=os.getpid(), store=str(self.settings.store_path),
+            log.info("service started", extra=fields(pid=os.getpid(), store=store_shown(self.settings),
+                                                      worker=self._deps.worker,
                                                       **self._describe(self.settings)))
             self._caution(self.settings)
             try:
@@ -195,8 +199,8 @@ class Service:
 
     # -- jobs (all in the one worker thread) -------------------------------------------------------
 
-    def _make_deps(self, store: Store, settings: Settings) -> Deps:
-        return Deps.of(store, settings, mailer=self._mailer(settings), stop=self.stop)
+    def _make_deps(self, store: StoreInterface, settings: Settings) -> Deps:
+        return Deps.of(store, settings, mailer=self._mailer(settings), stop=self.stop, worker=self.worker)
 
     def _schedule(self, settings: Settings) -> None:
         assert self._scheduler is not None
@@ -312,7 +316,7 @@ class Service:
         except ConfigError as exc:
             log.error("config reload refused; the old config stays", extra=fields(problems=exc.problems))
             return
-        if settings.store_path != self.settings.store_path:
+        if (settings.store_path, settings.store_url) != (self.settings.store_path, self.settings.store_url):
             log.error("config reload refused: the store cannot change without a restart",
                       extra=fields(store=str(settings.store_path)))
             return
@@ -371,7 +375,7 @@ class Service:
         }
 
 
-def health(store: Store, now: datetime) -> tuple[bool, str]:
+def health(store: StoreInterface, now: datetime) -> tuple[bool, str]:
     """Whether a service polls this store as it should: (healthy, one line saying why)."""
     raw = store.get_meta(HEARTBEAT)
     if raw is None:

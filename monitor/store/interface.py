@@ -1,6 +1,6 @@
 """The store interface: what the pipeline, the service and the command line ask of a store, whichever backend holds
-it. :class:`monitor.store.sqlite.Store` is one (mypy checks it, see ``monitor/store/sqlite/__init__.py``); the
-PostgreSQL backend of issue 13 is to be the other. Each method's contract is the docstring here; a backend's own
+it. :class:`monitor.store.sqlite.Store` is one (mypy checks it, see ``monitor/store/sqlite/__init__.py``); so is
+:class:`monitor.store.postgres.PgStore`. Each method's contract is the docstring here; a backend's own
 docstrings say how it keeps it. Every backend's errors leave as :class:`~monitor.errors.StoreError`.
 """
 
@@ -25,14 +25,19 @@ from monitor.models import (
     Sketch,
     Validators,
 )
-from monitor.store.records import DocState, Origin, PendingEntry, SourceHealth, Status
+from monitor.store.records import DocState, Origin, PendingEntry, SourceHealth, Status, Worker
 
 
 class StoreInterface(Protocol):
     """A store, open; close it (or use it as a context manager) when done."""
 
-    #: where it is (a file for SQLite), as the command line shows it
-    path: Path
+    #: where it is, as messages show it: the file, or the server's URL without its password
+    where: str
+    #: the file a worker process may read the store from (SQLite's), None for a server
+    local_file: Path | None
+    #: other processes (workers on other machines) may work on it at the same time (PostgreSQL): sources are
+    #: leased, claims looked up and added under the claim lock, digests sent under the digest lock
+    shared: bool
 
     def __enter__(self) -> StoreInterface:
         ...
@@ -98,7 +103,12 @@ class StoreInterface(Protocol):
     ) -> int:
         """Store a new claim and list it in the index under its rarest shingles; its id. Call it inside the
         transaction that saved the document, after that write, as the pipeline does: no other writer may take the id
-        meanwhile."""
+        meanwhile.
+
+        The claim lock: inside a transaction, the first of save_document, find_exact_many, candidates_many,
+        add_claim and ensure_index takes it, and it is held until the transaction ends, so the near-duplicate
+        decisions of concurrent writers and their inserts come one after the other (SQLite: its write lock;
+        PostgreSQL: an advisory transaction lock)."""
         ...
 
     def add_conflict(self, claim_id: int, known_claim_id: int) -> None:
@@ -235,5 +245,32 @@ class StoreInterface(Protocol):
 
     def validators_many(self, urls: Sequence[str]) -> dict[str, Validators]:
         """url -> stored validators, for those of ``urls`` fetched before."""
+        ...
+
+    # -- many workers --------------------------------------------------------------------------------
+
+    def lease_sources(self, due: Sequence[tuple[str, str | None]], holder: str, seconds: float) -> list[str]:
+        """Lease those of these sources that are due and that no other worker holds (or whose lease expired), for
+        ``seconds``; their names. ``due``: (source name, cutoff): a source is due if it was never polled, or last
+        polled at or before its cutoff (an ISO time; None: due whenever it is free). A lease already this
+        holder's is renewed."""
+        ...
+
+    def release_sources(self, names: Sequence[str], holder: str) -> None:
+        """Give back this holder's leases on these sources; in the transaction that records their polls, so that
+        no other worker finds them free and not yet polled."""
+        ...
+
+    def worker_seen(self, name: str, now: datetime) -> None:
+        """This process, working as ``name``, is alive (its host, pid and start are kept with it)."""
+        ...
+
+    def workers(self, since: datetime) -> list[Worker]:
+        """The workers seen since ``since`` or holding a lease that has not expired, most recently seen first."""
+        ...
+
+    def digest_lock(self) -> AbstractContextManager[bool]:
+        """Held while digests are built and sent: true inside if this process has it, false if another worker does
+        (it then sends nothing: the other sends every digest due)."""
         ...
 

@@ -40,6 +40,8 @@ class Status:
     #: server's answer to the latest of them
     refused_digests: int = 0
     refused_error: str | None = None
+    #: digests the mail server accepted (a baseline, which mails nothing, is not one)
+    delivered_digests: int = 0
 
 
 @dataclass(frozen=True)
@@ -64,3 +66,16 @@ class PendingEntry:
     title: str | None
     published: str | None
     attempts: int
+
+
+@dataclass(frozen=True)
+class Worker:
+    """A process working on the store (``corpus-monitor run``, or a one-shot command), as it last said."""
+
+    name: str
+    host: str
+    pid: int
+    started_at: str
+    last_seen: str
+    #: the sources it holds a lease on that has not expired, by name
+    leases: tuple[str, ...] = ()

@@ -10,11 +10,13 @@ opening, its schema's migrations, its transactions' statements, its errors, and 
 
 from __future__ import annotations
 
+import os
+import socket
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager, suppress
+from contextlib import AbstractContextManager, contextmanager, nullcontext, suppress
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from functools import cache
 from operator import itemgetter
 from typing import Self
@@ -34,7 +36,7 @@ from monitor.models import (
 )
 from monitor.store.outbox import DeliveryTables
 from monitor.store.part import Connection
-from monitor.store.records import DocState, Origin, Status
+from monitor.store.records import DocState, Origin, Status, Worker
 from monitor.store.web import WebTables
 
 #: a claim is listed in the index under this many of its shingles: those fewest stored claims had when it was
@@ -90,6 +92,8 @@ class SqlStore(WebTables, DeliveryTables):
 
     def _start_buffers(self) -> None:
         """The state a store keeps between its statements; a backend's ``__init__`` calls it."""
+        #: when this process opened the store: a worker's ``started_at``
+        self._opened = datetime.now(UTC)
         self._depth = 0
         #: index rows read in the open transaction, with its own claims added: code -> its row (a document's
         #: lookups read the rows of all its shingles at once; dropped when the transaction ends)
@@ -131,6 +135,34 @@ class SqlStore(WebTables, DeliveryTables):
     def _rollback(self, depth: int) -> None:
         self._db.execute(f"ROLLBACK TO sp{depth}")
         self._db.execute(f"RELEASE sp{depth}")
+
+    def _live_leases(self) -> list[tuple[str, str]]:
+        """(holder, source) of the leases that have not expired (on this process's clock; a backend with many
+        machines reads its own)."""
+        return self._db.execute(
+            "SELECT holder, source FROM leases WHERE holder IS NOT NULL AND expires_at > ?",
+            (_ts(datetime.now(UTC)),),
+        ).fetchall()
+
+    def lease_sources(self, due: Sequence[tuple[str, str | None]], holder: str, seconds: float) -> list[str]:
+        """Lease those of these sources that are due and that no other worker holds, for ``seconds``; their
+        names. ``due``: (source name, cutoff): a source is due if it was never polled, or last polled at or
+        before its cutoff (an ISO time; None: due whenever it is free)."""
+        raise NotImplementedError  # pragma: no cover - each backend's
+
+    def release_sources(self, names: Sequence[str], holder: str) -> None:
+        """Give back the leases this holder has on these sources (call it in the transaction that records their
+        polls, so that no other worker finds them free and not yet polled)."""
+        with self._guard():
+            self._db.executemany(
+                "UPDATE leases SET holder = NULL, leased_at = NULL, expires_at = NULL WHERE source = ? AND holder = ?",
+                [(name, holder) for name in names],
+            )
+
+    def digest_lock(self) -> AbstractContextManager[bool]:
+        """Held while this process builds and sends digests: true inside if it has it, false if another worker
+        does (then it sends nothing). One process works on a store with no concurrent writers: always true."""
+        return nullcontext(True)
 
     def _claim_lock(self) -> None:
         """Hold the lock under which claims are looked up and added until the open transaction ends, so that the
@@ -640,7 +672,45 @@ class SqlStore(WebTables, DeliveryTables):
                 "SELECT count(*), (SELECT last_error FROM deliveries WHERE state = 'refused' ORDER BY id DESC"
                 " LIMIT 1) FROM deliveries WHERE state = 'refused'"
             ).fetchone()
-        return Status(documents, claims, unreported, *(last or (None, None, None)), *pending, *refused)
+            (delivered,) = self._db.execute(
+                "SELECT count(*) FROM digests WHERE destination != 'baseline'"
+            ).fetchone()
+        last_at, last_to, last_claims = last or (None, None, None)
+        return Status(documents, claims, unreported, last_at, last_to, last_claims, pending_digests=pending[0],
+                      pending_error=pending[1], refused_digests=refused[0], refused_error=refused[1],
+                      delivered_digests=delivered)
+
+    # -- workers and their leases ------------------------------------------------------------------
+
+    def worker_seen(self, name: str, now: datetime) -> None:
+        """A worker (this process, under ``name``) is alive: remember it, with its host and pid."""
+        with self._guard():
+            self._db.execute(
+                "INSERT INTO workers (name, host, pid, started_at, last_seen) VALUES (?, ?, ?, ?, ?)"
+                " ON CONFLICT (name) DO UPDATE SET host = excluded.host, pid = excluded.pid, started_at = CASE"
+                " WHEN workers.pid = excluded.pid AND workers.host = excluded.host THEN workers.started_at"
+                " ELSE excluded.started_at END, last_seen = excluded.last_seen",
+                (name, socket.gethostname(), os.getpid(), _ts(self._opened), _ts(now)),
+            )
+
+    def workers(self, since: datetime) -> list[Worker]:
+        """The workers seen since ``since``, or holding a lease that has not expired, most recently seen first."""
+        with self._guard():
+            held: dict[str, list[str]] = {}
+            for holder, source in self._live_leases():
+                held.setdefault(holder, []).append(source)
+            rows = self._db.execute(
+                "SELECT name, host, pid, started_at, last_seen FROM workers ORDER BY last_seen DESC, name"
+            ).fetchall()
+        return [Worker(name, host, int(pid), started, seen, tuple(sorted(held.get(name, ()))))
+                for name, host, pid, started, seen in rows if seen >= _ts(since) or name in held]
+
+def due_by(last_attempt: str | None, cutoff: str | None) -> bool:
+    """Whether a source last polled at ``last_attempt`` (None: never) is due by ``cutoff`` (None: whenever)."""
+    if cutoff is None or last_attempt is None:
+        return True
+    return datetime.fromisoformat(last_attempt) <= datetime.fromisoformat(cutoff)
+
 
 def _rarest(codes: Sequence[int], rows: Mapping[int, _Posting]) -> list[int]:
     """:func:`rarest`, from the index rows as :meth:`Store._counts` keeps them."""
@@ -672,8 +742,9 @@ def _add_postings(db: Connection, rows: Mapping[int, _Posting]) -> None:
     only those under LIST_READ)."""
     db.executemany(
         "INSERT INTO postings (shingle, claims, listed, head) VALUES (?, ?, ?, ?) ON CONFLICT (shingle) DO UPDATE SET"
-        " claims = claims + excluded.claims, listed = listed + excluded.listed, head = CASE"
-        " WHEN excluded.head = '' THEN head WHEN head = '' THEN excluded.head ELSE head || ',' || excluded.head END",
+        " claims = postings.claims + excluded.claims, listed = postings.listed + excluded.listed, head = CASE"
+        " WHEN excluded.head = '' THEN postings.head WHEN postings.head = '' THEN excluded.head"
+        " ELSE postings.head || ',' || excluded.head END",
         [(code, row.claims, row.listed, row.head) for code, row in rows.items() if row.claims or row.listed],
     )
 

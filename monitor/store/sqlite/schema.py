@@ -273,4 +273,21 @@ MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE deliveries_new RENAME TO deliveries;
     CREATE INDEX deliveries_pending ON deliveries(next_attempt_at) WHERE state = 'pending';
     """,
+    # 10: many workers on one store (the PostgreSQL backend's reason; here one process works on the file, but
+    # status shows the same): each worker's last sign of life, and its leases on sources (UTC ISO 8601 times)
+    """
+    CREATE TABLE workers (
+        name          TEXT PRIMARY KEY,
+        host          TEXT NOT NULL,
+        pid           INTEGER NOT NULL,
+        started_at    TEXT NOT NULL,
+        last_seen     TEXT NOT NULL
+    );
+    CREATE TABLE leases (
+        source        TEXT PRIMARY KEY,
+        holder        TEXT,
+        leased_at     TEXT,
+        expires_at    TEXT
+    );
+    """,
 )

@@ -11,13 +11,14 @@ from __future__ import annotations
 import contextlib
 import os
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from urllib.parse import quote
 
 from monitor.errors import StoreError, StoreGoneError
-from monitor.store.sql import SqlStore
+from monitor.store.sql import SqlStore, due_by
 from monitor.store.sqlite.schema import MIGRATIONS
 
 #: how much of the store file SQLite may read through mmap (resident pages of it count in the process's
@@ -61,6 +62,21 @@ class Store(SqlStore):
         #: the open file, as (device, inode): the path must still lead to it (see :meth:`check_file`)
         self._file = _identity(path)
         self._start_buffers()
+
+    def lease_sources(self, due: Sequence[tuple[str, str | None]], holder: str, seconds: float) -> list[str]:
+        """Lease the due sources for ``seconds``; their names. One process works on a store file (``monitor.lock``):
+        every due source is free, a lease left by a process that ended is taken over at once."""
+        now = datetime.now(UTC)
+        with self.transaction(), self._guard():
+            health = dict(self._db.execute("SELECT source, last_attempt FROM source_health").fetchall())
+            chosen = [name for name, cutoff in due if due_by(health.get(name), cutoff)]
+            self._db.executemany(
+                "INSERT INTO leases (source, holder, leased_at, expires_at) VALUES (?, ?, ?, ?) ON CONFLICT (source)"
+                " DO UPDATE SET holder = excluded.holder, leased_at = excluded.leased_at,"
+                " expires_at = excluded.expires_at",
+                [(name, holder, now.isoformat(), (now + timedelta(seconds=seconds)).isoformat()) for name in chosen],
+            )
+        return chosen
 
     def _open(self, any_thread: bool) -> None:
         """Open for writing: the folder and the file are made if missing; the schema is brought up to date."""
