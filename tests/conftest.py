@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import email
 import email.policy
+import itertools
 import os
 import shutil
 import socket
@@ -23,6 +24,10 @@ from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
 from helpers import SEEDS
 from hypothesis import settings
 from webserver import WebServer, serving
+
+from monitor.store import StoreInterface
+from monitor.store.postgres import PgStore
+from monitor.store.sqlite import Store
 
 # Property tests (hypothesis) try the same examples on every run, here and in CI, and write no example database
 # into the worktree. HYPOTHESIS_PROFILE=explore looks further: new random examples each run, failures remembered
@@ -208,3 +213,49 @@ def postgres() -> Iterator[pgserver.Server]:
         pytest.skip(f"no PostgreSQL server under {pgserver.DEBIAN} (apt-get install postgresql)")
     with pgserver.running() as server:
         yield server
+
+
+@dataclass
+class StoreSpot:
+    """Where a test's store lives on its backend: an SQLite file, or a database of its own on the suite's PostgreSQL
+    server. :meth:`open` opens it (again: each call is a new connection to the same store)."""
+
+    backend: str
+    #: the SQLite file, or the postgresql:// URL
+    target: str
+
+    def open(self) -> StoreInterface:
+        if self.backend == "sqlite":
+            return Store(Path(self.target))
+        return PgStore(self.target)
+
+    @property
+    def args(self) -> list[str]:
+        """The command line's option naming it."""
+        return ["--store", self.target]
+
+
+_databases = itertools.count()
+
+
+@pytest.fixture(scope="session")
+def store_template(postgres: pgserver.Server) -> str:
+    """A database holding an empty store, its schema migrated: each test's store is a copy of it (a copy is made in
+    milliseconds, a migration is not)."""
+    url = postgres.create_database("store_template")
+    PgStore(url).close()
+    return "store_template"
+
+
+def _spot(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> StoreSpot:
+    if backend == "sqlite":
+        return StoreSpot("sqlite", str(tmp_path / "s.sqlite3"))
+    server: pgserver.Server = request.getfixturevalue("postgres")
+    template: str = request.getfixturevalue("store_template")
+    return StoreSpot("postgresql", server.create_database(f"t{next(_databases)}", template=template))
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def spot(request: pytest.FixtureRequest, tmp_path: Path) -> StoreSpot:
+    """A place for a store, on each backend in turn (the test runs once on SQLite, once on PostgreSQL)."""
+    return _spot(request.param, tmp_path, request)

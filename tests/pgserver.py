@@ -37,9 +37,16 @@ class Server:
     def url(self, database: str = "postgres") -> str:
         return f"postgresql://{USER}@{self.host}:{self.port}/{database}"
 
-    def create_database(self, name: str) -> str:
-        """A new, empty database; its URL."""
-        self._run("createdb", "-h", self.host, "-p", str(self.port), "-U", USER, name)
+    def create_database(self, name: str, template: str | None = None) -> str:
+        """A new database, empty or a copy of ``template``; its URL."""
+        import psycopg
+        from psycopg import sql
+
+        with psycopg.connect(self.url(), autocommit=True) as db:
+            statement = sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name))
+            if template is not None:
+                statement += sql.SQL(" TEMPLATE {}").format(sql.Identifier(template))
+            db.execute(statement)
         return self.url(name)
 
     def _run(self, program: str, *args: str) -> None:

@@ -352,6 +352,8 @@ def test_a_store_with_one_row_per_listed_claim_migrates_to_list_heads(tmp_path: 
     long_row = (long_code, LIST_READ + 40, LIST_READ + 40)
     db.executemany("INSERT INTO shingle_counts VALUES (?, ?, ?)", [*counts, long_row])
     db.execute("DROP TABLE postings")
+    for table in ("workers", "leases"):  # of migration 10
+        db.execute(f"DROP TABLE {table}")
     db.execute("PRAGMA user_version = 7")
     db.commit()
     db.close()
