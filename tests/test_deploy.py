@@ -160,7 +160,7 @@ def test_the_worker_template_is_the_service_with_a_worker_name_and_the_database_
     worker = template["Service"]
     for key, value in HARDENING.items():
         assert worker.get(key) == [value], key
-    assert worker["ExecStart"] == [f"{EXECUTABLE} run --worker %i --config {CONFIG_PATH}"]
+    assert worker["ExecStart"] == [f"{EXECUTABLE} run --worker %H-%i --config {CONFIG_PATH}"]
     credentials = dict(value.split(":", 1) for value in worker["LoadCredential"])
     assert credentials == {
         "db-password": "/etc/corpus-monitor/db-password",
@@ -359,14 +359,15 @@ def test_the_docker_example_config_loads(tmp_path: Path) -> None:
     assert (settings.schedule.poll_seconds, settings.schedule.digest_cron) == (900.0, None)  # None: as it happens
 
 
-@pytest.mark.skip(reason="needs [store] url (issue 13 backend)")
 def test_scale_configs_load(tmp_path: Path) -> None:
     """Both scale-out example configs load as they are (the Docker one with its secret's path pointed at a file
-    here). Checks only what the settings carry today; add the store's url, password and lease once the backend's
-    settings exist."""
+    here), naming a PostgreSQL store whose password comes from the secret's file."""
     (tmp_path / "db-password").write_text("db-s3cret\n", encoding="utf-8")
     (tmp_path / "smtp-password").write_text("s3cret\n", encoding="utf-8")
     settings = config.load(SYSTEMD_SCALE_CONFIG, cwd=tmp_path, environ={"CREDENTIALS_DIRECTORY": str(tmp_path)})
+    assert settings.store_url == "postgresql://corpus@db.example.com:5432/corpus"
+    assert settings.store_password is not None and settings.store_password.reveal() == "db-s3cret"
+    assert settings.lease_seconds == 300
     assert [(source.kind, getattr(source, "path", None)) for source in settings.sources] == [
         ("folder", Path("/srv/corpus-monitor/inbox"))
     ]
@@ -380,6 +381,8 @@ def test_scale_configs_load(tmp_path: Path) -> None:
     copy = tmp_path / "docker.toml"
     copy.write_text(text.replace('"/run/secrets/db-password"', f'"{tmp_path / "db-password"}"'), encoding="utf-8")
     settings = config.load(copy, cwd=tmp_path, environ={})
+    assert settings.store_url is not None and settings.store_url.startswith("postgresql://")
+    assert settings.store_password is not None and settings.store_password.reveal() == "db-s3cret"
     assert [(source.kind, getattr(source, "path", None)) for source in settings.sources] == [
         ("folder", Path("/srv/inbox"))
     ]
