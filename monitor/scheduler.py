@@ -22,7 +22,9 @@ again next time), and the process exits 0 within ``STOP_GRACE`` seconds. A store
 or replaced while the service runs is noticed as the next job (or transaction) begins: one error naming
 it, and the service stops the same way, with exit status 1. SIGHUP reloads the config
 file (in the worker thread, between jobs); a config with errors is refused and the old one kept.
-Only one service works on a store at a time (``monitor.lock``).
+Only one service works on an SQLite store at a time (``monitor.lock``); on a PostgreSQL store any number do,
+each a worker (``--worker NAME``): each poll leases the sources it polls, and digests go out under the store's
+digest lock (see ``monitor.store.postgres``).
 """
 
 from __future__ import annotations
