@@ -547,6 +547,8 @@ def _store_copy(settings: config.Settings, args: argparse.Namespace) -> int:
             password = args.password_file.read_text(encoding="utf-8").split("\n", 1)[0].strip() or None
         except (OSError, UnicodeDecodeError) as exc:
             raise ConfigError([f"--password-file: cannot read {args.password_file}: {exc}"]) from exc
+        if password is None:  # as [store] password_file: not a silent fall back to PGPASSWORD or ~/.pgpass
+            raise ConfigError([f"--password-file: {args.password_file} is empty"])
     if not settings.store_path.exists():
         raise ConfigError([f"store copy: no SQLite store at {settings.store_path}"])
     counts = copy_into(settings.store_path, args.to, password=password, progress=_progress())

@@ -432,8 +432,12 @@ def test_the_password_options_are_checked_before_anything_is_opened(small: Path,
     for unreadable in (tmp_path / "no-such-file", small / "seeds"):
         line = one_error(cli(small, "store", "copy", "--to", url, "--password-file", str(unreadable)), 2)
         assert line.startswith(f"corpus-monitor: config error: --password-file: cannot read {unreadable}: "), line
+    empty = tmp_path / "empty-password"
+    empty.write_text("\n", encoding="utf-8")
+    line = one_error(cli(small, "store", "copy", "--to", url, "--password-file", str(empty)), 2)
+    assert line == f"corpus-monitor: config error: --password-file: {empty} is empty"
     both = one_error(cli(small, "store", "copy", "--to", url, "--password-env", "CM_PW", "--password-file",
-                         str(tmp_path / "no-such-file"), env=environ(CM_PW="x")), 2)
+                         str(empty), env=environ(CM_PW="x")), 2)
     assert "give the password one way" in both
 
 
