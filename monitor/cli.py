@@ -529,7 +529,8 @@ def _store_copy(settings: config.Settings, args: argparse.Namespace) -> int:
     """``store copy --to URL``: the SQLite store into an empty PostgreSQL store."""
     from monitor.store.postgres import copy_into
 
-    problem = config.store_url_problem(args.to)
+    problem = config.store_url_problem(args.to, instead="a password is never read from --to; give it with"
+                                       " --password-env or --password-file")
     if problem:
         raise ConfigError([f"--to: {problem}"])
     if settings.store_url is not None:

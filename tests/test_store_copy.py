@@ -401,11 +401,19 @@ def test_a_store_that_is_not_empty_is_refused_and_left_as_it_was(small: Path, po
     assert pg_snapshot(url) == before
 
 
+TO_PASSWORD = ("the URL holds a password: a password is never read from --to; give it with --password-env or"
+               " --password-file")
+
+
 @pytest.mark.parametrize(("to", "expected"), [
     ("/srv/monitor.sqlite3", "expected a URL like 'postgresql://user@host:5432/database'"),
-    ("mysql://monitor@db.example/corpus", "expected a URL like 'postgresql://user@host:5432/database'"),
-    ("postgresql://monitor:s3cret-pw@127.0.0.1:5432/corpus", "the URL holds a password"),
-    ("postgresql://monitor@127.0.0.1:5432/corpus?password=s3cret-pw", "the URL holds a password"),
+    ("mysql://monitor@db.example/corpus", "expected a URL like 'postgresql://user@host:5432/database', got "
+     "'mysql://monitor@db.example/corpus'"),
+    # another kind of URL is shown as given, but for its password
+    ("postgresql+psycopg://monitor:s3cret@pw@db.example/corpus", "expected a URL like "
+     "'postgresql://user@host:5432/database', got 'postgresql+psycopg://monitor:***@db.example/corpus'"),
+    ("postgresql://monitor:s3cret-pw@127.0.0.1:5432/corpus", TO_PASSWORD),
+    ("postgresql://monitor@127.0.0.1:5432/corpus?password=s3cret-pw", TO_PASSWORD),
     ("postgresql://monitor@127.0.0.1:5432/corpus?nonsense=1", "not a PostgreSQL URL libpq can read"),
 ])
 def test_to_must_be_a_postgresql_url_without_a_password(small: Path, to: str, expected: str) -> None:
