@@ -435,7 +435,8 @@ def _store(
 
 #: where a store URL's password comes from, as a problem with the URL says: the config's keys
 PASSWORD_KEYS = "passwords are never read from the config file; set password_env or password_file"
-_URL_PASSWORD = re.compile(r"^([^:/@]*://[^/@:]*):[^/]*@")
+#: a URL's user and password (``scheme://user:password@``), wherever it is in a text
+_URL_PASSWORD = re.compile(r"(\w[\w+.-]*://[^/@:\s\"']*):[^/\s\"']*@")
 
 
 def store_url_problem(url: str, *, instead: str = PASSWORD_KEYS) -> str | None:
@@ -444,17 +445,21 @@ def store_url_problem(url: str, *, instead: str = PASSWORD_KEYS) -> str | None:
     ~/.pgpass). ``instead``: where the message sends a password found in the URL (the command line has options of
     its own). The message never shows a password: one in a URL of another kind is masked."""
     if not url.startswith(("postgresql://", "postgres://")):
-        shown = _URL_PASSWORD.sub(r"\1:***@", url)
-        return f"expected a URL like 'postgresql://user@host:5432/database', got {shown!r}"
+        return f"expected a URL like 'postgresql://user@host:5432/database', got {_masked(url)!r}"
     from psycopg import ProgrammingError, conninfo
 
     try:
         parts = conninfo.conninfo_to_dict(url)
-    except ProgrammingError as exc:
-        return f"not a PostgreSQL URL libpq can read: {str(exc).strip()}"
+    except ProgrammingError as exc:  # libpq's message may quote the URL
+        return f"not a PostgreSQL URL libpq can read: {_masked(str(exc).strip())}"
     if "password" in parts:
         return f"the URL holds a password: {instead}"
     return None
+
+
+def _masked(text: str) -> str:
+    """The text with the password of any URL in it as ``***``."""
+    return _URL_PASSWORD.sub(r"\1:***@", text)
 
 
 def load(

@@ -415,6 +415,9 @@ TO_PASSWORD = ("the URL holds a password: a password is never read from --to; gi
     ("postgresql://monitor:s3cret-pw@127.0.0.1:5432/corpus", TO_PASSWORD),
     ("postgresql://monitor@127.0.0.1:5432/corpus?password=s3cret-pw", TO_PASSWORD),
     ("postgresql://monitor@127.0.0.1:5432/corpus?nonsense=1", "not a PostgreSQL URL libpq can read"),
+    # libpq's own message quotes the URL: its password is masked there too
+    ("postgresql://monitor:s3cret@[::1/corpus", "not a PostgreSQL URL libpq can read: end of string reached when"
+     ' looking for matching "]" in IPv6 host address in URI: "postgresql://monitor:***@[::1/corpus"'),
 ])
 def test_to_must_be_a_postgresql_url_without_a_password(small: Path, to: str, expected: str) -> None:
     line = one_error(cli(small, "store", "copy", "--to", to), 2)
