@@ -552,7 +552,8 @@ def _store_copy(settings: config.Settings, args: argparse.Namespace) -> int:
             raise ConfigError([f"--password-file: {args.password_file} is empty"])
     if not settings.store_path.exists():
         raise ConfigError([f"store copy: no SQLite store at {settings.store_path}"])
-    counts = copy_into(settings.store_path, args.to, password=password, progress=_progress())
+    with exclusive(settings):  # a store at rest: no service or digest goes on writing to the file meanwhile
+        counts = copy_into(settings.store_path, args.to, password=password, progress=_progress())
     print(f"Copied {settings.store_path} into {store_shown(dataclasses.replace(settings, store_url=args.to))}: "
           + ", ".join(f"{n:,} {table}" for table, n in counts.items() if n))
     print("Set [store] url to it (and password_env or password_file) to work on it; `corpus-monitor status` on "

@@ -30,6 +30,7 @@ from helpers import SEEDS, drop, settled
 from pgserver import Server
 from psycopg import sql
 from test_cli import novel_sentences
+from test_service import service
 from webserver import WebServer
 
 from monitor.normalize import Normalizer
@@ -460,6 +461,23 @@ def test_the_copy_needs_a_sqlite_store_to_copy(small: Path, postgres: Server) ->
     line = one_error(cli(small, "store", "copy", "--to", url), 2)
     assert "the store to copy from is an SQLite file" in line and "--store PATH" in line
     assert pg_snapshot(url) == {}  # nothing was made there
+
+
+def test_a_store_a_service_works_on_is_not_copied_until_it_stops(small: Path, postgres: Server) -> None:
+    """The copy is of a store at rest: a service working on the file would go on writing there, its work after the
+    copy lost, and tables read one after another while it writes need not agree."""
+    (small / "corpus-monitor.toml").write_text('[log]\nformat = "json"\n', encoding="utf-8")
+    url = postgres.create_database("busy")
+    with service(small) as svc:
+        svc.wait_event("poll", 30)
+        line = one_error(cli(small, "store", "copy", "--to", url), 1)
+        assert line == (f"corpus-monitor: error: {small / 'var' / 'monitor.sqlite3'}: another corpus-monitor (pid"
+                        f" {svc.process.pid}) is working on this store; stop it first (`corpus-monitor status` and"
+                        " `digest --dry-run` work beside it)")
+        assert svc.stop(30) == 0
+    assert pg_snapshot(url) == {}  # not even the tables were made
+    copied = cli(small, "store", "copy", "--to", url)
+    assert copied.returncode == 0, copied.stderr
 
 
 # -- a role that logs in with a password ----------------------------------------------------------
