@@ -17,6 +17,7 @@ import os
 import sqlite3
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -502,6 +503,16 @@ def password_role(postgres: Server) -> Iterator[Role]:
         original = rules.read_text(encoding="utf-8")
         rules.write_text(f"host all {role.name} 127.0.0.1/32 scram-sha-256\n{original}", encoding="utf-8")
         db.execute("SELECT pg_reload_conf()")
+    # the server reloads its rules when it gets to the signal: until then the role may still come in unasked
+    as_role = f"postgresql://{role.name}@{postgres.host}:{postgres.port}/postgres"
+    deadline = time.monotonic() + 10
+    while True:
+        try:
+            psycopg.connect(as_role, password="", connect_timeout=5).close()
+        except psycopg.OperationalError:
+            break
+        assert time.monotonic() < deadline, "the server did not take the new pg_hba.conf rule"
+        time.sleep(0.05)
     try:
         yield role
     finally:
