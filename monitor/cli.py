@@ -529,7 +529,8 @@ def _store_copy(settings: config.Settings, args: argparse.Namespace) -> int:
     """``store copy --to URL``: the SQLite store into an empty PostgreSQL store."""
     from monitor.store.postgres import copy_into
 
-    problem = config.store_url_problem(args.to)
+    problem = config.store_url_problem(args.to, instead="a password is never read from --to; give it with"
+                                       " --password-env or --password-file")
     if problem:
         raise ConfigError([f"--to: {problem}"])
     if settings.store_url is not None:
@@ -547,9 +548,12 @@ def _store_copy(settings: config.Settings, args: argparse.Namespace) -> int:
             password = args.password_file.read_text(encoding="utf-8").split("\n", 1)[0].strip() or None
         except (OSError, UnicodeDecodeError) as exc:
             raise ConfigError([f"--password-file: cannot read {args.password_file}: {exc}"]) from exc
+        if password is None:  # as [store] password_file: not a silent fall back to PGPASSWORD or ~/.pgpass
+            raise ConfigError([f"--password-file: {args.password_file} is empty"])
     if not settings.store_path.exists():
         raise ConfigError([f"store copy: no SQLite store at {settings.store_path}"])
-    counts = copy_into(settings.store_path, args.to, password=password, progress=_progress())
+    with exclusive(settings):  # a store at rest: no service or digest goes on writing to the file meanwhile
+        counts = copy_into(settings.store_path, args.to, password=password, progress=_progress())
     print(f"Copied {settings.store_path} into {store_shown(dataclasses.replace(settings, store_url=args.to))}: "
           + ", ".join(f"{n:,} {table}" for table, n in counts.items() if n))
     print("Set [store] url to it (and password_env or password_file) to work on it; `corpus-monitor status` on "

@@ -433,22 +433,33 @@ def _store(
     return url, None
 
 
-def store_url_problem(url: str) -> str | None:
+#: where a store URL's password comes from, as a problem with the URL says: the config's keys
+PASSWORD_KEYS = "passwords are never read from the config file; set password_env or password_file"
+#: a URL's user and password (``scheme://user:password@``), wherever it is in a text
+_URL_PASSWORD = re.compile(r"(\w[\w+.-]*://[^/@:\s\"']*):[^/\s\"']*@")
+
+
+def store_url_problem(url: str, *, instead: str = PASSWORD_KEYS) -> str | None:
     """What is wrong with a PostgreSQL store URL, if anything: it must be a postgresql:// URL that libpq reads,
     with no password in it (the password comes from password_env or password_file, or libpq's own PGPASSWORD or
-    ~/.pgpass)."""
+    ~/.pgpass). ``instead``: where the message sends a password found in the URL (the command line has options of
+    its own). The message never shows a password: one in a URL of another kind is masked."""
     if not url.startswith(("postgresql://", "postgres://")):
-        return f"expected a URL like 'postgresql://user@host:5432/database', got {url!r}"
+        return f"expected a URL like 'postgresql://user@host:5432/database', got {_masked(url)!r}"
     from psycopg import ProgrammingError, conninfo
 
     try:
         parts = conninfo.conninfo_to_dict(url)
-    except ProgrammingError as exc:
-        return f"not a PostgreSQL URL libpq can read: {str(exc).strip()}"
+    except ProgrammingError as exc:  # libpq's message may quote the URL
+        return f"not a PostgreSQL URL libpq can read: {_masked(str(exc).strip())}"
     if "password" in parts:
-        return ("the URL holds a password: passwords are never read from the config file; set password_env or "
-                "password_file")
+        return f"the URL holds a password: {instead}"
     return None
+
+
+def _masked(text: str) -> str:
+    """The text with the password of any URL in it as ``***``."""
+    return _URL_PASSWORD.sub(r"\1:***@", text)
 
 
 def load(
@@ -506,7 +517,8 @@ def load(
     store_url, store_password = _store(tables["store"], raw.get("store", {}), environ, checker.base, checker.problems)
     if isinstance(overrides.store, str) and overrides.store.startswith(("postgresql:", "postgres:")):
         store_url, store_password = overrides.store, None  # the password from libpq's own: PGPASSWORD, ~/.pgpass
-        problem = store_url_problem(store_url)
+        problem = store_url_problem(store_url, instead="a password is never read from --store; set PGPASSWORD or"
+                                    " ~/.pgpass, or [store] url with password_env or password_file")
         if problem:
             checker.problems.append(("--store", problem))
     elif overrides.store is not None:

@@ -504,3 +504,138 @@ def test_check_config_and_digest_warn_of_a_login_in_clear_on_stderr(tmp_path: Pa
     assert "delivery: SMTP mail.example.net:25, none, login monitor" in run("check-config").stdout
     write(tmp_path / "corpus-monitor.toml", clear.replace("mail.example.net", "127.0.0.1"))
     assert "warning" not in run("check-config").stderr
+
+
+# -- [store]: the SQLite file, or a PostgreSQL store by URL (issue 13) ---------------------------------------
+
+STORE_URL = "postgresql://monitor@db.example:5432/corpus"
+#: what a problem with a URL holding a password says in the config
+NOT_IN_THE_URL = "passwords are never read from the config file; set password_env or password_file"
+
+
+def test_a_postgresql_store_is_chosen_by_url_with_its_password_from_the_environment(tmp_path: Path) -> None:
+    path = write(tmp_path / "c.toml",
+                 f'[store]\nurl = "{STORE_URL}"\npassword_env = "CM_STORE_PW"\nlease_seconds = 120\n')
+    settings = config.load(path, cwd=tmp_path, environ={"CM_STORE_PW": "st0re-secret"})
+    assert (settings.store_url, settings.store_password, settings.lease_seconds) == (
+        STORE_URL, Secret("st0re-secret"), 120.0)
+    assert settings.store_password is not None and settings.store_password.reveal() == "st0re-secret"
+    assert "st0re-secret" not in repr(settings) + str(settings)
+    lines = config.describe(settings)
+    assert f"store: {STORE_URL}, 120s leases on due sources" in lines
+    assert not any("st0re" in line for line in lines)
+    # without url, the SQLite file, and no lease is shown
+    sqlite = config.load(None, cwd=tmp_path, environ={})
+    assert (sqlite.store_url, sqlite.store_password, sqlite.lease_seconds) == (None, None, 600.0)
+
+
+def test_the_store_password_can_come_from_a_credentials_file(tmp_path: Path) -> None:
+    """systemd's LoadCredential: the password in a file under $CREDENTIALS_DIRECTORY, its first line."""
+    credentials = tmp_path / "credentials"
+    write(credentials / "store-password", "st0re-from-file\nignored second line\n")
+    path = write(tmp_path / "c.toml",
+                 f'[store]\nurl = "{STORE_URL}"\npassword_file = "${{CREDENTIALS_DIRECTORY}}/store-password"\n')
+    settings = config.load(path, cwd=tmp_path, environ={"CREDENTIALS_DIRECTORY": str(credentials)})
+    assert settings.store_password is not None and settings.store_password.reveal() == "st0re-from-file"
+    assert "st0re" not in repr(settings) and not any("st0re" in line for line in config.describe(settings))
+    # a relative path: against the config file's folder
+    write(tmp_path / "etc" / "pw", "st0re-beside\n")
+    path = write(tmp_path / "etc" / "c.toml", f'[store]\nurl = "{STORE_URL}"\npassword_file = "pw"\n')
+    settings = config.load(path, cwd=tmp_path, environ={})
+    assert settings.store_password is not None and settings.store_password.reveal() == "st0re-beside"
+
+
+@pytest.mark.parametrize(("store", "environ", "expected"), [
+    (f'path = "s.sqlite3"\nurl = "{STORE_URL}"', {},
+     "store.url: give the store one way: path (an SQLite file) or url (PostgreSQL), not both"),
+    ('url = "postgresql://monitor:hunter2@db.example/corpus"', {},
+     f"store.url: the URL holds a password: {NOT_IN_THE_URL}"),
+    ('url = "postgresql://monitor@db.example/corpus?password=hunter2"', {},
+     f"store.url: the URL holds a password: {NOT_IN_THE_URL}"),
+    ('url = "mysql://monitor:hunter2@db.example/corpus"', {},
+     "store.url: expected a URL like 'postgresql://user@host:5432/database', got 'mysql://monitor:***@db.example/corpus'"),
+    ('url = "db.example/corpus"', {}, "store.url: expected a URL like 'postgresql://user@host:5432/database'"),
+    ('url = "postgresql://monitor@db.example/corpus?colour=blue"', {},
+     'store.url: not a PostgreSQL URL libpq can read: invalid URI query parameter: "colour"'),
+    ("url = 5432", {}, "store.url: expected a non-empty string, got 5432"),
+    (f'url = "{STORE_URL}"\npassword_env = "CM_UNSET"', {},
+     "store.password_env: environment variable CM_UNSET is not set (or is empty)"),
+    (f'url = "{STORE_URL}"\npassword_env = "CM_PW"', {"CM_PW": ""},
+     "store.password_env: environment variable CM_PW is not set (or is empty)"),
+    (f'url = "{STORE_URL}"\npassword_env = "not a name"', {}, "store.password_env: expected an environment variable"),
+    (f'url = "{STORE_URL}"\npassword_file = "${{NOT_SET}}/pw"', {},
+     "store.password_file: environment variable NOT_SET is not set"),
+    (f'url = "{STORE_URL}"\npassword_file = "no-such-file"', {}, "store.password_file: cannot read "),
+    (f'url = "{STORE_URL}"\npassword_file = "empty"', {}, "store.password_file: TMP/empty is empty"),
+    (f'url = "{STORE_URL}"\npassword_env = "CM_PW"\npassword_file = "empty"', {"CM_PW": "x"},
+     "store.password_file: give the password one way: password_env or password_file, not both"),
+    ('password_env = "CM_PW"', {"CM_PW": "x"},
+     "store.password_env: a password is for a PostgreSQL store: set url too, or remove it"),
+    ('password_file = "empty"', {},
+     "store.password_file: a password is for a PostgreSQL store: set url too, or remove it"),
+    ('password = "hunter2"', {}, "store.password: passwords are never read from the config file; set password_env"
+     " to the name of an environment variable holding it, or password_file to a file holding it"),
+    ("lease_seconds = 0", {}, "store.lease_seconds: expected a number from 1 to 86400, got 0"),
+    ("lease_seconds = 86401", {}, "store.lease_seconds: expected a number from 1 to 86400, got 86401"),
+    ('lease_seconds = "10m"', {}, "store.lease_seconds: expected a number from 1 to 86400, got '10m'"),
+])
+def test_store_problems_are_named_and_never_show_a_password(
+    tmp_path: Path, store: str, environ: dict[str, str], expected: str
+) -> None:
+    write(tmp_path / "empty", "\n")
+    path = write(tmp_path / "c.toml", f"[store]\n{store}\n")
+    (found,) = problems(path, tmp_path, environ=environ)
+    assert found.startswith(f"{path}: {expected.replace('TMP', str(tmp_path))}"), found
+    assert "hunter2" not in found
+
+
+def test_lease_seconds_from_one_second_to_a_day(tmp_path: Path) -> None:
+    for seconds in (1, 86400, 90.5):
+        path = write(tmp_path / "c.toml", f'[store]\nurl = "{STORE_URL}"\nlease_seconds = {seconds}\n')
+        assert config.load(path, cwd=tmp_path, environ={}).lease_seconds == seconds
+
+
+def test_store_on_the_command_line_chooses_the_backend(tmp_path: Path) -> None:
+    """--store postgresql://... over a configured file, its password from libpq's own (PGPASSWORD, ~/.pgpass);
+    --store FILE over a configured URL."""
+    sqlite = write(tmp_path / "sqlite.toml", '[store]\npath = "state/s.sqlite3"\n')
+    settings = config.load(sqlite, cwd=tmp_path, overrides=Overrides(store=STORE_URL), environ={})
+    assert (settings.store_url, settings.store_password) == (STORE_URL, None)
+    assert f"store: {STORE_URL}, 600s leases on due sources" in config.describe(settings)
+    shared = write(tmp_path / "shared.toml", f'[store]\nurl = "{STORE_URL}"\npassword_env = "CM_PW"\n')
+    settings = config.load(shared, cwd=tmp_path, overrides=Overrides(store="local.sqlite3"), environ={"CM_PW": "x"})
+    assert (settings.store_url, settings.store_password) == (None, None)
+    assert settings.store_path == tmp_path / "local.sqlite3"
+    found = problems(sqlite, tmp_path, overrides=Overrides(store="postgresql://monitor:hunter2@db.example/corpus"))
+    assert found == [f"{sqlite}: --store: the URL holds a password: a password is never read from --store; set "
+                     "PGPASSWORD or ~/.pgpass, or [store] url with password_env or password_file"]
+
+
+def test_check_config_shows_the_store_url_and_never_its_password(tmp_path: Path) -> None:
+    """Through the command line; nothing connects to the server (db.example is nowhere)."""
+    write(tmp_path / "corpus-monitor.toml",
+          f'[store]\nurl = "{STORE_URL}"\npassword_env = "CM_STORE_PW"\nlease_seconds = 90\n')
+    (tmp_path / "seeds").mkdir()
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "monitor", "check-config", *args], cwd=tmp_path,
+                              capture_output=True, text=True, timeout=120,
+                              env={**os.environ, "CM_STORE_PW": "st0re-secret"})
+
+    res = run()
+    assert res.returncode == 0, res.stderr
+    assert f"store: {STORE_URL}, 90s leases on due sources" in res.stdout.splitlines()
+    assert "st0re" not in res.stdout + res.stderr
+    other = "postgresql://reader@db2.example:6543/archive"
+    res = run("--store", other)
+    assert res.returncode == 0, res.stderr
+    assert f"store: {other}, 90s leases on due sources" in res.stdout.splitlines()
+    res = run("--store", "postgresql://reader:hunter2@db2.example/archive")
+    assert res.returncode == 2 and "hunter2" not in res.stdout + res.stderr
+    (line,) = res.stderr.splitlines()
+    assert line.startswith("corpus-monitor: config error: ") and "--store: the URL holds a password" in line
+    unset = subprocess.run([sys.executable, "-m", "monitor", "check-config"], cwd=tmp_path, capture_output=True,
+                           text=True, timeout=120, env={k: v for k, v in os.environ.items() if k != "CM_STORE_PW"})
+    assert unset.returncode == 2
+    assert unset.stderr == ("corpus-monitor: config error: corpus-monitor.toml: store.password_env: environment "
+                            "variable CM_STORE_PW is not set (or is empty)\n")
