@@ -61,7 +61,7 @@ def copy_into(
                 there = {table: _one(conn, f"SELECT count(*) FROM {table}") for table, _, _ in TABLES}
                 held = {table: n for table, n in there.items() if n}
                 if held:
-                    what = ", ".join(f"{n:,} rows in {table}" for table, n in held.items())
+                    what = ", ".join(f"{n:,} row{'s' * (n != 1)} in {table}" for table, n in held.items())
                     raise StoreError(f"{shown(url)}: the PostgreSQL store is not empty ({what}); copy into an empty"
                                      " one (a new database)")
                 for table, columns, order in TABLES:
