@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import socket
 import time
 from collections.abc import Iterator
@@ -61,6 +62,15 @@ def queue(store: StoreInterface, digest: Digest, name: str, now: datetime = NOW)
 
 def message(name: str) -> bytes:
     return f"Subject: digest {name}\r\n\r\n".encode() + b"\x00\xff\xfe body \xe4\xb8" + name.encode()
+
+
+def test_a_store_says_where_it_is_and_whether_workers_share_it(spot: StoreSpot) -> None:
+    with spot.open() as store:
+        store.check_file()  # still there
+        if spot.backend == "sqlite":
+            assert (store.where, store.local_file, store.shared) == (spot.target, Path(spot.target), False)
+        else:
+            assert store.where == spot.target and store.local_file is None and store.shared  # no password to hide
 
 
 # -- the delivery queue ---------------------------------------------------------------------------------------
@@ -217,13 +227,21 @@ def test_a_store_with_only_a_baseline_digest_is_not_empty(spot: StoreSpot) -> No
         assert store.status().claims == 0 and not store.is_empty()
 
 
-def test_unique_message_ids_a_driver_error_is_a_store_error_and_the_transaction_goes_on(store: StoreInterface) -> None:
+def test_a_driver_error_is_a_store_error_and_the_store_goes_on(store: StoreInterface) -> None:
+    """A statement the database refuses (here: a second digest under one Message-ID, a conflict between claims that
+    do not exist) leaves as a StoreError naming the store; what its transaction did is undone, the rest stays, and
+    the store takes the next statement (PostgreSQL: no transaction is left aborted)."""
     ingest_seed(store, "002")
     queue(store, store.unreported(NOW), "first")
     ingest_seed(store, "001")
+    with pytest.raises(StoreError, match=re.escape(store.where)):
+        queue(store, store.unreported(NOW), "first")  # its own transaction
+    with pytest.raises(StoreError, match=re.escape(store.where)):
+        store.add_conflict(10_000, 10_001)  # outside any transaction
+    assert store.pending_count() == 1 and store.unreported(NOW).claims
     with store.transaction():
         store.set_meta("before", "1")
-        with pytest.raises(StoreError, match=store.where), store.transaction():
+        with pytest.raises(StoreError, match=re.escape(store.where)), store.transaction():
             queue(store, store.unreported(NOW), "first")  # the same Message-ID again
         store.set_meta("after", "1")
     assert (store.get_meta("before"), store.get_meta("after")) == ("1", "1")
