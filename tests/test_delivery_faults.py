@@ -42,7 +42,7 @@ def spot_of(where: Path | StoreSpot) -> StoreSpot:
 def claim_states(where: Path | StoreSpot) -> tuple[int, int, int]:
     """(claims in no digest, claims waiting in a pending digest, claims reported)."""
     with spot_of(where).open() as opened:
-        row = opened._db.execute(  # type: ignore[attr-defined]
+        row = opened._db.execute(
             "SELECT count(*) FILTER (WHERE delivery_id IS NULL AND digest_id IS NULL),"
             " count(*) FILTER (WHERE delivery_id IS NOT NULL AND digest_id IS NULL),"
             " count(*) FILTER (WHERE digest_id IS NOT NULL) FROM claims"

@@ -77,7 +77,7 @@ def query(work: Path, sql: str) -> list[tuple[Any, ...]]:
 def query_store(where: Path | StoreSpot, sql: str) -> list[tuple[Any, ...]]:
     """``query`` on either backend: the work dir's SQLite file, or the store at a spot."""
     with spot_of(where).open() as opened:
-        return [tuple(row) for row in opened._db.execute(sql).fetchall()]  # type: ignore[attr-defined]
+        return [tuple(row) for row in opened._db.execute(sql).fetchall()]
 
 
 class Running:

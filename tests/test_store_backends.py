@@ -220,10 +220,10 @@ def test_a_store_with_only_a_baseline_digest_is_not_empty(spot: StoreSpot) -> No
         ingest_seed(store, "002")
         store.record_baseline(NOW)
         with store.transaction():
-            store._db.execute("UPDATE claims SET digest_id = NULL")  # type: ignore[attr-defined]
-            store._db.execute("DELETE FROM canonical")  # type: ignore[attr-defined]
-            store._db.execute("DELETE FROM occurrences")  # type: ignore[attr-defined]
-            store._db.execute("DELETE FROM claims")  # type: ignore[attr-defined]
+            store._db.execute("UPDATE claims SET digest_id = NULL")
+            store._db.execute("DELETE FROM canonical")
+            store._db.execute("DELETE FROM occurrences")
+            store._db.execute("DELETE FROM claims")
         assert store.status().claims == 0 and not store.is_empty()
 
 
@@ -288,7 +288,7 @@ def test_feed_entries_count_the_new_ones_and_wait_in_the_order_they_came(store: 
     store.settle_entry("https://example.org/b", "failed", NOW, "HTTP 404")
     store.settle_entry("https://example.org/d", "off-topic", NOW)
     assert store.pending_entries(["tech"]) == [PendingEntry("https://example.org/a", "tech", "标题 a", "2024-07-30", 2)]
-    errors = dict(store._db.execute(  # type: ignore[attr-defined]
+    errors = dict(store._db.execute(
         "SELECT url, last_error FROM feed_entries WHERE state != ?", ("pending",)).fetchall())
     assert errors == {"https://example.org/c": None, "https://example.org/b": "HTTP 404",
                       "https://example.org/d": None}
@@ -344,7 +344,7 @@ def test_a_saved_document_keeps_its_id_and_first_seen_through_updates(store: Sto
     changed = Fetched(locator, b"b", "2" * 64, "seeds", size=None, mtime_ns=None)
     assert store.save_document(changed, Document(locator, "text", "新标题"), later) == doc_id
     assert store.document_state(locator) == DocState(doc_id, "2" * 64, None, None)
-    row = store._db.execute(  # type: ignore[attr-defined]
+    row = store._db.execute(
         "SELECT first_seen, last_changed, title, published FROM documents WHERE id = ?", (doc_id,)).fetchone()
     assert tuple(row) == (NOW.isoformat(), later.isoformat(), "新标题", None)
     store.touch_document(doc_id, 12, 1_722_400_000_000_000_001)
@@ -381,8 +381,9 @@ def test_claims_of_two_seeds_their_origins_occurrences_and_lookups(store: StoreI
     docs = {Path(d.path or "").name[:3]: d.id for d in digest.documents}
     (shared,) = [c for c in digest.claims if SHARED in c.normalized]
     assert shared.document == docs["000"] and shared.sources == (docs["000"], docs["004"])
-    origin = store.claim_origins([shared.id, shared.id])
-    assert origin == {shared.id: Origin(shared.text, docs["000"], origin[shared.id].title, str(seed("000")))}
+    title = next(d.title for d in digest.documents if d.id == docs["000"])
+    assert title and store.claim_origins([shared.id, shared.id]) == {
+        shared.id: Origin(shared.text, docs["000"], title, str(seed("000")))}
     assert store.claim_origins([]) == {}
     # exact lookups by fingerprint
     prints = {fingerprint(key_of(c.normalized)): c.id for c in digest.claims[:5]}
