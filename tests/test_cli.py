@@ -14,7 +14,7 @@ import time
 from email.message import EmailMessage
 from pathlib import Path
 
-from conftest import SmtpServer
+from conftest import SmtpServer, StoreSpot
 from helpers import DEV, SEEDS, seed, seed_claims, settled
 from markupsafe import escape
 
@@ -101,16 +101,18 @@ def test_first_digest_json_reports_each_seed_claim_once_with_all_sources(work: P
     assert firsts == sorted(firsts)
 
 
-def test_dry_run_persists_nothing(work: Path) -> None:
-    payload = digest_json(work)
+def test_dry_run_persists_nothing(work: Path, spot: StoreSpot) -> None:
+    """On SQLite a dry run works on a copy of the store; on PostgreSQL in one transaction, rolled back."""
+    payload = digest_json(work, *spot.args)
     assert payload["claims"]
     assert not eml_files(work)
-    status = cli("status", "--format", "json", cwd=work)
+    status = cli("status", "--format", "json", *spot.args, cwd=work)
     assert status.returncode == 0
-    if (work / "var" / "monitor.sqlite3").exists():
+    if spot.backend == "postgresql" or Path(spot.target).exists():
         assert json.loads(status.stdout)["claims"] == 0
-    assert cli("digest", cwd=work).returncode == 0
+    assert cli("digest", *spot.args, cwd=work).returncode == 0
     assert len(eml_files(work)) == 1
+    assert f"{seed_claims()} new claims" in str(parse(eml_files(work)[0])["Subject"])  # no digest of the dry run kept
 
 
 def test_new_document_with_three_new_sentences_reports_exactly_those(work: Path) -> None:
@@ -243,9 +245,10 @@ def _smtp_config(work: Path, server: SmtpServer) -> Path:
     return path
 
 
-def test_digest_by_smtp_reaches_a_real_server(work: Path, smtp_server: SmtpServer) -> None:
+def test_digest_by_smtp_reaches_a_real_server(work: Path, smtp_server: SmtpServer, spot: StoreSpot) -> None:
+    """On either backend (``--store``): the seeds' claims, as many as the library finds, once; then nothing new."""
     _smtp_config(work, smtp_server)
-    res = cli("digest", cwd=work)
+    res = cli("digest", *spot.args, cwd=work)
     assert res.returncode == 0, res.stderr
     assert f"smtp://{smtp_server.host}:{smtp_server.port}" in res.stdout
     (msg,) = smtp_server.messages
@@ -253,6 +256,12 @@ def test_digest_by_smtp_reaches_a_real_server(work: Path, smtp_server: SmtpServe
     text, html = parts(msg)
     assert f"new claims: {seed_claims()} · documents: 5" in text and "Highlights" in html
     assert not eml_files(work)
+    again = cli("digest", *spot.args, cwd=work)
+    assert again.returncode == 0, again.stderr
+    assert "Nothing new" in again.stdout and len(smtp_server.messages) == 1
+    status = json.loads(cli("status", "--format", "json", *spot.args, cwd=work).stdout)
+    assert (status["documents"], status["claims"], status["unreported"]) == (5, seed_claims(), 0)
+    assert (status["delivered_digests"], status["pending_digests"]) == (1, 0)
 
 
 def test_failed_delivery_marks_nothing_and_the_claims_come_again(work: Path, smtp_server: SmtpServer) -> None:

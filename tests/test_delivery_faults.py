@@ -13,7 +13,7 @@ import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from conftest import SmtpServer
+from conftest import SmtpServer, StoreSpot
 from helpers import drop, seed_claims
 from test_cli import cli, eml_files, novel_sentences, parse
 
@@ -34,10 +34,15 @@ def store(work: Path) -> sqlite3.Connection:
     return sqlite3.connect(work / "var" / "monitor.sqlite3")
 
 
-def claim_states(work: Path) -> tuple[int, int, int]:
+def spot_of(where: Path | StoreSpot) -> StoreSpot:
+    """The store of a work dir (its default SQLite file), or the one at a spot (``--store``)."""
+    return where if isinstance(where, StoreSpot) else StoreSpot("sqlite", str(where / "var" / "monitor.sqlite3"))
+
+
+def claim_states(where: Path | StoreSpot) -> tuple[int, int, int]:
     """(claims in no digest, claims waiting in a pending digest, claims reported)."""
-    with store(work) as db:
-        row = db.execute(
+    with spot_of(where).open() as opened:
+        row = opened._db.execute(
             "SELECT count(*) FILTER (WHERE delivery_id IS NULL AND digest_id IS NULL),"
             " count(*) FILTER (WHERE delivery_id IS NOT NULL AND digest_id IS NULL),"
             " count(*) FILTER (WHERE digest_id IS NOT NULL) FROM claims"
@@ -45,9 +50,9 @@ def claim_states(work: Path) -> tuple[int, int, int]:
     return row[0], row[1], row[2]
 
 
-def stored_message_ids(work: Path) -> list[str]:
-    with store(work) as db:
-        return [row[0] for row in db.execute("SELECT message_id FROM deliveries ORDER BY id")]
+def stored_message_ids(where: Path | StoreSpot) -> list[str]:
+    with spot_of(where).open() as opened:
+        return [d.message_id for d in opened.queued_digests(("pending", "sent", "refused", "dropped"))]
 
 
 def add_document(work: Path, name: str, sentences: list[str]) -> None:
@@ -55,19 +60,19 @@ def add_document(work: Path, name: str, sentences: list[str]) -> None:
 
 
 def test_server_down_then_up_the_digest_arrives_once_with_its_first_message_id(
-    work: Path, smtp_server: SmtpServer, closed_port: int
+    work: Path, smtp_server: SmtpServer, closed_port: int, spot: StoreSpot
 ) -> None:
     smtp_config(work, closed_port)
-    down = cli("digest", cwd=work)
+    down = cli("digest", *spot.args, cwd=work)
     assert down.returncode == 1
     assert f"127.0.0.1:{closed_port}" in down.stderr and "NOT delivered" in down.stdout
-    unassigned, pending, reported = claim_states(work)
-    assert (unassigned, reported) == (0, 0) and pending > 0
-    (message_id,) = stored_message_ids(work)
+    unassigned, pending, reported = claim_states(spot)
+    assert (unassigned, reported) == (0, 0) and pending == seed_claims()
+    (message_id,) = stored_message_ids(spot)
 
     add_document(work, "later.txt", novel_sentences(3))  # new claims arrive while the server is down
     smtp_config(work, smtp_server.port)  # the server is up
-    up = cli("digest", cwd=work)
+    up = cli("digest", *spot.args, cwd=work)
     assert up.returncode == 0, up.stderr
     assert f"Delivered an earlier digest that had failed, {message_id}" in up.stdout
     first, second = smtp_server.messages
@@ -76,9 +81,9 @@ def test_server_down_then_up_the_digest_arrives_once_with_its_first_message_id(
     body = second.get_body(("plain",))
     assert body is not None
     assert all(NORM.key(s) in NORM.key(body.get_content()) for s in novel_sentences(3))
-    assert claim_states(work) == (0, 0, pending + 3)
+    assert claim_states(spot) == (0, 0, pending + 3)
 
-    again = cli("digest", cwd=work)
+    again = cli("digest", *spot.args, cwd=work)
     assert again.returncode == 0 and "Nothing new" in again.stdout
     assert len(smtp_server.messages) == 2
 
@@ -103,28 +108,30 @@ def test_a_4xx_answer_then_acceptance_delivers_the_same_message_once(work: Path,
 
 
 def test_killed_after_the_server_accepted_and_before_commit_resends_with_the_same_message_id(
-    work: Path, smtp_server: SmtpServer
+    work: Path, smtp_server: SmtpServer, spot: StoreSpot
 ) -> None:
     smtp_config(work, smtp_server.port)
     process = subprocess.Popen(
-        [sys.executable, "-m", "monitor", "digest"], cwd=work, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+        [sys.executable, "-m", "monitor", "digest", *spot.args], cwd=work, stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
     )
     # the server has the message; the client dies before it reads the "250" and records the delivery
     smtp_server.before_accept = lambda: os.kill(process.pid, signal.SIGKILL)
     process.communicate(timeout=120)
     assert process.returncode == -signal.SIGKILL
     (delivered,) = smtp_server.messages
-    unassigned, pending, reported = claim_states(work)
-    assert (unassigned, reported) == (0, 0) and pending > 0  # recorded before sending: nothing lost
+    unassigned, pending, reported = claim_states(spot)
+    assert (unassigned, reported) == (0, 0) and pending == seed_claims()  # recorded before sending: nothing lost
+    assert stored_message_ids(spot) == [delivered["Message-ID"]]
 
     smtp_server.before_accept = None
-    restarted = cli("digest", cwd=work)
+    restarted = cli("digest", *spot.args, cwd=work)
     assert restarted.returncode == 0, restarted.stderr
     first, resent = smtp_server.messages
     assert resent["Message-ID"] == first["Message-ID"] == delivered["Message-ID"]
     assert resent.get_body(("plain",)).get_content() == first.get_body(("plain",)).get_content()  # type: ignore[union-attr]
-    assert claim_states(work) == (0, 0, pending)
-    assert "Nothing new" in cli("digest", cwd=work).stdout and len(smtp_server.messages) == 2
+    assert claim_states(spot) == (0, 0, pending)
+    assert "Nothing new" in cli("digest", *spot.args, cwd=work).stdout and len(smtp_server.messages) == 2
 
 
 #: `corpus-monitor digest` that dies (as if killed) the moment the outbox has the message, before the delivery is

@@ -1,4 +1,5 @@
-"""Novelty decisions and the SQLite store, on claims from the real seeds."""
+"""Novelty decisions and the store, on claims from the real seeds: the store's tests run on both backends (SQLite and
+PostgreSQL, through ``spot``), but for those about SQLite's file and its migrations."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from conftest import StoreSpot
 from helpers import SEEDS, seed
 from hypothesis import given
 from hypothesis import strategies as st
@@ -23,17 +25,17 @@ from monitor.models import Candidate, Claim, Document, Fetched, Sketch
 from monitor.normalize import Normalizer, key_of
 from monitor.novelty import codes, decide, jaccard, shingles
 from monitor.pipeline import Deps, ingest
-from monitor.store import Store
+from monitor.store import Store, StoreInterface
 from monitor.store import sql as store_module
-from monitor.store.sqlite.schema import MIGRATIONS
 from monitor.store.sql import LIST_READ, LISTED_SHINGLES, MAX_CANDIDATES
+from monitor.store.sqlite.schema import MIGRATIONS
 
 NORM = Normalizer("t2s")
 NOW = datetime(2024, 7, 30, 12, 0, tzinfo=UTC)
 SETTINGS = config.load(None, cwd=Path("/nonexistent"))
 
 
-def _ingest(store: Store, path: Path) -> int:
+def _ingest(store: StoreInterface, path: Path) -> int:
     """The pipeline's own ingest of one seed into ``store``; returns how many claims were new."""
     data = path.read_bytes()
     fetched = Fetched(str(path), data, hashlib.sha256(data).hexdigest(), source="seeds", kind="text")
@@ -90,8 +92,8 @@ def test_a_file_that_is_not_sqlite_gives_a_store_error(tmp_path: Path) -> None:
         Store(path)
 
 
-def test_traditional_and_simplified_seed_sentence_is_one_claim_with_two_sources(tmp_path: Path) -> None:
-    with Store(tmp_path / "s.sqlite3") as store:
+def test_traditional_and_simplified_seed_sentence_is_one_claim_with_two_sources(spot: StoreSpot) -> None:
+    with spot.open() as store:
         for path in sorted(SEEDS.iterdir()):
             _ingest(store, path)
         digest = store.unreported(NOW)
@@ -101,27 +103,27 @@ def test_traditional_and_simplified_seed_sentence_is_one_claim_with_two_sources(
     assert {Path(docs[s].path or "").name[:3] for s in claim.sources} == {"000", "004"}
 
 
-def test_reingesting_a_seed_finds_every_claim_known(tmp_path: Path) -> None:
-    with Store(tmp_path / "s.sqlite3") as store:
+def test_reingesting_a_seed_finds_every_claim_known(tmp_path: Path, spot: StoreSpot) -> None:
+    with spot.open() as store:
         assert _ingest(store, seed("002")) > 20
         assert _ingest(store, seed("002")) == 0
         copy = tmp_path / "copy.txt"
         copy.write_bytes(seed("002").read_bytes())
         assert _ingest(store, copy) == 0
         claims = store.status().claims
-    db = sqlite3.connect(tmp_path / "s.sqlite3")
-    kinds = dict(db.execute("SELECT match, count(*) FROM occurrences o JOIN documents d ON d.id = o.document_id"
-                            " WHERE d.locator = ? GROUP BY match", (str(copy),)).fetchall())
+        kinds = dict(store._db.execute(
+            "SELECT match, count(*) FROM occurrences o JOIN documents d ON d.id = o.document_id"
+            " WHERE d.locator = ? GROUP BY match", (str(copy),)).fetchall())
     assert kinds.get("exact", 0) + kinds.get("near", 0) == claims and "new" not in kinds
 
 
-def test_near_duplicate_found_through_the_index_and_figures_guard(tmp_path: Path) -> None:
+def test_near_duplicate_found_through_the_index_and_figures_guard(spot: StoreSpot) -> None:
     original = "扎克伯格表示,科學家可以利用SAM2研究珊瑚礁和自然棲息地以及景觀的演變等,並且在視頻中做到這一點。"
     reworded = "小扎称，科学家能够利用SAM2研究珊瑚礁、自然栖息地以及景观的演变等，而且可以在视频中做到这一点。"
     a, b = NORM.normalize(original), NORM.normalize(reworded)
     ka, kb = NORM.key(original), NORM.key(reworded)
     assert ka != kb and jaccard(shingles(ka, 2), shingles(kb, 2)) >= 0.3
-    with Store(tmp_path / "s.sqlite3") as store:
+    with spot.open() as store:
         deps = Deps(store, normalizer=NORM)
         deps.ensure_index()
         (claim,), _ = split(original, NORM.normalize_many, key_of)
@@ -146,8 +148,8 @@ def test_unrelated_claims_do_not_match() -> None:
     assert decide(NORM.key(b), b, [Candidate(1, a, key_of(a))], shingle=2, threshold=0.3).kind == "new"
 
 
-def test_savepoints_roll_back_only_the_failed_part(tmp_path: Path) -> None:
-    with Store(tmp_path / "s.sqlite3") as store:
+def test_savepoints_roll_back_only_the_failed_part(spot: StoreSpot) -> None:
+    with spot.open() as store:
         with store.transaction():
             _ingest(store, seed("002"))
             with pytest.raises(RuntimeError), store.transaction():
@@ -160,8 +162,8 @@ def test_savepoints_roll_back_only_the_failed_part(tmp_path: Path) -> None:
         assert store.status().documents == 1
 
 
-def test_changing_the_shingle_size_rebuilds_the_index(tmp_path: Path) -> None:
-    with Store(tmp_path / "s.sqlite3") as store:
+def test_changing_the_shingle_size_rebuilds_the_index(spot: StoreSpot) -> None:
+    with spot.open() as store:
         _ingest(store, seed("002"))
         deps = Deps(store, normalizer=NORM)
         deps.ensure_index()
@@ -170,8 +172,7 @@ def test_changing_the_shingle_size_rebuilds_the_index(tmp_path: Path) -> None:
         wider = Deps(store, normalizer=NORM, novelty=config.NoveltySettings(shingle=3))
         wider.ensure_index()
         assert "shingle=3" in (store.get_meta("index") or "")
-        db = sqlite3.connect(tmp_path / "s.sqlite3")
-        assert db.execute("SELECT count(*) FROM canonical").fetchone() == (count,)
+        assert tuple(store._db.execute("SELECT count(*) FROM canonical").fetchone()) == (count,)
         claim = split(seed("002").read_text("utf-8"), NORM.normalize_many, key_of)[0][5]
         sketch = wider.sketch(claim.normalized)
         assert sketch.codes == codes(key_of(sketch.canonical), 3)
@@ -190,8 +191,10 @@ def test_conflicting_figures_table(case: dict[str, str]) -> None:
     assert verdict.conflict is None or verdict.claim_id is None  # a conflict is always a new claim
 
 
-def test_a_conflict_reaches_the_digest_with_the_known_claim_and_its_sources(tmp_path: Path) -> None:
-    with Store(tmp_path / "s.sqlite3") as store:
+def test_a_conflict_reaches_the_digest_with_the_known_claim_and_its_sources(
+    tmp_path: Path, spot: StoreSpot
+) -> None:
+    with spot.open() as store:
         _ingest(store, seed("000"))
         text = "扎克伯格今年早些时候曾表示，为了构建自己的AGI，Meta会在年底前采购约50万块英伟达H100 GPU。"
         path = tmp_path / "later.txt"
@@ -206,7 +209,7 @@ def test_a_conflict_reaches_the_digest_with_the_known_claim_and_its_sources(tmp_
 
 
 def test_a_document_that_repeats_a_known_one_gets_its_claims_as_candidates(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, spot: StoreSpot, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Reprints come in clusters: once a new document repeats two claims of a known one, the known one's other
     claims are compared with its sentences even when the index offers nothing (here: made to offer nothing)."""
@@ -216,7 +219,7 @@ def test_a_document_that_repeats_a_known_one_gets_its_claims_as_candidates(
         "黄仁勋说，机器人需要三台计算机，分别用于训练、仿真和部署。",
     ]
     paraphrase = "小扎称，Meta会继续把Llama模型开源，因为这样对整个行业都有好处。"
-    with Store(tmp_path / "s.sqlite3") as store:
+    with spot.open() as store:
         deps = Deps(store, normalizer=NORM)
         first = tmp_path / "known.txt"
         first.write_text("报道\n\n" + "\n".join(known) + "\n", encoding="utf-8")
@@ -237,7 +240,7 @@ def test_a_document_that_repeats_a_known_one_gets_its_claims_as_candidates(
 
 
 def test_a_hinted_document_offers_its_claims_wherever_the_rewording_stands(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, spot: StoreSpot, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A rewrite that repeats two sentences of a known article verbatim and rewords one far from them (its last,
     moved to the top) still finds it, with the index made to offer nothing: the hinted article's claims are compared
@@ -246,7 +249,7 @@ def test_a_hinted_document_offers_its_claims_wherever_the_rewording_stands(
     assert len(known) == 14
     reworded = "小扎称，Meta会继续把Llama模型开源，因为这样对整个行业都有好处。"
     original = "扎克伯格表示，Meta将继续开源Llama模型，因为这对整个行业都有好处。"
-    with Store(tmp_path / "s.sqlite3") as store:
+    with spot.open() as store:
         deps = Deps(store, normalizer=NORM)
         article = tmp_path / "known.txt"
         article.write_text("报道\n\n" + "\n".join([*known, original]) + "\n", encoding="utf-8")
@@ -264,11 +267,11 @@ def test_a_hinted_document_offers_its_claims_wherever_the_rewording_stands(
 
 
 def test_hinted_claims_read_before_a_rollback_are_not_offered_after_it(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, spot: StoreSpot, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A dry run (rolled back) hints a document to another; the document's id is given again after the rollback,
     to a document saying other things: a reprint hinted to that one is compared with what it says now."""
-    with Store(tmp_path / "s.sqlite3") as store:
+    with spot.open() as store:
         deps = Deps(store, normalizer=NORM)
         monkeypatch.setattr(store, "candidates_many", lambda claims: [[] for _ in claims])
 
@@ -289,7 +292,7 @@ def test_hinted_claims_read_before_a_rollback_are_not_offered_after_it(
             assert new_claims("dry.txt", gone) == 3
             # it repeats two claims of dry.txt, which is hinted to its third sentence
             assert new_claims("dry-reprint.txt", [*gone[:2], "今年的大会吸引了数千名图形学研究者前往丹佛。"]) == 1
-        assert new_claims("kept.txt", kept) == 3  # the same document id as dry.txt had
+        assert new_claims("kept.txt", kept) == 3  # dry.txt's id on SQLite (PostgreSQL gives none back)
         reworded = "小扎称，Meta会继续把Llama模型开源，因为这样对整个行业都有好处。"
         assert new_claims("reprint.txt", [kept[1], kept[2], reworded]) == 0
 
@@ -372,10 +375,10 @@ def test_a_store_with_one_row_per_listed_claim_migrates_to_list_heads(tmp_path: 
     assert "postings" in tables and not tables & {"shingles", "shingle_counts"}
 
 
-def test_shingle_counts_match_the_index_after_commits_and_rollbacks(tmp_path: Path) -> None:
+def test_shingle_counts_match_the_index_after_commits_and_rollbacks(spot: StoreSpot) -> None:
     """Counts are written once a transaction ends (a document's join the batch's), and dropped with a rolled-back
     savepoint: they always agree with the posting lists and the claims' own shingles."""
-    with Store(tmp_path / "s.sqlite3") as store:
+    with spot.open() as store:
         _ingest(store, seed("002"))
         with pytest.raises(RuntimeError), store.transaction():
             _ingest(store, seed("001"))
@@ -386,17 +389,19 @@ def test_shingle_counts_match_the_index_after_commits_and_rollbacks(tmp_path: Pa
                 _ingest(store, seed("004"))
                 raise RuntimeError("boom")
         deps = Deps(store, normalizer=NORM)
-    db = sqlite3.connect(tmp_path / "s.sqlite3")
-    claims = dict(db.execute("SELECT id, normalized FROM claims"))
+        claims = dict(store._db.execute("SELECT id, normalized FROM claims").fetchall())
+        postings = store._db.execute("SELECT shingle, claims, listed, head FROM postings").fetchall()
+        claim_ids = [i for (i,) in store._db.execute("SELECT id FROM claims ORDER BY id").fetchall()]
+        canonical = [i for (i,) in store._db.execute("SELECT claim_id FROM canonical ORDER BY claim_id").fetchall()]
     have: dict[int, int] = {}
     for text in claims.values():
         for code in deps.sketch(text).codes:
             have[code] = have.get(code, 0) + 1
-    assert have == dict(db.execute("SELECT shingle, claims FROM postings"))
+    assert have == {shingle: count for shingle, count, _, _ in postings}
     # every list is whole here (none reaches LIST_READ): its head holds each claim listed under it once, oldest
     # first, and each claim is listed under its LISTED_SHINGLES rarest shingles (all of them, if it has fewer)
     on: dict[int, int] = {}
-    for listed, head in db.execute("SELECT listed, head FROM postings"):
+    for _, _, listed, head in postings:
         ids = [int(i) for i in head.split(",")] if head else []
         assert len(ids) == listed and ids == sorted(set(ids))
         for i in ids:
@@ -404,19 +409,20 @@ def test_shingle_counts_match_the_index_after_commits_and_rollbacks(tmp_path: Pa
     assert on == {i: min(len(deps.sketch(text).codes), LISTED_SHINGLES) for i, text in claims.items()}
     # the claims of the rolled-back document gave their ids back: the store's ids go on without a gap, and every
     # claim has its canonical form (written with it, in one statement a document)
-    ids = [i for (i,) in db.execute("SELECT id FROM claims ORDER BY id")]
-    assert ids == list(range(1, len(ids) + 1))
-    assert ids == [i for (i,) in db.execute("SELECT claim_id FROM canonical ORDER BY claim_id")]
+    assert claim_ids == list(range(1, len(claim_ids) + 1))
+    assert claim_ids == canonical
 
 
-def test_a_document_that_rewords_its_own_sentence_is_matched_as_a_reprint_would_be(tmp_path: Path) -> None:
+def test_a_document_that_rewords_its_own_sentence_is_matched_as_a_reprint_would_be(
+    tmp_path: Path, spot: StoreSpot
+) -> None:
     """A document's later sentence that rewords an earlier one of its own is that claim (the index was read before
     the document's claims were added: its own are compared apart, as the index offers claims); a reprint of the
     document then finds every sentence known, the reworded one too."""
     first = "扎克伯格表示，Meta将继续开源Llama模型，因为这对整个行业都有好处。"
     reworded = "扎克伯格还表示，Meta会继续开源Llama模型，因为这对整个行业都有好处。"
     text = f"报道\n\n{first}\n黄仁勋说，机器人需要三台计算机，分别用于训练、仿真和部署。\n{reworded}\n"
-    with Store(tmp_path / "s.sqlite3") as store:
+    with spot.open() as store:
         deps = Deps(store, normalizer=NORM)
         for name, new in (("page.txt", 2), ("reprint.txt", 0)):
             path = tmp_path / name
@@ -427,13 +433,15 @@ def test_a_document_that_rewords_its_own_sentence_is_matched_as_a_reprint_would_
         assert store.status().claims == 2
 
 
-def test_a_lookup_reads_the_lists_of_its_rarest_shingles_first(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_lookup_reads_the_lists_of_its_rarest_shingles_first(
+    spot: StoreSpot, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Claims are listed under their rarest shingles, so a lookup reads the lists of the shingles fewest claims
     have first, not the shortest lists: here a common shingle (20 claims have it) has the shortest list (one
     claim is listed under it), and with room for one list only, the claim listed under the rare one is found."""
     common, rare = 1 << 40, (1 << 40) + 1
     now = datetime(2024, 7, 30, tzinfo=UTC)
-    with Store(tmp_path / "s.sqlite3") as store:
+    with spot.open() as store:
         with store.transaction():
             doc = store.save_document(Fetched("/x/d.txt", b"", "h", "s"), Document("/x/d.txt", "t", "t"), now)
 

@@ -19,10 +19,10 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 
-from conftest import SmtpServer
+from conftest import SmtpServer, StoreSpot
 from helpers import DEV, drop
 from test_cli import novel_sentences
-from test_delivery_faults import add_document
+from test_delivery_faults import add_document, spot_of
 from webserver import WebServer
 
 from monitor.normalize import Normalizer
@@ -72,6 +72,12 @@ def wait_for(predicate: Callable[[], T | None], timeout: float, what: str = "") 
 def query(work: Path, sql: str) -> list[tuple[Any, ...]]:
     with contextlib.closing(sqlite3.connect(work / STORE)) as db:
         return db.execute(sql).fetchall()
+
+
+def query_store(where: Path | StoreSpot, sql: str) -> list[tuple[Any, ...]]:
+    """``query`` on either backend: the work dir's SQLite file, or the store at a spot."""
+    with spot_of(where).open() as opened:
+        return [tuple(row) for row in opened._db.execute(sql).fetchall()]
 
 
 class Running:
@@ -142,10 +148,10 @@ class Running:
 
 
 @contextlib.contextmanager
-def service(work: Path) -> Iterator[Running]:
-    """``corpus-monitor run`` in ``work``; SIGKILLed on the way out if the test left it running."""
+def service(work: Path, *args: str) -> Iterator[Running]:
+    """``corpus-monitor run *args`` in ``work``; SIGKILLed on the way out if the test left it running."""
     process = subprocess.Popen(
-        [sys.executable, "-m", "monitor", "run"], cwd=work, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+        [sys.executable, "-m", "monitor", "run", *args], cwd=work, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE, text=True, encoding="utf-8",
     )
     running = Running(process)
@@ -379,16 +385,19 @@ def test_a_login_in_clear_is_a_warning_at_the_start_and_at_a_reload(work: Path, 
         assert len(svc.named("config warning")) == 2
 
 
-def test_a_failed_delivery_is_retried_by_the_service_and_arrives_once(work: Path, smtp_server: SmtpServer) -> None:
+def test_a_failed_delivery_is_retried_by_the_service_and_arrives_once(
+    work: Path, smtp_server: SmtpServer, spot: StoreSpot
+) -> None:
     """The retry job proper runs every minute on a backoff starting at a minute: too slow for a test. A digest
-    the service sends also first resends every failed one, whatever its backoff: a new file here brings it."""
+    the service sends also first resends every failed one, whatever its backoff: a new file here brings it. On
+    either backend (``--store``; on PostgreSQL the service leases its sources and sends under the digest lock)."""
     smtp_server.refuse["DATA"] = "451 4.3.0 mailbox busy, try again later"
     write_config(work, smtp_server.port)
-    with service(work) as svc:
+    with service(work, *spot.args) as svc:
         failed = svc.wait_event(NOT_DELIVERED, 30)
         assert "451" in failed["error"] and failed["waiting"] == 1
         assert smtp_server.messages == []
-        [(message_id, state)] = query(work, "SELECT message_id, state FROM deliveries")
+        [(message_id, state)] = query_store(spot, "SELECT message_id, state FROM deliveries")
         assert state == "pending"
 
         del smtp_server.refuse["DATA"]
@@ -404,10 +413,10 @@ def test_a_failed_delivery_is_retried_by_the_service_and_arrives_once(work: Path
     assert all(NORM.key(s) in NORM.key(plain(new)) for s in sentences)
     assert not any(NORM.key(s) in NORM.key(plain(resent)) for s in sentences)
     # attempts: the first refused then accepted, the second accepted at once
-    assert query(work, "SELECT state, attempts FROM deliveries ORDER BY id") == [("sent", 2), ("sent", 1)]
-    assert query(work, "SELECT count(*) FROM claims WHERE digest_id IS NULL") == [(0,)]
-    status = command(work, "status")
-    assert status.returncode == 0 and "Digests waiting" not in status.stdout
+    assert query_store(spot, "SELECT state, attempts FROM deliveries ORDER BY id") == [("sent", 2), ("sent", 1)]
+    assert query_store(spot, "SELECT count(*) FROM claims WHERE digest_id IS NULL") == [(0,)]
+    status = command(work, "status", *spot.args)
+    assert status.returncode == 0 and "Digests waiting" not in status.stdout and "Documents: 6" in status.stdout
 
 
 def test_a_folder_added_by_a_reload_is_watched_at_once(work: Path, smtp_server: SmtpServer) -> None:

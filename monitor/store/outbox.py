@@ -173,6 +173,8 @@ class DeliveryTables(StorePart):
 
     def queued_digests(self, states: Sequence[str] = ("pending", "refused")) -> list[QueuedDigest]:
         """The digests in these states, oldest first, without their messages."""
+        if not states:
+            return []  # ``IN ()``: SQLite takes it, PostgreSQL does not
         marks = ",".join("?" * len(states))
         with self._guard():
             rows = self._db.execute(

@@ -77,6 +77,8 @@ class WebTables(StorePart):
 
     def pending_entries(self, feeds: Sequence[str]) -> list[PendingEntry]:
         """Entries of these feeds still to be fetched, oldest first."""
+        if not feeds:
+            return []  # ``IN ()``: SQLite takes it, PostgreSQL does not
         marks = ",".join("?" * len(feeds))
         with self._guard():
             rows = self._db.execute(
