@@ -712,13 +712,14 @@ def digest_now(settings: Settings, deps: Deps, *, dry_run: bool = False) -> RunR
     it is sent). In a dry run, or with no mailer, the digest is built and returned, not recorded or sent.
 
     Digests are built and sent under the store's digest lock: while another worker holds it, this one sends
-    nothing (the other sends every digest due), and says so in the report's warnings."""
+    nothing, and says so (the report is ``locked_out``, with a warning): the other sends the claims found before
+    it built its digest, and a later digest those found since (the service tries again soon)."""
     if dry_run or deps.mailer is None:
         return _digest_now(settings, deps, dry_run=dry_run)
     with deps.store.digest_lock() as mine:
         if mine:
             return _digest_now(settings, deps, dry_run=False)
-    return RunReport((), 0, pending=deps.store.pending_count(),
+    return RunReport((), 0, pending=deps.store.pending_count(), locked_out=True,
                      warnings=("another worker is sending digests (it holds the digest lock): this one sends none",))
 
 

@@ -296,6 +296,14 @@ class Service:
     def _send_digest(self) -> None:
         assert self._deps is not None
         report = digest_now(self.settings, self._deps)
+        if report.locked_out:
+            # the other worker's digest was built before it took the lock: claims found since (this worker's among
+            # them) would wait for the next news, which may never come; so this one tries again soon
+            for warning in report.warnings:
+                log.warning("digest: %s", warning)
+            if not self.stop.is_set():
+                self._digest_soon()
+            return
         if report.digest is not None:
             self._last_sent = datetime.now(UTC)
         for message_id, destination in report.resent:
