@@ -440,3 +440,6 @@ class RunReport:
     refused: bool = False
     #: what a baseline run recorded as known without mailing it (``digest --baseline``, ``first_run``)
     baseline: Digest | None = None
+    #: another worker held the digest lock: this run built and sent nothing (what it has not sent waits for a
+    #: digest built once the lock is free)
+    locked_out: bool = False

@@ -55,6 +55,11 @@ if TYPE_CHECKING:  # the costly modules are imported where first used: a poll wi
 
 #: documents ingested per transaction; a crash loses at most one batch, read again next run
 BATCH = 50
+#: on a store many workers share, a scan leases the due sources this many times ``[http] concurrency`` at a time,
+#: and polls them, records their polls and gives them back before it leases more: workers polling at once divide
+#: the due sources between them (one that leased every due source would poll them alone while the others waited),
+#: and a lease need only outlast the poll of one batch
+LEASE_BATCH = 2
 #: files read before they are extracted together (on every core): at most this many, or this many bytes
 EXTRACT_BATCH = 16
 EXTRACT_BATCH_BYTES = 16 * 1024 * 1024
@@ -519,30 +524,40 @@ def scan(
     if deps.store.shared:  # a folder is polled by the workers that have it (see README, "Scaling out")
         due = [s for s in due if not isinstance(s, FolderSource) or s.path.is_dir()]
     deps.store.worker_seen(deps.worker, now)
-    # each due source is leased: polled by this worker alone until its polls are recorded (or the lease expires)
-    leased = deps.store.lease_sources(
-        [(s.name, None if s.name in forced else _cutoff(s, now, default_every)) for s in due], deps.worker,
-        deps.lease_seconds,
-    )
-    try:
-        result, new = _scan_leased(settings, deps, chosen, tuple(s for s in due if s.name in set(leased)),
-                                   wait_to_settle, now)
-    except BaseException:
-        with contextlib.suppress(StoreError):  # else they expire: another worker polls them then
-            deps.store.release_sources(leased, deps.worker)
-        raise
-    with deps.store.transaction():
-        if deps.stop is None or not deps.stop.is_set():
-            # a scan cut short by a stop is no poll: its sources stay due, and the next start polls them at once
-            deps.store.record_polls([(o.source, o.errors[0] if o.errors else None) for o in result if o.polled],
-                                    now)
-        deps.store.release_sources(leased, deps.worker)
-    return result, new
+    asked = [(s.name, None if s.name in forced else _cutoff(s, now, default_every)) for s in due]
+    # on a shared store, the due sources are leased a batch at a time (see LEASE_BATCH); one process leases them all
+    size = LEASE_BATCH * settings.http.concurrency if deps.store.shared else max(len(asked), 1)
+    polled: dict[str, SourceOutcome] = {}
+    new = 0
+    with Extractor(deps.workers, deps.recipe, deps.budget) as extractor:
+        for start in range(0, len(asked), size):
+            if deps.stop is not None and deps.stop.is_set():
+                break  # the service is stopping: the sources not yet leased stay due
+            # each due source is leased: polled by this worker alone until its poll is recorded (or the lease expires)
+            leased = deps.store.lease_sources(asked[start : start + size], deps.worker, deps.lease_seconds)
+            if not leased:
+                continue  # other workers hold these, or polled them since this scan began
+            try:
+                result, found = _scan_leased(settings, deps, extractor, chosen,
+                                             tuple(s for s in due if s.name in set(leased)), wait_to_settle, now)
+            except BaseException:
+                with contextlib.suppress(StoreError):  # else they expire: another worker polls them then
+                    deps.store.release_sources(leased, deps.worker)
+                raise
+            with deps.store.transaction():
+                if deps.stop is None or not deps.stop.is_set():
+                    # a scan cut short by a stop is no poll: its sources stay due, and the next start polls them
+                    deps.store.record_polls([(o.source, o.errors[0] if o.errors else None) for o in result
+                                             if o.polled], now)
+                deps.store.release_sources(leased, deps.worker)
+            polled.update((o.source, o) for o in result if o.polled)
+            new += found
+    return tuple(polled.get(s.name, SourceOutcome(s.name, polled=False)) for s in chosen), new
 
 
 def _scan_leased(
-    settings: Settings, deps: Deps, chosen: Sequence[Source], due: Sequence[Source], wait_to_settle: bool,
-    now: datetime,
+    settings: Settings, deps: Deps, extractor: Extractor, chosen: Sequence[Source], due: Sequence[Source],
+    wait_to_settle: bool, now: datetime,
 ) -> tuple[tuple[SourceOutcome, ...], int]:
     """Poll these (due and leased) sources of those ``chosen``; ingest what is new or changed."""
     topic = _Topic(settings.topic_keywords, deps)
@@ -574,38 +589,37 @@ def _scan_leased(
             if deps.progress is not None:
                 deps.progress("comparing claims", seen[0], seen[1])
 
-    with Extractor(deps.workers, deps.recipe, deps.budget) as extractor:
-        sink = _Sink(extractor, deps, store)
-        outcomes = {s.name: _scan_folder(s, deps, sink, wait_to_settle) for s in due if isinstance(s, FolderSource)}
-        web = [s for s in due if isinstance(s, PageSource | FeedSource)]
-        if web:
-            from monitor import poll  # httpx and aiohttp: loaded only when there are web sources
+    sink = _Sink(extractor, deps, store)
+    outcomes = {s.name: _scan_folder(s, deps, sink, wait_to_settle) for s in due if isinstance(s, FolderSource)}
+    web = [s for s in due if isinstance(s, PageSource | FeedSource)]
+    if web:
+        from monitor import poll  # httpx and aiohttp: loaded only when there are web sources
 
-            failed: list[tuple[WebItem, str]] = []
+        failed: list[tuple[WebItem, str]] = []
 
-            async def consume(items: list[WebItem]) -> None:
-                """Extract fetched articles (the poll goes on meanwhile) and ingest them."""
-                pending: list[_Pending] = []
-                for item, got in zip(items, await extractor.extract([i.fetched for i in items]), strict=True):
-                    if isinstance(got, str):
-                        error = f"{item.fetched.locator}: {got}"
-                        failed.append((item, error))
-                        _web_failed(item, error, deps, now)
-                        continue
-                    document, prepared = _unpacked(got)
-                    if document.url is None:  # no canonical link: the URL it was fetched from is where readers are
-                        document = replace(document, url=item.fetched.locator)
-                    pending.append(_Pending(replace(item.fetched, data=b""), document, item.validators, item.entry,
-                                            item.topic_filter, prepared))
-                store(pending)
+        async def consume(items: list[WebItem]) -> None:
+            """Extract fetched articles (the poll goes on meanwhile) and ingest them."""
+            pending: list[_Pending] = []
+            for item, got in zip(items, await extractor.extract([i.fetched for i in items]), strict=True):
+                if isinstance(got, str):
+                    error = f"{item.fetched.locator}: {got}"
+                    failed.append((item, error))
+                    _web_failed(item, error, deps, now)
+                    continue
+                document, prepared = _unpacked(got)
+                if document.url is None:  # no canonical link: the URL it was fetched from is where readers are
+                    document = replace(document, url=item.fetched.locator)
+                pending.append(_Pending(replace(item.fetched, data=b""), document, item.validators, item.entry,
+                                        item.topic_filter, prepared))
+            store(pending)
 
-            outcomes.update(poll.poll(web, settings.http, deps.store, now, consume, deps.transport, deps.stop))
-            for item, error in failed:  # a feed's article is an item of the feed; a page source's page is the source
-                outcome = outcomes[item.fetched.source]
-                outcomes[item.fetched.source] = (
-                    replace(outcome, skipped=(*outcome.skipped, error)) if item.entry is not None
-                    else replace(outcome, errors=(*outcome.errors, error))
-                )
+        outcomes.update(poll.poll(web, settings.http, deps.store, now, consume, deps.transport, deps.stop))
+        for item, error in failed:  # a feed's article is an item of the feed; a page source's page is the source
+            outcome = outcomes[item.fetched.source]
+            outcomes[item.fetched.source] = (
+                replace(outcome, skipped=(*outcome.skipped, error)) if item.entry is not None
+                else replace(outcome, errors=(*outcome.errors, error))
+            )
     result = tuple(
         replace(outcomes[s.name], ingested=ingested.get(s.name, 0), off_topic=off_topic.get(s.name, 0))
         if s.name in outcomes else SourceOutcome(s.name, polled=False)
@@ -712,13 +726,14 @@ def digest_now(settings: Settings, deps: Deps, *, dry_run: bool = False) -> RunR
     it is sent). In a dry run, or with no mailer, the digest is built and returned, not recorded or sent.
 
     Digests are built and sent under the store's digest lock: while another worker holds it, this one sends
-    nothing (the other sends every digest due), and says so in the report's warnings."""
+    nothing, and says so (the report is ``locked_out``, with a warning): the other sends the claims found before
+    it built its digest, and a later digest those found since (the service tries again soon)."""
     if dry_run or deps.mailer is None:
         return _digest_now(settings, deps, dry_run=dry_run)
     with deps.store.digest_lock() as mine:
         if mine:
             return _digest_now(settings, deps, dry_run=False)
-    return RunReport((), 0, pending=deps.store.pending_count(),
+    return RunReport((), 0, pending=deps.store.pending_count(), locked_out=True,
                      warnings=("another worker is sending digests (it holds the digest lock): this one sends none",))
 
 

@@ -21,7 +21,9 @@ poll is abandoned, ingestion stops after its batch; everything committed stays, 
 again next time), and the process exits 0 within ``STOP_GRACE`` seconds. A store whose file is deleted
 or replaced while the service runs is noticed as the next job (or transaction) begins: one error naming
 it, and the service stops the same way, with exit status 1. SIGHUP reloads the config
-file (in the worker thread, between jobs); a config with errors is refused and the old one kept.
+file (in the worker thread, between jobs); a config with errors is refused and the old one kept. A signal's
+handler only notes it; the main thread acts on it (a handler that took a lock could deadlock the main thread: a
+second signal runs its handler inside the first one's, while that one holds the lock).
 Only one service works on an SQLite store at a time (``monitor.lock``); on a PostgreSQL store any number do,
 each a worker (``--worker NAME``): each poll leases the sources it polls, and digests go out under the store's
 digest lock (see ``monitor.store.postgres``).
@@ -35,6 +37,7 @@ import os
 import signal
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -56,6 +59,8 @@ from monitor.store import StoreInterface
 
 log = logging.getLogger("corpus-monitor")
 
+#: how often the main thread looks for signals received (seconds)
+SIGNAL_CHECK = 0.1
 #: how long a stop waits for the job in progress before abandoning it (its transaction rolls back)
 STOP_GRACE = 25.0
 #: the store's meta key for the service's heartbeat, read by ``status --health``
@@ -145,6 +150,8 @@ class Service:
         self._burst_began: datetime | None = None
         self._last_sent: datetime | None = None
         self._first_scan = True
+        #: signals received and not yet acted on (the handler only appends: see the module's docstring)
+        self._signals: deque[int] = deque()
         #: the exit status :meth:`run` returns: 1 once the store's file is gone
         self.status = 0
 
@@ -167,14 +174,18 @@ class Service:
                                                       **self._describe(self.settings)))
             self._caution(self.settings)
             try:
-                while not self.stop.wait(0.5):
-                    pass
+                while not self.stop.wait(SIGNAL_CHECK):
+                    while self._signals:
+                        self._act_on(self._signals.popleft())
             finally:
                 for sig, handler in previous.items():
                     signal.signal(sig, handler)
             return self._shut_down(scheduler)
 
     def _on_signal(self, number: int, frame: FrameType | None) -> None:
+        self._signals.append(number)  # no lock taken here: the main loop acts on it
+
+    def _act_on(self, number: int) -> None:
         if number == signal.SIGHUP:
             if self._scheduler is not None:  # the reload runs in the worker thread, between jobs
                 self._scheduler.add_job(self._reload, id="reload", replace_existing=True)
@@ -287,6 +298,14 @@ class Service:
     def _send_digest(self) -> None:
         assert self._deps is not None
         report = digest_now(self.settings, self._deps)
+        if report.locked_out:
+            # the other worker's digest was built before it took the lock: claims found since (this worker's among
+            # them) would wait for the next news, which may never come; so this one tries again soon
+            for warning in report.warnings:
+                log.warning("digest: %s", warning)
+            if not self.stop.is_set():
+                self._digest_soon()
+            return
         if report.digest is not None:
             self._last_sent = datetime.now(UTC)
         for message_id, destination in report.resent:

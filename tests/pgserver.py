@@ -5,6 +5,9 @@ deleted at the end.
 ``initdb`` refuses to run as root: as root (CI), the folder is handed to the ``postgres`` user and the server's
 commands run as that user (``runuser``). The cluster trusts local connections (it listens on loopback only, and
 lives as long as the test session) and skips fsync, which a throw-away cluster does not need.
+
+A test may stop and start the server under its clients (:meth:`Server.restart`): the same data folder, address and
+port, so their connections break and new ones find the same databases.
 """
 
 from __future__ import annotations
@@ -33,6 +36,10 @@ class Server:
     port: int
     bin: Path
     run_as: tuple[str, ...]
+    #: the cluster's data folder, its server log, and the server's options (address, port, sockets)
+    data: Path | None = None
+    log: Path | None = None
+    options: str = ""
 
     def url(self, database: str = "postgres") -> str:
         return f"postgresql://{USER}@{self.host}:{self.port}/{database}"
@@ -48,6 +55,22 @@ class Server:
                 statement += sql.SQL(" TEMPLATE {}").format(sql.Identifier(template))
             db.execute(statement)
         return self.url(name)
+
+    def stop(self, mode: str = "fast") -> None:
+        """Stop the server (``fast``: its clients' connections are closed, their transactions rolled back;
+        ``immediate``: as if it crashed); its data folder stays."""
+        assert self.data is not None
+        self._run("pg_ctl", "-D", str(self.data), "-m", mode, "-w", "stop")
+
+    def start(self) -> None:
+        """Start the server again on its data folder, address and port; returns once it takes connections."""
+        assert self.data is not None and self.log is not None
+        self._run("pg_ctl", "-D", str(self.data), "-o", self.options, "-l", str(self.log), "-w", "start")
+
+    def restart(self, mode: str = "fast") -> None:
+        """Stop the server and start it again: every connection breaks, the databases stay."""
+        self.stop(mode)
+        self.start()
 
     def _run(self, program: str, *args: str) -> None:
         subprocess.run([*self.run_as, str(self.bin / program), *args], check=True, capture_output=True, text=True)
@@ -80,11 +103,11 @@ def running() -> Iterator[Server]:
         shutil.chown(sockets, "postgres")
         run_as = ("runuser", "-u", "postgres", "--")
     port = _free_port()
-    server = Server("127.0.0.1", port, bin_dir, run_as)
-    server._run("initdb", "-D", str(data), "-U", USER, "-A", "trust", "-E", "UTF8", "--locale=C.UTF-8", "--no-sync")
     options = f"-c listen_addresses=127.0.0.1 -p {port} -k {sockets} -c fsync=off -c full_page_writes=off"
+    server = Server("127.0.0.1", port, bin_dir, run_as, data, root / "server.log", options)
+    server._run("initdb", "-D", str(data), "-U", USER, "-A", "trust", "-E", "UTF8", "--locale=C.UTF-8", "--no-sync")
     try:
-        server._run("pg_ctl", "-D", str(data), "-o", options, "-l", str(root / "server.log"), "-w", "start")
+        server.start()
         yield server
     finally:
         subprocess.run([*run_as, str(bin_dir / "pg_ctl"), "-D", str(data), "-m", "immediate", "-w", "stop"],

@@ -155,6 +155,10 @@ class _Handler(BaseHTTPRequestHandler):
 
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
+    #: connections waiting to be accepted: more than socketserver's 5, which clients opening several connections at
+    #: once (several workers polling one site) overflow, and a connection refused that way is tried again a second
+    #: later
+    request_queue_size = 64
     state: WebServer
 
     def handle_error(self, request: object, client_address: object) -> None:
