@@ -28,6 +28,7 @@ from monitor.normalize import Normalizer, key_of
 from monitor.novelty import fingerprint
 from monitor.pipeline import Deps, ingest
 from monitor.store import StoreInterface
+from monitor.store.postgres import PgStore
 from monitor.store.records import DocState, Origin, PendingEntry, SourceHealth, Worker
 
 NORM = Normalizer("t2s")
@@ -576,3 +577,21 @@ def test_the_digest_lock_is_one_workers_at_a_time(spot: StoreSpot) -> None:
                 assert mine is (spot.backend == "sqlite")
         with one.digest_lock() as got:
             assert got
+
+
+@pytest.mark.parametrize("spot", ["postgresql"], indirect=True)
+def test_a_partitioned_worker_cannot_hold_the_claim_lock_for_long(spot: StoreSpot) -> None:
+    """A worker cut off without a word is found out by keepalives on both ends, and a transaction left idle is
+    ended by the server: the claim lock it may hold does not stall every other worker for the hours TCP's own
+    defaults take. A dry run's transaction, which waits on fetches, is not ended."""
+    with spot.open() as store:
+        assert isinstance(store, PgStore)
+        show = {name: store._db.execute(f"SHOW {name}").fetchone()[0] for name in (
+            "tcp_keepalives_idle", "tcp_keepalives_interval", "tcp_keepalives_count",
+            "idle_in_transaction_session_timeout")}
+        assert show == {"tcp_keepalives_idle": "30", "tcp_keepalives_interval": "10", "tcp_keepalives_count": "3",
+                        "idle_in_transaction_session_timeout": "5min"}
+        assert store._db.connection().info.get_parameters()["keepalives_idle"] == "30"
+        with store.rolled_back():
+            assert store._db.execute("SHOW idle_in_transaction_session_timeout").fetchone()[0] == "0"
+        assert store._db.execute("SHOW idle_in_transaction_session_timeout").fetchone()[0] == "5min"

@@ -45,6 +45,13 @@ MIGRATE_LOCK = 0x636D_0003
 POOL_SIZE = 3
 #: seconds to wait for a connection (the server restarting) before a statement fails
 CONNECT_WAIT = 30.0
+#: a worker cut off from the server without a word (a network partition: no reset, no FIN) is found out by TCP
+#: keepalives on both sides within about a minute, so its session, and the claim lock its transaction may hold,
+#: goes; and a transaction left idle longer than this is ended by the server (an ingest transaction never waits
+#: between its statements on anything but this process's CPU; a dry run's, which waits on fetches, is exempt)
+KEEPALIVE = {"keepalives": 1, "keepalives_idle": 30, "keepalives_interval": 10, "keepalives_count": 3}
+SERVER_SETTINGS = ("-c tcp_keepalives_idle=30 -c tcp_keepalives_interval=10 -c tcp_keepalives_count=3"
+                   " -c idle_in_transaction_session_timeout=300s")
 
 
 def shown(url: str) -> str:
@@ -146,7 +153,8 @@ class PgStore(SqlStore):
         config's ``password_env`` or ``password_file``; else libpq's own (``PGPASSWORD``, ``~/.pgpass``)."""
         self.url = url
         self.where = shown(url)
-        options: dict[str, Any] = {"autocommit": True, "application_name": "corpus-monitor"}
+        options: dict[str, Any] = {"autocommit": True, "application_name": "corpus-monitor", **KEEPALIVE,
+                                   "options": SERVER_SETTINGS}
         if password is not None:
             options["password"] = password
         try:  # one connection first, for a clear message if it cannot be made (the pool only logs why)
@@ -258,6 +266,7 @@ class PgStore(SqlStore):
             return
         with self._guard():
             self._begin(0)
+            self._db.execute("SET LOCAL idle_in_transaction_session_timeout = 0")  # it waits on fetches
         self._rolled_back = True
         try:
             yield
