@@ -524,8 +524,9 @@ def scan(
         [(s.name, None if s.name in forced else _cutoff(s, now, default_every)) for s in due], deps.worker,
         deps.lease_seconds,
     )
+    mine = set(leased)  # made once: in the generator below it would be made again for every source
     try:
-        result, new = _scan_leased(settings, deps, chosen, tuple(s for s in due if s.name in set(leased)),
+        result, new = _scan_leased(settings, deps, chosen, tuple(s for s in due if s.name in mine),
                                    wait_to_settle, now)
     except BaseException:
         with contextlib.suppress(StoreError):  # else they expire: another worker polls them then
