@@ -183,8 +183,8 @@ from monitor.novelty import clear_caches, codes, decide, fingerprint, jaccard, s
 from monitor.pipeline import Deps
 from monitor.store import Store
 from monitor.store import sql as store_mod
-from monitor.store.sqlite.schema import MIGRATIONS
 from monitor.store.sql import rarest
+from monitor.store.sqlite.schema import MIGRATIONS
 
 ROOT = Path(__file__).resolve().parents[1]
 SEEDS = sorted((ROOT / "seeds").glob("*.txt"))

@@ -25,8 +25,8 @@ from monitor.novelty import codes, decide, jaccard, shingles
 from monitor.pipeline import Deps, ingest
 from monitor.store import Store
 from monitor.store import sql as store_module
-from monitor.store.sqlite.schema import MIGRATIONS
 from monitor.store.sql import LIST_READ, LISTED_SHINGLES, MAX_CANDIDATES
+from monitor.store.sqlite.schema import MIGRATIONS
 
 NORM = Normalizer("t2s")
 NOW = datetime(2024, 7, 30, 12, 0, tzinfo=UTC)
