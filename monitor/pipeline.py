@@ -527,6 +527,7 @@ def scan(
     asked = [(s.name, None if s.name in forced else _cutoff(s, now, default_every)) for s in due]
     # on a shared store, the due sources are leased a batch at a time (see LEASE_BATCH); one process leases them all
     size = LEASE_BATCH * settings.http.concurrency if deps.store.shared else max(len(asked), 1)
+    by_name = {s.name: s for s in due}
     polled: dict[str, SourceOutcome] = {}
     new = 0
     with Extractor(deps.workers, deps.recipe, deps.budget) as extractor:
@@ -538,8 +539,8 @@ def scan(
             if not leased:
                 continue  # other workers hold these, or polled them since this scan began
             try:
-                result, found = _scan_leased(settings, deps, extractor, chosen,
-                                             tuple(s for s in due if s.name in set(leased)), wait_to_settle, now)
+                result, found = _scan_leased(settings, deps, extractor, tuple(by_name[name] for name in leased),
+                                             wait_to_settle, now)
             except BaseException:
                 with contextlib.suppress(StoreError):  # else they expire: another worker polls them then
                     deps.store.release_sources(leased, deps.worker)
@@ -556,10 +557,10 @@ def scan(
 
 
 def _scan_leased(
-    settings: Settings, deps: Deps, extractor: Extractor, chosen: Sequence[Source], due: Sequence[Source],
-    wait_to_settle: bool, now: datetime,
+    settings: Settings, deps: Deps, extractor: Extractor, due: Sequence[Source], wait_to_settle: bool,
+    now: datetime,
 ) -> tuple[tuple[SourceOutcome, ...], int]:
-    """Poll these (due and leased) sources of those ``chosen``; ingest what is new or changed."""
+    """Poll these (due and leased) sources; ingest what is new or changed. Their outcomes, in their order."""
     topic = _Topic(settings.topic_keywords, deps)
     new = 0
     ingested: dict[str, int] = {}
@@ -623,7 +624,7 @@ def _scan_leased(
     result = tuple(
         replace(outcomes[s.name], ingested=ingested.get(s.name, 0), off_topic=off_topic.get(s.name, 0))
         if s.name in outcomes else SourceOutcome(s.name, polled=False)
-        for s in chosen
+        for s in due  # the caller makes the outcome of each source chosen, once, from those of every batch
     )
     return result, new
 
