@@ -50,10 +50,8 @@ CONNECT_WAIT = 30.0
 #: goes; and a transaction left idle longer than this is ended by the server (an ingest transaction never waits
 #: between its statements on anything but this process's CPU; a dry run's, which waits on fetches, is exempt)
 KEEPALIVE = {"keepalives": 1, "keepalives_idle": 30, "keepalives_interval": 10, "keepalives_count": 3}
-#: and statements are planned for their parameters each time (psycopg prepares a statement run 5 times: its generic
-#: plan, made while a table was nearly empty, would stay a sequential scan of claims until autovacuum analysed it)
 SERVER_SETTINGS = ("-c tcp_keepalives_idle=30 -c tcp_keepalives_interval=10 -c tcp_keepalives_count=3"
-                   " -c idle_in_transaction_session_timeout=300s -c plan_cache_mode=force_custom_plan")
+                   " -c idle_in_transaction_session_timeout=300s")
 
 
 def shown(url: str) -> str:
