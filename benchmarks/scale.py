@@ -131,7 +131,6 @@ import json
 import os
 import queue
 import random
-import shutil
 import signal
 import socket
 import subprocess
@@ -147,6 +146,9 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 BENCH = ROOT / "benchmarks"
+sys.path[:0] = [str(ROOT / "tests")]
+import pgserver  # noqa: E402 - after the path is set: the tests' throw-away PostgreSQL server
+
 CACHE = BENCH / ".cache"
 #: the seed of benchmarks/novelty.py (its vocabulary and cached stores are shared)
 NOVELTY_SEED = 20240730
@@ -161,34 +163,29 @@ TAKEOVER_LEASE = 5
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 
-# -- PostgreSQL: a throw-away server, as tests/pgserver.py starts one ------------------------------------------------
-
-DEBIAN = Path("/usr/lib/postgresql")
-PG_USER = "monitor"
+# -- PostgreSQL: the tests' throw-away server (tests/pgserver.py), with pg_stat_statements ----------------------
 
 
 @dataclass(frozen=True)
 class PgServer:
-    host: str
-    port: int
-    bin: Path
-    run_as: tuple[str, ...]
-    data: Path
+    """A running server (tests/pgserver.py's), with what the benchmark reads of it."""
+
+    server: pgserver.Server
 
     def url(self, database: str = "postgres") -> str:
-        return f"postgresql://{PG_USER}@{self.host}:{self.port}/{database}"
+        return str(self.server.url(database))
 
     def create_database(self, name: str) -> str:
         import psycopg
 
-        with psycopg.connect(self.url(), autocommit=True) as db:
-            db.execute(f'CREATE DATABASE "{name}"')
-        with psycopg.connect(self.url(name), autocommit=True) as db:
+        url = str(self.server.create_database(name))
+        with psycopg.connect(url, autocommit=True) as db:
             db.execute("CREATE EXTENSION IF NOT EXISTS pg_stat_statements")
-        return self.url(name)
+        return url
 
     def postmaster(self) -> int:
-        return int((self.data / "postmaster.pid").read_text().split("\n", 1)[0])
+        assert self.server.data is not None
+        return int((self.server.data / "postmaster.pid").read_text().split("\n", 1)[0])
 
     def cpu_seconds(self) -> float:
         """CPU time of the server so far: the postmaster's own and its reaped children's, and its live children's."""
@@ -238,38 +235,12 @@ def _memory_mb(pid: int) -> dict[str, float]:
 
 @contextlib.contextmanager
 def pg_server(fsync: bool) -> Iterator[PgServer]:
-    """tests/pgserver.py's throw-away server (copied: benchmarks do not import the tests' fixtures), with
-    pg_stat_statements loaded; fsync off as there unless asked."""
-    versions = [p.parent for p in DEBIAN.glob("*/bin/initdb") if p.parent.parent.name.isdigit()]
-    if not versions:
-        raise SystemExit(f"no PostgreSQL server under {DEBIAN} (make postgres, or apt-get install postgresql)")
-    bin_dir = max(versions, key=lambda b: int(b.parent.name))
-    root = Path(tempfile.mkdtemp(prefix="corpus-monitor-scale-pg-"))
-    data, sockets = root / "data", root / "run"
-    sockets.mkdir()
-    run_as: tuple[str, ...] = ()
-    if os.geteuid() == 0:  # initdb will not run as root: the cluster is the postgres user's
-        shutil.chown(root, "postgres")
-        shutil.chown(sockets, "postgres")
-        run_as = ("runuser", "-u", "postgres", "--")
-    port = _free_port()
-    server = PgServer("127.0.0.1", port, bin_dir, run_as, data)
-
-    def run(program: str, *args: str) -> None:
-        subprocess.run([*run_as, str(bin_dir / program), *args], check=True, capture_output=True, text=True)
-
-    run("initdb", "-D", str(data), "-U", PG_USER, "-A", "trust", "-E", "UTF8", "--locale=C.UTF-8", "--no-sync")
-    options = (f"-c listen_addresses=127.0.0.1 -p {port} -k {sockets} -c shared_preload_libraries=pg_stat_statements"
-               " -c pg_stat_statements.max=1000")
-    if not fsync:
-        options += " -c fsync=off -c full_page_writes=off"
-    try:
-        run("pg_ctl", "-D", str(data), "-o", options, "-l", str(root / "server.log"), "-w", "start")
-        yield server
-    finally:
-        subprocess.run([*run_as, str(bin_dir / "pg_ctl"), "-D", str(data), "-m", "immediate", "-w", "stop"],
-                       capture_output=True, check=False)
-        shutil.rmtree(root, ignore_errors=True)
+    """The tests' throw-away server with pg_stat_statements loaded; fsync off as there unless asked."""
+    if pgserver.binaries() is None:
+        raise SystemExit(f"no PostgreSQL server under {pgserver.DEBIAN} (make postgres, or apt-get install postgresql)")
+    settings = "-c shared_preload_libraries=pg_stat_statements -c pg_stat_statements.max=1000"
+    with pgserver.running(settings, fsync=fsync) as server:
+        yield PgServer(server)
 
 
 def _free_port() -> int:

@@ -89,8 +89,9 @@ def _free_port() -> int:
 
 
 @contextmanager
-def running() -> Iterator[Server]:
-    """Start a throw-away server; yield it; stop it and delete its files."""
+def running(settings: str = "", *, fsync: bool = False) -> Iterator[Server]:
+    """Start a throw-away server (``settings``: more ``-c name=value`` options; fsync off unless asked); yield it;
+    stop it and delete its files. ``benchmarks/scale.py`` starts its server here too."""
     bin_dir = binaries()
     if bin_dir is None:
         raise FileNotFoundError(f"no PostgreSQL server under {DEBIAN} (apt-get install postgresql)")
@@ -103,7 +104,9 @@ def running() -> Iterator[Server]:
         shutil.chown(sockets, "postgres")
         run_as = ("runuser", "-u", "postgres", "--")
     port = _free_port()
-    options = f"-c listen_addresses=127.0.0.1 -p {port} -k {sockets} -c fsync=off -c full_page_writes=off"
+    options = f"-c listen_addresses=127.0.0.1 -p {port} -k {sockets} {settings}".rstrip()
+    if not fsync:
+        options += " -c fsync=off -c full_page_writes=off"
     server = Server("127.0.0.1", port, bin_dir, run_as, data, root / "server.log", options)
     server._run("initdb", "-D", str(data), "-U", USER, "-A", "trust", "-E", "UTF8", "--locale=C.UTF-8", "--no-sync")
     try:
