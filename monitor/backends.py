@@ -4,8 +4,6 @@ the PostgreSQL database ``[store] url`` that many workers share; and what each n
 from __future__ import annotations
 
 import contextlib
-import os
-import socket
 from contextlib import AbstractContextManager
 
 from monitor.config import Settings, store_shown
@@ -39,9 +37,4 @@ def store_exists(settings: Settings) -> bool:
     return settings.store_url is not None or settings.store_path.exists()
 
 
-def default_worker() -> str:
-    """This process's name as a worker when none is given: ``<host>-<pid>``."""
-    return f"{socket.gethostname()}-{os.getpid()}"
-
-
-__all__ = ["default_worker", "exclusive", "open_store", "store_exists", "store_shown"]
+__all__ = ["exclusive", "open_store", "store_exists", "store_shown"]

@@ -15,7 +15,7 @@ import socket
 import threading
 import time
 from collections import defaultdict, deque
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from functools import cached_property, lru_cache
@@ -43,6 +43,7 @@ from monitor.models import (
 from monitor.normalize import key_of
 from monitor.sources import folder
 from monitor.store import StoreInterface
+from monitor.store.sql import due_by
 
 if TYPE_CHECKING:  # the costly modules are imported where first used: a poll with nothing new never loads them
     import httpx
@@ -520,11 +521,12 @@ def scan(
     if folders_due and not only:  # files may have come while no service watched: a folder costs a stat a file
         forced |= {s.name for s in chosen if isinstance(s, FolderSource)}
     last = {n: h.last_attempt for n, h in deps.store.health().items()}
-    due = [s for s in chosen if s.name in forced or s in _due([s], last, now, default_every)]
+    cutoffs = {s.name: None if s.name in forced else _cutoff(s, now, default_every) for s in chosen}
+    due = [s for s in chosen if due_by(last.get(s.name), cutoffs[s.name])]
     if deps.store.shared:  # a folder is polled by the workers that have it (see README, "Scaling out")
         due = [s for s in due if not isinstance(s, FolderSource) or s.path.is_dir()]
     deps.store.worker_seen(deps.worker, now)
-    asked = [(s.name, None if s.name in forced else _cutoff(s, now, default_every)) for s in due]
+    asked = [(s.name, cutoffs[s.name]) for s in due]
     # on a shared store, the due sources are leased a batch at a time (see LEASE_BATCH); one process leases them all
     size = LEASE_BATCH * settings.http.concurrency if deps.store.shared else max(len(asked), 1)
     by_name = {s.name: s for s in due}
@@ -655,29 +657,13 @@ def _settle(item: _Pending, state: str, deps: Deps, now: datetime) -> None:
 
 
 def _cutoff(source: Source, now: datetime, default_every: float | None) -> str | None:
-    """A source is due if last polled at or before this time (None: whenever), as :func:`_due` has it."""
+    """A source is due if last polled at or before this time: its ``every`` (else ``default_every``) ago; None (due
+    whenever) with neither. A tenth of the interval (at most a minute) early still counts: a scheduled poll fires
+    on the interval, and the last one's clock was read a little after its own firing time."""
     every = source.every or default_every
     if every is None:
         return None
     return (now - timedelta(seconds=every - min(every / 10, 60.0))).isoformat()
-
-
-def _due(
-    sources: Sequence[Source], last_attempts: Mapping[str, str], now: datetime, default_every: float | None
-) -> list[Source]:
-    """The sources whose ``every`` (else ``default_every``) has passed since their last poll; a source
-    with neither is always due."""
-
-    def is_due(source: Source) -> bool:
-        last, every = last_attempts.get(source.name), source.every or default_every
-        if every is None or last is None:
-            return True
-        # a tenth of the interval (at most a minute) early still counts: a scheduled poll fires on the
-        # interval, and the last one's clock was read a little after its own firing time
-        slack = min(every / 10, 60.0)
-        return datetime.fromisoformat(last) + timedelta(seconds=every - slack) <= now
-
-    return [source for source in sources if is_due(source)]
 
 
 def _web_failed(item: WebItem, error: str, deps: Deps, now: datetime) -> None:
