@@ -151,7 +151,6 @@ class PgStore(SqlStore):
     def __init__(self, url: str, *, password: str | None = None, pool_size: int = POOL_SIZE) -> None:
         """Connect (the database must exist; its tables are made, or migrated, here). ``password``: from the
         config's ``password_env`` or ``password_file``; else libpq's own (``PGPASSWORD``, ``~/.pgpass``)."""
-        self.url = url
         self.where = shown(url)
         options: dict[str, Any] = {"autocommit": True, "application_name": "corpus-monitor", **KEEPALIVE,
                                    "options": SERVER_SETTINGS}
@@ -211,12 +210,6 @@ class PgStore(SqlStore):
         finally:
             if not conn.broken:
                 conn.execute("SELECT pg_advisory_unlock(%s)", (MIGRATE_LOCK,))
-
-    def version(self) -> int:
-        """The schema version this database is at."""
-        with self._guard():
-            (version,) = self._db.execute("SELECT version FROM schema_version").fetchone() or (0,)
-        return int(version)
 
     # -- transactions ------------------------------------------------------------------------------
 
